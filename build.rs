@@ -1,0 +1,13 @@
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // protoc comes from a crate so that a fresh machine needs no system install.
+    // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
+    unsafe { env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("learning_descriptor.bin"))
+        .compile_protos(&["proto/learning/v1/learning.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

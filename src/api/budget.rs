@@ -1,0 +1,141 @@
+//! learning.v1.BudgetService.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{convert, page_token, validate};
+use crate::{
+    domain::budget::{
+        AdjustmentParams, BudgetProposal, DEFAULT_BOOST_AMOUNT, DEFAULT_DECAY_RATE,
+        DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
+    },
+    pb::{self, budget_service_server::BudgetService},
+    store::Store,
+};
+
+pub struct BudgetApi {
+    store: Arc<Store>,
+}
+
+impl BudgetApi {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl BudgetService for BudgetApi {
+    async fn get_exploration_budget(
+        &self,
+        request: Request<pb::GetExplorationBudgetRequest>,
+    ) -> Result<Response<pb::GetExplorationBudgetResponse>, Status> {
+        let job = validate::job_filter(request.into_inner().job_hash)?;
+        let latest = self.store.latest_budget(job).await?;
+        Ok(Response::new(pb::GetExplorationBudgetResponse {
+            budget: latest.map(convert::budget_record),
+        }))
+    }
+
+    async fn get_exploration_budget_history(
+        &self,
+        request: Request<pb::GetExplorationBudgetHistoryRequest>,
+    ) -> Result<Response<pb::GetExplorationBudgetHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let job = validate::job_filter(request.job_hash)?;
+        let limit = validate::limit(request.limit)?;
+        let before = page_token::before(&request.page_token)?;
+        let page = self.store.budget_history(job, limit, before).await?;
+        Ok(Response::new(pb::GetExplorationBudgetHistoryResponse {
+            records: page.items.into_iter().map(convert::budget_record).collect(),
+            next_page_token: page_token::encode(page.next),
+        }))
+    }
+
+    async fn update_exploration_budget(
+        &self,
+        request: Request<pb::UpdateExplorationBudgetRequest>,
+    ) -> Result<Response<pb::UpdateExplorationBudgetResponse>, Status> {
+        let request = request.into_inner();
+        let job = validate::required_id("job_hash", request.job_hash)?;
+        let value = validate::finite("budget_value", request.budget_value)?;
+        let adjustment_type = convert::requested_adjustment_type(request.adjustment_type)?;
+        let entropy = request
+            .entropy_at_time
+            .map(|e| validate::fraction("entropy_at_time", e))
+            .transpose()?;
+        let reason = validate::text("adjustment_reason", request.adjustment_reason)?;
+        let bounds = validate::bounds("floor", request.floor, "ceiling", request.ceiling)?;
+        let proposal = BudgetProposal {
+            value,
+            adjustment_type,
+            reason,
+        };
+        let record = self
+            .store
+            .update_budget(job, proposal, bounds, entropy)
+            .await?;
+        Ok(Response::new(pb::UpdateExplorationBudgetResponse {
+            record: Some(convert::budget_record(record)),
+        }))
+    }
+
+    async fn calculate_budget_adjustment(
+        &self,
+        request: Request<pb::CalculateBudgetAdjustmentRequest>,
+    ) -> Result<Response<pb::CalculateBudgetAdjustmentResponse>, Status> {
+        let r = request.into_inner();
+        let job = validate::required_id("job_hash", r.job_hash)?;
+        let entropy = validate::fraction("current_entropy", r.current_entropy)?;
+        let decay_rate = validate::fraction_or("decay_rate", r.decay_rate, DEFAULT_DECAY_RATE)?;
+        if decay_rate == 0.0 {
+            return Err(validate::invalid("decay_rate", "must be greater than 0"));
+        }
+        let params = AdjustmentParams {
+            bounds: validate::bounds("floor", r.floor, "ceiling", r.ceiling)?,
+            decay_rate,
+            boost_amount: validate::fraction_or(
+                "boost_amount",
+                r.boost_amount,
+                DEFAULT_BOOST_AMOUNT,
+            )?,
+            entropy_threshold: validate::fraction_or(
+                "entropy_threshold",
+                r.entropy_threshold,
+                DEFAULT_ENTROPY_THRESHOLD,
+            )?,
+            initial_budget: validate::fraction_or(
+                "initial_budget",
+                r.initial_budget,
+                DEFAULT_INITIAL_BUDGET,
+            )?,
+        };
+        let record = self
+            .store
+            .calculate_adjustment(job, entropy, params)
+            .await?;
+        Ok(Response::new(pb::CalculateBudgetAdjustmentResponse {
+            record: Some(convert::budget_record(record)),
+        }))
+    }
+
+    async fn get_exploration_budget_statistics(
+        &self,
+        request: Request<pb::GetExplorationBudgetStatisticsRequest>,
+    ) -> Result<Response<pb::GetExplorationBudgetStatisticsResponse>, Status> {
+        let job = validate::job_filter(request.into_inner().job_hash)?;
+        let s = self.store.budget_statistics(job).await?;
+        Ok(Response::new(pb::GetExplorationBudgetStatisticsResponse {
+            current_budget: s.current_budget,
+            avg_budget: s.avg_budget,
+            min_budget: s.min_budget,
+            max_budget: s.max_budget,
+            total_adjustments: s.total_adjustments,
+            floor_enforcements: s.floor_enforcements,
+            boost_count: s.boost_count,
+            decay_count: s.decay_count,
+            ceiling_enforcements: s.ceiling_enforcements,
+            initial_count: s.initial_count,
+        }))
+    }
+}

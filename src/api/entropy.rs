@@ -1,0 +1,168 @@
+//! learning.v1.EntropyService.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{convert, page_token, validate};
+use crate::{
+    domain::{budget::DEFAULT_ENTROPY_THRESHOLD, records::EntropySnapshot},
+    pb::{self, entropy_service_server::EntropyService},
+    store::Store,
+};
+
+/// Default cooldown between two responses of a job, in seconds.
+pub const DEFAULT_COOLDOWN_SECONDS: i64 = 3600;
+
+pub struct EntropyApi {
+    store: Arc<Store>,
+}
+
+impl EntropyApi {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+fn cooldown(value: Option<i64>) -> Result<i64, Status> {
+    match value {
+        None => Ok(DEFAULT_COOLDOWN_SECONDS),
+        Some(s) if s < 0 => Err(validate::invalid(
+            "cooldown_seconds",
+            format!("must not be negative, got {s}"),
+        )),
+        Some(s) => Ok(s),
+    }
+}
+
+#[tonic::async_trait]
+impl EntropyService for EntropyApi {
+    async fn check_entropy_response_needed(
+        &self,
+        request: Request<pb::CheckEntropyResponseNeededRequest>,
+    ) -> Result<Response<pb::CheckEntropyResponseNeededResponse>, Status> {
+        let r = request.into_inner();
+        let job = validate::required_id("job_hash", r.job_hash)?;
+        let threshold = validate::fraction_or(
+            "entropy_threshold",
+            r.entropy_threshold,
+            DEFAULT_ENTROPY_THRESHOLD,
+        )?;
+        let cooldown_seconds = cooldown(r.cooldown_seconds)?;
+        let check = self
+            .store
+            .check_response_needed(job, threshold, cooldown_seconds)
+            .await?;
+        Ok(Response::new(pb::CheckEntropyResponseNeededResponse {
+            needs_response: check.needs_response,
+            current_entropy: check.current_entropy,
+            reason: check.reason,
+            cooldown_remaining_seconds: check.cooldown_remaining_seconds,
+        }))
+    }
+
+    async fn trigger_entropy_response(
+        &self,
+        request: Request<pb::TriggerEntropyResponseRequest>,
+    ) -> Result<Response<pb::TriggerEntropyResponseResponse>, Status> {
+        let r = request.into_inner();
+        let context = convert::trigger_context(r.trigger)?;
+        let config = convert::response_config(r.config)?;
+        let record = self.store.trigger_response(context, config).await?;
+        Ok(Response::new(pb::TriggerEntropyResponseResponse {
+            record: Some(convert::response_record(record)),
+        }))
+    }
+
+    async fn get_last_entropy_response(
+        &self,
+        request: Request<pb::GetLastEntropyResponseRequest>,
+    ) -> Result<Response<pb::GetLastEntropyResponseResponse>, Status> {
+        let job = validate::job_filter(request.into_inner().job_hash)?;
+        let last = self.store.last_response(job).await?;
+        Ok(Response::new(pb::GetLastEntropyResponseResponse {
+            response: last.map(convert::response_record),
+        }))
+    }
+
+    async fn get_entropy_response_history(
+        &self,
+        request: Request<pb::GetEntropyResponseHistoryRequest>,
+    ) -> Result<Response<pb::GetEntropyResponseHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let job = validate::job_filter(r.job_hash)?;
+        let limit = validate::limit(r.limit)?;
+        let before = page_token::before(&r.page_token)?;
+        let page = self.store.response_history(job, limit, before).await?;
+        Ok(Response::new(pb::GetEntropyResponseHistoryResponse {
+            records: page
+                .items
+                .into_iter()
+                .map(convert::response_record)
+                .collect(),
+            next_page_token: page_token::encode(page.next),
+        }))
+    }
+
+    async fn get_entropy_response_statistics(
+        &self,
+        request: Request<pb::GetEntropyResponseStatisticsRequest>,
+    ) -> Result<Response<pb::GetEntropyResponseStatisticsResponse>, Status> {
+        let job = validate::job_filter(request.into_inner().job_hash)?;
+        let s = self.store.response_statistics(job).await?;
+        Ok(Response::new(pb::GetEntropyResponseStatisticsResponse {
+            total_responses: s.total_responses,
+            avg_entropy_at_trigger: s.avg_entropy_at_trigger,
+            budget_boosts: s.budget_boosts,
+            quarantine_revisits: s.quarantine_revisits,
+            last_response: s.last_response.map(convert::timestamp),
+        }))
+    }
+
+    async fn calculate_pattern_entropy(
+        &self,
+        request: Request<pb::CalculatePatternEntropyRequest>,
+    ) -> Result<Response<pb::CalculatePatternEntropyResponse>, Status> {
+        let alert_threshold = request
+            .into_inner()
+            .alert_threshold
+            .map(|t| validate::fraction("alert_threshold", t))
+            .transpose()?;
+        let entropy = self.store.population_entropy().await?;
+        let snapshot = EntropySnapshot {
+            id: None,
+            calculated_at: Some(chrono::Utc::now()),
+            threshold_exceeded: alert_threshold.is_some_and(|t| entropy.diversity_index < t),
+            entropy,
+        };
+        Ok(Response::new(pb::CalculatePatternEntropyResponse {
+            metrics: Some(convert::snapshot(snapshot)),
+        }))
+    }
+
+    async fn record_pattern_entropy(
+        &self,
+        request: Request<pb::RecordPatternEntropyRequest>,
+    ) -> Result<Response<pb::RecordPatternEntropyResponse>, Status> {
+        let snapshot = convert::snapshot_to_record(request.into_inner().metrics)?;
+        let stored = self.store.record_snapshot(snapshot).await?;
+        Ok(Response::new(pb::RecordPatternEntropyResponse {
+            id: stored.id.clone().unwrap_or_default(),
+            metrics: Some(convert::snapshot(stored)),
+        }))
+    }
+
+    async fn get_pattern_entropy_history(
+        &self,
+        request: Request<pb::GetPatternEntropyHistoryRequest>,
+    ) -> Result<Response<pb::GetPatternEntropyHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let limit = validate::limit(r.limit)?;
+        let page = page_token::before_calculated(&r.page_token)?;
+        let page = self.store.snapshot_history(limit, page).await?;
+        Ok(Response::new(pb::GetPatternEntropyHistoryResponse {
+            records: page.items.into_iter().map(convert::snapshot).collect(),
+            next_page_token: page_token::encode(page.next),
+        }))
+    }
+}

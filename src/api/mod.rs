@@ -1,0 +1,13 @@
+//! The gRPC layer: validate, convert, call the store, map errors.
+
+mod budget;
+pub mod convert;
+mod entropy;
+mod page_token;
+mod patterns;
+mod status;
+pub mod validate;
+
+pub use budget::BudgetApi;
+pub use entropy::EntropyApi;
+pub use patterns::PatternApi;

@@ -1,0 +1,289 @@
+//! Exploration budget arithmetic: the boost/decay step, floor and ceiling
+//! enforcement, and the reason texts of the original store.
+
+use super::fmt3;
+
+pub const DEFAULT_FLOOR: f64 = 0.05;
+pub const DEFAULT_CEILING: f64 = 0.50;
+pub const DEFAULT_DECAY_RATE: f64 = 0.95;
+pub const DEFAULT_BOOST_AMOUNT: f64 = 0.10;
+pub const DEFAULT_ENTROPY_THRESHOLD: f64 = 0.3;
+pub const DEFAULT_INITIAL_BUDGET: f64 = 0.15;
+/// The base an entropy response boosts from when the job has no budget yet
+/// (hard-coded in the original, not configurable).
+pub const RESPONSE_BASE_BUDGET: f64 = 0.15;
+
+/// Why a budget value was recorded, with the original's stored spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdjustmentType {
+    Initial,
+    Decay,
+    Boost,
+    FloorEnforced,
+    CeilingEnforced,
+}
+
+impl AdjustmentType {
+    pub const ALL: [AdjustmentType; 5] = [
+        Self::Initial,
+        Self::Decay,
+        Self::Boost,
+        Self::FloorEnforced,
+        Self::CeilingEnforced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Decay => "decay",
+            Self::Boost => "boost",
+            Self::FloorEnforced => "floor_enforced",
+            Self::CeilingEnforced => "ceiling_enforced",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// The range a budget is kept in; `floor <= ceiling` is checked by callers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    pub floor: f64,
+    pub ceiling: f64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            floor: DEFAULT_FLOOR,
+            ceiling: DEFAULT_CEILING,
+        }
+    }
+}
+
+/// A budget value about to be recorded, with its label and reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetProposal {
+    pub value: f64,
+    pub adjustment_type: AdjustmentType,
+    pub reason: Option<String>,
+}
+
+impl BudgetProposal {
+    /// Clamps to the bounds. A value strictly outside is relabelled with the
+    /// enforcement reason, which names the proposed value and the bound.
+    pub fn enforce(self, bounds: Bounds) -> BudgetProposal {
+        let Bounds { floor, ceiling } = bounds;
+        let proposed = self.value;
+        if proposed < floor {
+            BudgetProposal {
+                value: floor,
+                adjustment_type: AdjustmentType::FloorEnforced,
+                reason: Some(format!(
+                    "Budget {} enforced to floor {}",
+                    fmt3(proposed),
+                    fmt3(floor)
+                )),
+            }
+        } else if proposed > ceiling {
+            BudgetProposal {
+                value: ceiling,
+                adjustment_type: AdjustmentType::CeilingEnforced,
+                reason: Some(format!(
+                    "Budget {} enforced to ceiling {}",
+                    fmt3(proposed),
+                    fmt3(ceiling)
+                )),
+            }
+        } else {
+            BudgetProposal {
+                value: super::positive_zero(proposed),
+                ..self
+            }
+        }
+    }
+}
+
+/// Parameters of CalculateBudgetAdjustment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdjustmentParams {
+    pub bounds: Bounds,
+    pub decay_rate: f64,
+    pub boost_amount: f64,
+    pub entropy_threshold: f64,
+    pub initial_budget: f64,
+}
+
+impl Default for AdjustmentParams {
+    fn default() -> Self {
+        Self {
+            bounds: Bounds::default(),
+            decay_rate: DEFAULT_DECAY_RATE,
+            boost_amount: DEFAULT_BOOST_AMOUNT,
+            entropy_threshold: DEFAULT_ENTROPY_THRESHOLD,
+            initial_budget: DEFAULT_INITIAL_BUDGET,
+        }
+    }
+}
+
+/// The next budget from the latest one: initial when there is none, a boost
+/// when entropy is strictly below the threshold, a decay otherwise. Enforced.
+pub fn next_adjustment(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> BudgetProposal {
+    let proposal = match current {
+        None => BudgetProposal {
+            value: params.initial_budget,
+            adjustment_type: AdjustmentType::Initial,
+            reason: Some("Initial budget set".to_owned()),
+        },
+        Some(current) if entropy < params.entropy_threshold => BudgetProposal {
+            value: current + params.boost_amount,
+            adjustment_type: AdjustmentType::Boost,
+            reason: Some(format!(
+                "Entropy {} < threshold {}",
+                fmt3(entropy),
+                fmt3(params.entropy_threshold)
+            )),
+        },
+        Some(current) => BudgetProposal {
+            value: current * params.decay_rate,
+            adjustment_type: AdjustmentType::Decay,
+            reason: Some(format!("Entropy {} >= threshold, decaying", fmt3(entropy))),
+        },
+    };
+    proposal.enforce(params.bounds)
+}
+
+/// The budget boost of an entropy response. Enforced.
+pub fn response_boost(
+    current: Option<f64>,
+    boost_amount: f64,
+    entropy_at_trigger: f64,
+    threshold_used: f64,
+    bounds: Bounds,
+) -> BudgetProposal {
+    BudgetProposal {
+        value: current.unwrap_or(RESPONSE_BASE_BUDGET) + boost_amount,
+        adjustment_type: AdjustmentType::Boost,
+        reason: Some(format!(
+            "Entropy response: diversity {} < {}",
+            fmt3(entropy_at_trigger),
+            fmt3(threshold_used)
+        )),
+    }
+    .enforce(bounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adjust(current: Option<f64>, entropy: f64, params: AdjustmentParams) -> BudgetProposal {
+        next_adjustment(current, entropy, &params)
+    }
+
+    #[test]
+    fn worked_values_of_the_spec() {
+        let boost = adjust(Some(0.15), 0.1, AdjustmentParams::default());
+        assert_eq!(boost.value, 0.25);
+        assert_eq!(boost.adjustment_type, AdjustmentType::Boost);
+        assert_eq!(
+            boost.reason.as_deref(),
+            Some("Entropy 0.100 < threshold 0.300")
+        );
+
+        let decay = adjust(Some(0.20), 0.5, AdjustmentParams::default());
+        assert_eq!(decay.value, 0.19);
+        assert_eq!(
+            decay.reason.as_deref(),
+            Some("Entropy 0.500 >= threshold, decaying")
+        );
+
+        let params = AdjustmentParams {
+            decay_rate: 0.90,
+            ..Default::default()
+        };
+        assert_eq!(adjust(Some(0.20), 0.5, params).value, 0.18000000000000002);
+
+        let capped = adjust(Some(0.45), 0.1, AdjustmentParams::default());
+        assert_eq!(capped.value, 0.5);
+        assert_eq!(capped.adjustment_type, AdjustmentType::CeilingEnforced);
+        assert_eq!(
+            capped.reason.as_deref(),
+            Some("Budget 0.550 enforced to ceiling 0.500")
+        );
+
+        let params = AdjustmentParams {
+            decay_rate: 0.5,
+            ..Default::default()
+        };
+        let floored = adjust(Some(0.06), 0.5, params);
+        assert_eq!(floored.value, 0.05);
+        assert_eq!(floored.adjustment_type, AdjustmentType::FloorEnforced);
+        assert_eq!(
+            floored.reason.as_deref(),
+            Some("Budget 0.030 enforced to floor 0.050")
+        );
+    }
+
+    #[test]
+    fn initial_budget_is_enforced_too() {
+        let first = adjust(None, 0.1, AdjustmentParams::default());
+        assert_eq!(first.value, 0.15);
+        assert_eq!(first.adjustment_type, AdjustmentType::Initial);
+        assert_eq!(first.reason.as_deref(), Some("Initial budget set"));
+        let params = AdjustmentParams {
+            initial_budget: 0.8,
+            ..Default::default()
+        };
+        let high = adjust(None, 0.1, params);
+        assert_eq!(high.value, 0.5);
+        assert_eq!(
+            high.reason.as_deref(),
+            Some("Budget 0.800 enforced to ceiling 0.500")
+        );
+    }
+
+    #[test]
+    fn threshold_equality_decays() {
+        let step = adjust(Some(0.2), 0.3, AdjustmentParams::default());
+        assert_eq!(step.adjustment_type, AdjustmentType::Decay);
+    }
+
+    #[test]
+    fn bounds_themselves_are_not_relabelled() {
+        for value in [0.05, 0.5] {
+            let kept = BudgetProposal {
+                value,
+                adjustment_type: AdjustmentType::Boost,
+                reason: Some("mine".into()),
+            }
+            .enforce(Bounds::default());
+            assert_eq!(kept.adjustment_type, AdjustmentType::Boost);
+            assert_eq!(kept.reason.as_deref(), Some("mine"));
+        }
+    }
+
+    #[test]
+    fn response_boost_starts_from_fixed_base() {
+        let boost = response_boost(None, 0.1, 0.2, 0.3, Bounds::default());
+        assert_eq!(boost.value, 0.25);
+        assert_eq!(
+            boost.reason.as_deref(),
+            Some("Entropy response: diversity 0.200 < 0.300")
+        );
+    }
+
+    #[test]
+    fn adjustment_type_spellings_round_trip() {
+        for t in AdjustmentType::ALL {
+            assert_eq!(AdjustmentType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(AdjustmentType::parse("BOOST"), None);
+    }
+}

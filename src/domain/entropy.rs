@@ -1,0 +1,122 @@
+//! Shannon entropy of the pattern population (the original's formulas).
+
+use super::positive_zero;
+
+/// Diversity of pattern applications. Counts are per known pattern.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PopulationEntropy {
+    pub shannon_entropy: f64,
+    pub max_possible_entropy: f64,
+    pub diversity_index: f64,
+    pub unique_pattern_count: i64,
+    pub effective_pattern_count: i64,
+    pub total_applications: i64,
+    pub dominant_pattern_share: f64,
+}
+
+impl PopulationEntropy {
+    /// Computes the entropy over the application counts of every known pattern
+    /// (zeros included: they count as unique, not as effective).
+    ///
+    /// H = -sum(p log2 p) over patterns applied at least once; Hmax = log2(N)
+    /// for N > 1 effective patterns, else 1.0; diversity = H / Hmax. Nothing
+    /// applied gives all zeros.
+    pub fn from_counts(counts: impl IntoIterator<Item = i64>) -> Self {
+        let counts: Vec<i64> = counts.into_iter().collect();
+        let unique = counts.len() as i64;
+        let applied: Vec<i64> = counts.into_iter().filter(|&c| c > 0).collect();
+        let total: i64 = applied.iter().sum();
+        if total == 0 {
+            return Self {
+                shannon_entropy: 0.0,
+                max_possible_entropy: 0.0,
+                diversity_index: 0.0,
+                unique_pattern_count: unique,
+                effective_pattern_count: 0,
+                total_applications: 0,
+                dominant_pattern_share: 0.0,
+            };
+        }
+        let total_f = total as f64;
+        // Summed in order, then negated, as the original does.
+        let sum: f64 = applied
+            .iter()
+            .map(|&c| {
+                let p = c as f64 / total_f;
+                p * p.log2()
+            })
+            .sum();
+        let shannon = positive_zero(-sum);
+        let effective = applied.len() as i64;
+        let max_possible = if effective > 1 {
+            (effective as f64).log2()
+        } else {
+            1.0
+        };
+        let dominant = applied.iter().copied().max().unwrap_or(0) as f64 / total_f;
+        Self {
+            shannon_entropy: shannon,
+            max_possible_entropy: max_possible,
+            diversity_index: positive_zero(shannon / max_possible),
+            unique_pattern_count: unique,
+            effective_pattern_count: effective,
+            total_applications: total,
+            dominant_pattern_share: dominant,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-7
+    }
+
+    #[test]
+    fn reference_values_of_the_spec() {
+        let cases: &[(&[i64], f64, f64, f64, f64)] = &[
+            (&[10, 10], 1.0, 1.0, 1.0, 0.5),
+            (&[90, 10], 0.468996, 1.0, 0.468996, 0.9),
+            (&[1, 1, 2], 1.5, 1.584963, 0.946395, 0.5),
+            (&[1, 2, 3, 4], 1.846439, 2.0, 0.923220, 0.4),
+            (&[97, 1, 1, 1], 0.241941, 2.0, 0.120970, 0.97),
+            (&[50, 25, 12, 6, 3, 2, 1, 1], 2.008122, 3.0, 0.669374, 0.5),
+            (&[7, 7, 7, 7, 7], 2.321928, 2.321928, 1.0, 0.2),
+        ];
+        for (counts, h, hmax, diversity, dominant) in cases {
+            let e = PopulationEntropy::from_counts(counts.iter().copied());
+            assert!(
+                close(e.shannon_entropy, *h),
+                "{counts:?}: H {}",
+                e.shannon_entropy
+            );
+            assert!(close(e.max_possible_entropy, *hmax), "{counts:?}");
+            assert!(close(e.diversity_index, *diversity), "{counts:?}");
+            assert!(close(e.dominant_pattern_share, *dominant), "{counts:?}");
+            assert_eq!(e.effective_pattern_count, counts.len() as i64);
+        }
+    }
+
+    #[test]
+    fn single_pattern_is_positive_zero() {
+        let e = PopulationEntropy::from_counts([0, 12, 0]);
+        assert!(e.shannon_entropy == 0.0 && e.shannon_entropy.is_sign_positive());
+        assert!(e.diversity_index.is_sign_positive());
+        assert_eq!(e.max_possible_entropy, 1.0);
+        assert_eq!(e.unique_pattern_count, 3);
+        assert_eq!(e.effective_pattern_count, 1);
+        assert_eq!(e.dominant_pattern_share, 1.0);
+    }
+
+    #[test]
+    fn nothing_applied_is_all_zero() {
+        let e = PopulationEntropy::from_counts([0, 0]);
+        assert_eq!(e.unique_pattern_count, 2);
+        assert_eq!(e.total_applications, 0);
+        assert_eq!(e.max_possible_entropy, 0.0);
+        let none = PopulationEntropy::from_counts([]);
+        assert_eq!(none.unique_pattern_count, 0);
+    }
+}

@@ -1,0 +1,84 @@
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use learning_service::{config::ServeConfig, server, store::Store};
+use tracing_subscriber::EnvFilter;
+
+/// The exploration budget and automatic entropy response of the learning store, over gRPC.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Log filter (e.g. `info`, `debug`, `learning_service=debug`).
+    #[arg(long, global = true, env = "LEARNING_LOG", default_value = "info")]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gRPC server.
+    Serve(ServeConfig),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(config) => run_server(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_server(config: ServeConfig) -> Result<(), String> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let store = Store::open(&config.db, config.store_options())
+        .map_err(|e| format!("cannot open {}: {e}", config.db.display()))?;
+    let store = Arc::new(store);
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%address, db = %config.db.display(), "serving learning.v1");
+        let served = server::serve(store.clone(), listener, shutdown_signal()).await;
+        tracing::info!("stopped accepting requests; finishing queued writes");
+        store.close();
+        served.map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown requested");
+}

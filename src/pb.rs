@@ -1,0 +1,8 @@
+//! Code generated from `proto/learning/v1/learning.proto`.
+
+#![allow(clippy::all, missing_docs)]
+
+tonic::include_proto!("learning.v1");
+
+/// Encoded descriptors of learning.v1, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("learning_descriptor");

@@ -1,0 +1,58 @@
+//! Assembles the gRPC server: the three services, health, reflection.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    api::{BudgetApi, EntropyApi, PatternApi},
+    pb::{
+        self, budget_service_server::BudgetServiceServer,
+        entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
+    },
+    store::Store,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    store: Arc<Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
+    health
+        .set_serving::<EntropyServiceServer<EntropyApi>>()
+        .await;
+    health
+        .set_serving::<PatternServiceServer<PatternApi>>()
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+
+    Server::builder()
+        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(BudgetServiceServer::new(BudgetApi::new(store.clone())))
+        .add_service(EntropyServiceServer::new(EntropyApi::new(store.clone())))
+        .add_service(PatternServiceServer::new(PatternApi::new(store)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

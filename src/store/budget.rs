@@ -1,0 +1,163 @@
+//! `exploration_budget`: latest, history, statistics, and the writes.
+
+use rusqlite::{Connection, Row, params};
+
+use super::{Page, Store, StoreResult, new_id, page, time};
+use crate::domain::{
+    budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
+    records::{BudgetRecord, BudgetStatistics},
+};
+
+const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
+                       adjustment_type, adjustment_reason";
+
+fn from_row(row: &Row) -> rusqlite::Result<(i64, BudgetRecord)> {
+    Ok((
+        row.get(0)?,
+        BudgetRecord {
+            id: row.get(1)?,
+            job_hash: row.get(2)?,
+            recorded_at: row
+                .get::<_, Option<String>>(3)?
+                .as_deref()
+                .and_then(time::parse),
+            budget_value: row.get(4)?,
+            entropy_at_time: row.get(5)?,
+            adjustment_type: row.get(6)?,
+            adjustment_reason: row.get(7)?,
+        },
+    ))
+}
+
+/// The last written record of the job (or of all jobs).
+pub(super) fn latest(
+    connection: &Connection,
+    job: Option<&str>,
+) -> StoreResult<Option<BudgetRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
+    let mut rows = page::newest_rows(connection, &select, job, None, 1, from_row)?;
+    Ok(rows.pop().map(|(_, record)| record))
+}
+
+/// Inserts an (already enforced) proposal.
+pub(super) fn insert(
+    connection: &Connection,
+    job: &str,
+    proposal: BudgetProposal,
+    entropy_at_time: Option<f64>,
+) -> StoreResult<BudgetRecord> {
+    let id = new_id();
+    let recorded_at = time::now_text();
+    connection
+        .prepare_cached(
+            "INSERT INTO exploration_budget (id, job_hash, recorded_at, budget_value, \
+             entropy_at_time, adjustment_type, adjustment_reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            id,
+            job,
+            recorded_at,
+            proposal.value,
+            entropy_at_time,
+            proposal.adjustment_type.as_str(),
+            proposal.reason,
+        ])?;
+    Ok(BudgetRecord {
+        id,
+        job_hash: job.to_owned(),
+        recorded_at: time::parse(&recorded_at),
+        budget_value: proposal.value,
+        entropy_at_time,
+        adjustment_type: proposal.adjustment_type.as_str().to_owned(),
+        adjustment_reason: proposal.reason,
+    })
+}
+
+impl Store {
+    pub async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
+        self.read(move |c| latest(c, job.as_deref())).await
+    }
+
+    /// Newest first, `limit` per page.
+    pub async fn budget_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        page: Option<i64>,
+    ) -> StoreResult<Page<BudgetRecord>> {
+        self.read(move |c| {
+            let select = format!("SELECT {COLUMNS} FROM exploration_budget");
+            page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
+        })
+        .await
+    }
+
+    /// Records a proposed value, clamped to the bounds.
+    pub async fn update_budget(
+        &self,
+        job: String,
+        proposal: BudgetProposal,
+        bounds: Bounds,
+        entropy_at_time: Option<f64>,
+    ) -> StoreResult<BudgetRecord> {
+        self.write(move |c| insert(c, &job, proposal.enforce(bounds), entropy_at_time))
+            .await
+    }
+
+    /// Reads the job's latest budget and records the next one, atomically.
+    pub async fn calculate_adjustment(
+        &self,
+        job: String,
+        current_entropy: f64,
+        params: AdjustmentParams,
+    ) -> StoreResult<BudgetRecord> {
+        self.write(move |c| {
+            let current = latest(c, Some(&job))?.map(|r| r.budget_value);
+            let proposal = next_adjustment(current, current_entropy, &params);
+            insert(c, &job, proposal, Some(current_entropy))
+        })
+        .await
+    }
+
+    /// Aggregates and the current value from one snapshot.
+    pub async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
+        self.read(move |c| {
+            let filter = if job.is_some() {
+                "WHERE job_hash = ?1"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT COUNT(*), AVG(budget_value), MIN(budget_value), MAX(budget_value), \
+                 TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'), \
+                 TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'), \
+                 TOTAL(adjustment_type = 'initial') FROM exploration_budget {filter}"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let map = |row: &Row| -> rusqlite::Result<BudgetStatistics> {
+                Ok(BudgetStatistics {
+                    current_budget: None,
+                    total_adjustments: row.get(0)?,
+                    avg_budget: row.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
+                    min_budget: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                    max_budget: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    floor_enforcements: row.get::<_, f64>(4)? as i64,
+                    boost_count: row.get::<_, f64>(5)? as i64,
+                    decay_count: row.get::<_, f64>(6)? as i64,
+                    ceiling_enforcements: row.get::<_, f64>(7)? as i64,
+                    initial_count: row.get::<_, f64>(8)? as i64,
+                })
+            };
+            let mut statistics = match &job {
+                Some(job) => statement.query_row([job], map)?,
+                None => statement.query_row([], map)?,
+            };
+            if statistics.total_adjustments > 0 {
+                statistics.current_budget = latest(c, job.as_deref())?.map(|r| r.budget_value);
+            }
+            Ok(statistics)
+        })
+        .await
+    }
+}

@@ -1,0 +1,82 @@
+//! Keyset pagination: a page ends at a key, the next page starts after it.
+
+/// Where the next page starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageKey {
+    /// Rows inserted before this rowid (newest-first lists).
+    Before(i64),
+    /// Rows inserted after this rowid (oldest-first lists).
+    After(i64),
+    /// Snapshots ordered before (calculated_at, rowid), newest first.
+    BeforeCalculated { calculated_at: String, rowid: i64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageKey>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` keyed rows: the extra row only
+    /// tells that there is more.
+    pub(crate) fn from_rows(mut rows: Vec<(PageKey, T)>, limit: usize) -> Page<T> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(|(_, item)| item).collect(),
+            next,
+        }
+    }
+}
+
+/// Rows of a job-scoped table (`select` is `SELECT rowid, ... FROM table`),
+/// last inserted first, inserted before `before`, at most `fetch` of them.
+pub(super) fn newest_rows<T>(
+    connection: &rusqlite::Connection,
+    select: &str,
+    job: Option<&str>,
+    before: Option<i64>,
+    fetch: usize,
+    map: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, T)>,
+) -> super::StoreResult<Vec<(i64, T)>> {
+    let before = before.unwrap_or(i64::MAX);
+    let fetch = fetch as i64;
+    let rows = match job {
+        Some(job) => connection
+            .prepare_cached(&format!(
+                "{select} WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3"
+            ))?
+            .query_map(rusqlite::params![job, before, fetch], map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => connection
+            .prepare_cached(&format!(
+                "{select} WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
+            ))?
+            .query_map(rusqlite::params![before, fetch], map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    Ok(rows)
+}
+
+/// A newest-first page of a job-scoped table.
+pub(super) fn newest_page<T>(
+    connection: &rusqlite::Connection,
+    select: &str,
+    job: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+    map: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, T)>,
+) -> super::StoreResult<Page<T>> {
+    let rows = newest_rows(connection, select, job, before, limit + 1, map)?;
+    let keyed = rows
+        .into_iter()
+        .map(|(rowid, item)| (PageKey::Before(rowid), item))
+        .collect();
+    Ok(Page::from_rows(keyed, limit))
+}

@@ -1,0 +1,247 @@
+//! `entropy_responses`: the check, the atomic trigger, latest, history, statistics.
+
+use chrono::Utc;
+use rusqlite::{Connection, Row, params};
+
+use super::{Page, Store, StoreResult, budget, json, new_id, page, patterns, time};
+use crate::domain::{
+    budget::{RESPONSE_BASE_BUDGET, response_boost},
+    fmt3,
+    records::{
+        ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
+        TriggerContext,
+    },
+};
+
+const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
+                       actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
+
+fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
+    Ok((
+        row.get(0)?,
+        ResponseRecord {
+            id: row.get(1)?,
+            job_hash: row.get(2)?,
+            recorded_at: row
+                .get::<_, Option<String>>(3)?
+                .as_deref()
+                .and_then(time::parse),
+            entropy_at_trigger: row.get(4)?,
+            threshold_used: row.get(5)?,
+            actions_taken: json::read_list(row.get(6)?)
+                .iter()
+                .filter_map(|a| ResponseAction::parse(a))
+                .collect(),
+            budget_boosted: row.get::<_, Option<i64>>(7)?.unwrap_or(0) != 0,
+            quarantine_revisits: row.get::<_, Option<i64>>(8)?.unwrap_or(0),
+            patterns_revisited: json::read_list(row.get(9)?),
+        },
+    ))
+}
+
+fn latest(connection: &Connection, job: Option<&str>) -> StoreResult<Option<ResponseRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
+    let mut rows = page::newest_rows(connection, &select, job, None, 1, from_row)?;
+    Ok(rows.pop().map(|(_, record)| record))
+}
+
+/// Seconds of the job's cooldown still to run, if one is active. Capped at
+/// the cooldown, so a response stamped in the future cannot extend it; a
+/// response whose time cannot be read counts as just recorded.
+fn cooldown_remaining(
+    connection: &Connection,
+    job: &str,
+    cooldown_seconds: i64,
+) -> StoreResult<Option<f64>> {
+    let Some(last) = latest(connection, Some(job))? else {
+        return Ok(None);
+    };
+    let cooldown = cooldown_seconds as f64;
+    let elapsed = last
+        .recorded_at
+        .map(|at| (Utc::now() - at).as_seconds_f64())
+        .unwrap_or(0.0);
+    Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
+}
+
+/// The check of CheckEntropyResponseNeeded, on any connection.
+pub(super) fn check(
+    connection: &Connection,
+    job: &str,
+    threshold: f64,
+    cooldown_seconds: i64,
+) -> StoreResult<ResponseCheck> {
+    let remaining = cooldown_remaining(connection, job, cooldown_seconds)?;
+    let entropy = patterns::population_entropy(connection)?;
+    let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
+    let (needs_response, reason) = match (remaining, current_entropy) {
+        (Some(remaining), _) => (
+            false,
+            format!("Cooldown active ({remaining:.0}s remaining)"),
+        ),
+        (None, None) => (false, "No pattern applications to analyze".to_owned()),
+        (None, Some(d)) if d < threshold => (
+            true,
+            format!("Entropy {} < threshold {}", fmt3(d), fmt3(threshold)),
+        ),
+        (None, Some(d)) => (
+            false,
+            format!(
+                "Entropy {} >= threshold {} (healthy)",
+                fmt3(d),
+                fmt3(threshold)
+            ),
+        ),
+    };
+    Ok(ResponseCheck {
+        needs_response,
+        current_entropy,
+        reason,
+        cooldown_remaining_seconds: remaining,
+    })
+}
+
+/// Every action of a response and its record, on the write transaction.
+pub(super) fn trigger(
+    connection: &Connection,
+    context: &TriggerContext,
+    config: &ResponseConfig,
+) -> StoreResult<ResponseRecord> {
+    let job = context.job_hash.as_str();
+    let mut actions = Vec::new();
+    let mut budget_boosted = false;
+    if config.boost_budget {
+        let current = budget::latest(connection, Some(job))?.map(|r| r.budget_value);
+        let proposal = response_boost(
+            current,
+            config.budget_boost_amount,
+            context.entropy_at_trigger,
+            context.threshold_used,
+            config.bounds,
+        );
+        let stored = budget::insert(connection, job, proposal, Some(context.entropy_at_trigger))?;
+        // A boost clamped so that the value did not rise is not a boost.
+        budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
+        if budget_boosted {
+            actions.push(ResponseAction::BudgetBoost);
+        }
+    }
+    let revisited = if config.revisit_quarantine {
+        patterns::revisit_quarantined(connection, config.max_quarantine_revisits)?
+    } else {
+        Vec::new()
+    };
+    if !revisited.is_empty() {
+        actions.push(ResponseAction::QuarantineRevisit);
+    }
+    let record = ResponseRecord {
+        id: new_id(),
+        job_hash: job.to_owned(),
+        recorded_at: None,
+        entropy_at_trigger: context.entropy_at_trigger,
+        threshold_used: context.threshold_used,
+        actions_taken: actions,
+        budget_boosted,
+        quarantine_revisits: revisited.len() as i64,
+        patterns_revisited: revisited,
+    };
+    let recorded_at = time::now_text();
+    let action_names: Vec<&str> = record.actions_taken.iter().map(|a| a.as_str()).collect();
+    connection
+        .prepare_cached(
+            "INSERT INTO entropy_responses (id, job_hash, recorded_at, entropy_at_trigger, \
+             threshold_used, actions_taken, budget_boosted, quarantine_revisits, patterns_revisited) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            record.id,
+            record.job_hash,
+            recorded_at,
+            record.entropy_at_trigger,
+            record.threshold_used,
+            json::write_list(&action_names),
+            record.budget_boosted as i64,
+            record.quarantine_revisits,
+            json::write_list(&record.patterns_revisited),
+        ])?;
+    Ok(ResponseRecord {
+        recorded_at: time::parse(&recorded_at),
+        ..record
+    })
+}
+
+impl Store {
+    pub async fn check_response_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+    ) -> StoreResult<ResponseCheck> {
+        self.read(move |c| check(c, &job, threshold, cooldown_seconds))
+            .await
+    }
+
+    /// Boost, revisit and record in one transaction: all of them or none.
+    pub async fn trigger_response(
+        &self,
+        context: TriggerContext,
+        config: ResponseConfig,
+    ) -> StoreResult<ResponseRecord> {
+        self.write(move |c| trigger(c, &context, &config)).await
+    }
+
+    pub async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
+        self.read(move |c| latest(c, job.as_deref())).await
+    }
+
+    /// Newest first, `limit` per page.
+    pub async fn response_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        page: Option<i64>,
+    ) -> StoreResult<Page<ResponseRecord>> {
+        self.read(move |c| {
+            let select = format!("SELECT {COLUMNS} FROM entropy_responses");
+            page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
+        })
+        .await
+    }
+
+    /// Aggregates and the latest time from one snapshot.
+    pub async fn response_statistics(
+        &self,
+        job: Option<String>,
+    ) -> StoreResult<ResponseStatistics> {
+        self.read(move |c| {
+            let filter = if job.is_some() {
+                "WHERE job_hash = ?1"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT COUNT(*), AVG(entropy_at_trigger), TOTAL(budget_boosted != 0), \
+                 TOTAL(quarantine_revisits) FROM entropy_responses {filter}"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let map = |row: &Row| -> rusqlite::Result<ResponseStatistics> {
+                Ok(ResponseStatistics {
+                    total_responses: row.get(0)?,
+                    avg_entropy_at_trigger: row.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
+                    budget_boosts: row.get::<_, f64>(2)? as i64,
+                    quarantine_revisits: row.get::<_, f64>(3)? as i64,
+                    last_response: None,
+                })
+            };
+            let mut statistics = match &job {
+                Some(job) => statement.query_row([job], map)?,
+                None => statement.query_row([], map)?,
+            };
+            if statistics.total_responses > 0 {
+                statistics.last_response = latest(c, job.as_deref())?.and_then(|r| r.recorded_at);
+            }
+            Ok(statistics)
+        })
+        .await
+    }
+}
