@@ -52,33 +52,26 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
         tracing::info!(%address, db = %config.db.display(), "serving learning.v1");
-        let served = server::serve(store.clone(), listener, shutdown_signal()).await;
+        let served = server::serve(store.clone(), listener, shutdown).await;
         tracing::info!("stopped accepting requests; finishing queued writes");
         store.close();
         served.map_err(|e| e.to_string())
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+/// Registers SIGINT and SIGTERM handlers now (so a signal arriving right
+/// after start-up is not fatal) and returns a future that completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {},
+            _ = interrupt.recv() => {},
             _ = terminate.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }

@@ -1,0 +1,173 @@
+//! Shared test setup: a real server on 127.0.0.1:0 over a temporary SQLite file.
+
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use learning_service::{
+    pb::{
+        budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
+        pattern_service_client::PatternServiceClient,
+    },
+    server,
+    store::{Store, StoreOptions},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Code, Status, transport::Channel};
+use tonic_types::StatusExt;
+
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    store: Arc<Store>,
+    channel: Channel,
+}
+
+impl TestServer {
+    /// A server over a new database file.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("learning.db");
+        let mut server = Self::start_on(db).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server over an existing (or new) file; the caller owns its directory.
+    pub async fn start_on(db: PathBuf) -> Self {
+        let store = Arc::new(Store::open(&db, StoreOptions::default()).expect("open store"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = store.clone();
+        let task = tokio::spawn(async move {
+            server::serve(served, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            address,
+            db,
+            _dir: None,
+            stop: Some(stop),
+            task: Some(task),
+            store,
+            channel,
+        }
+    }
+
+    pub fn budget(&self) -> BudgetServiceClient<Channel> {
+        BudgetServiceClient::new(self.channel.clone())
+    }
+
+    pub fn entropy(&self) -> EntropyServiceClient<Channel> {
+        EntropyServiceClient::new(self.channel.clone())
+    }
+
+    pub fn patterns(&self) -> PatternServiceClient<Channel> {
+        PatternServiceClient::new(self.channel.clone())
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A direct connection to the database file, as another program would open it.
+    pub fn sql(&self) -> rusqlite::Connection {
+        let connection = rusqlite::Connection::open(&self.db).expect("open db");
+        connection
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        connection
+    }
+
+    /// Row counts of every table the service writes.
+    pub fn row_counts(&self) -> Vec<(String, i64)> {
+        let connection = self.sql();
+        [
+            "exploration_budget",
+            "entropy_responses",
+            "pattern_entropy_history",
+            "patterns",
+            "pattern_applications",
+        ]
+        .iter()
+        .map(|table| {
+            let count = connection
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .expect("count");
+            (table.to_string(), count)
+        })
+        .collect()
+    }
+
+    /// Stops the server and the store's writer.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.store.close();
+    }
+}
+
+/// Asserts INVALID_ARGUMENT with a BadRequest violation naming `field`.
+pub fn assert_invalid(status: &Status, field: &str) {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let bad_request = status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
+    let fields: Vec<&str> = bad_request
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, vec![field], "{status:?}");
+    assert!(status.message().starts_with(field), "{}", status.message());
+}
+
+pub fn approx(actual: f64, expected: f64) {
+    assert!(
+        (actual - expected).abs() < 5e-7,
+        "expected {expected}, got {actual}"
+    );
+}
+
+/// Inserts patterns with the given application counts, as the original's
+/// runner would (direct SQL in its formats). Returns the pattern ids.
+pub fn seed_applications(connection: &rusqlite::Connection, counts: &[i64]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (index, count) in counts.iter().enumerate() {
+        let id = format!("00000000-0000-4000-8000-{index:012}");
+        connection
+            .execute(
+                "INSERT INTO patterns (id, pattern_type, pattern_name, first_seen, last_seen) \
+                 VALUES (?1, 'test', ?2, '2025-01-01T10:00:00', '2025-01-01T10:00:00')",
+                rusqlite::params![id, format!("pattern-{index}")],
+            )
+            .expect("insert pattern");
+        for application in 0..*count {
+            connection
+                .execute(
+                    "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
+                     pattern_led_to_success) VALUES (?1, ?2, 'exec', '2025-01-01T10:00:00', 1)",
+                    rusqlite::params![format!("{id}-{application}"), id],
+                )
+                .expect("insert application");
+        }
+        ids.push(id);
+    }
+    ids
+}
