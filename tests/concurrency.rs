@@ -128,3 +128,61 @@ async fn concurrent_triggers_revisit_each_pattern_once() {
     assert_eq!(stats.total_responses, 16);
     assert_eq!(stats.quarantine_revisits, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_respond_if_needed_records_one_response() {
+    let server = TestServer::start().await;
+    common::seed_applications(&server.sql(), &[90, 10]);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let mut client = server.entropy();
+        tasks.push(tokio::spawn(async move {
+            client
+                .respond_to_entropy_if_needed(pb::RespondToEntropyIfNeededRequest {
+                    job_hash: "daemon".into(),
+                    entropy_threshold: Some(0.5),
+                    cooldown_seconds: Some(3600),
+                    ..Default::default()
+                })
+                .await
+                .expect("respond")
+                .into_inner()
+        }));
+    }
+    let mut responded = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        if answer.needs_response {
+            let record = answer.response.expect("a response record when needed");
+            assert_eq!(record.threshold_used, 0.5);
+            assert!((record.entropy_at_trigger - 0.468996).abs() < 1e-6);
+            responded.push(record);
+        } else {
+            assert!(answer.response.is_none());
+            assert!(
+                answer.reason.starts_with("Cooldown active ("),
+                "{}",
+                answer.reason
+            );
+        }
+    }
+    assert_eq!(responded.len(), 1);
+    let stored: i64 = server
+        .sql()
+        .query_row("SELECT COUNT(*) FROM entropy_responses", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1);
+    // Healthy: nothing recorded.
+    let healthy = server
+        .entropy()
+        .respond_to_entropy_if_needed(pb::RespondToEntropyIfNeededRequest {
+            job_hash: "other".into(),
+            entropy_threshold: Some(0.2),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!healthy.needs_response && healthy.response.is_none());
+    assert_eq!(healthy.reason, "Entropy 0.469 >= threshold 0.200 (healthy)");
+}

@@ -24,8 +24,19 @@ impl BudgetApi {
     }
 }
 
+type Streamed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl BudgetService for BudgetApi {
+    type WatchExplorationBudgetStream = Streamed<pb::WatchExplorationBudgetResponse>;
+
+    async fn watch_exploration_budget(
+        &self,
+        _request: Request<pb::WatchExplorationBudgetRequest>,
+    ) -> Result<Response<Self::WatchExplorationBudgetStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
     async fn get_exploration_budget(
         &self,
         request: Request<pb::GetExplorationBudgetRequest>,

@@ -35,8 +35,53 @@ fn cooldown(value: Option<i64>) -> Result<i64, Status> {
     }
 }
 
+type Streamed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl EntropyService for EntropyApi {
+    type SubscribePatternEntropyStream = Streamed<pb::SubscribePatternEntropyResponse>;
+    type WatchEntropyResponsesStream = Streamed<pb::WatchEntropyResponsesResponse>;
+
+    async fn subscribe_pattern_entropy(
+        &self,
+        _request: Request<pb::SubscribePatternEntropyRequest>,
+    ) -> Result<Response<Self::SubscribePatternEntropyStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn watch_entropy_responses(
+        &self,
+        _request: Request<pb::WatchEntropyResponsesRequest>,
+    ) -> Result<Response<Self::WatchEntropyResponsesStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn respond_to_entropy_if_needed(
+        &self,
+        request: Request<pb::RespondToEntropyIfNeededRequest>,
+    ) -> Result<Response<pb::RespondToEntropyIfNeededResponse>, Status> {
+        let r = request.into_inner();
+        let job = validate::required_id("job_hash", r.job_hash)?;
+        let threshold = validate::fraction_or(
+            "entropy_threshold",
+            r.entropy_threshold,
+            DEFAULT_ENTROPY_THRESHOLD,
+        )?;
+        let cooldown_seconds = cooldown(r.cooldown_seconds)?;
+        let config = convert::response_config(r.config)?;
+        let (check, response) = self
+            .store
+            .respond_if_needed(job, threshold, cooldown_seconds, config)
+            .await?;
+        Ok(Response::new(pb::RespondToEntropyIfNeededResponse {
+            needs_response: check.needs_response,
+            current_entropy: check.current_entropy,
+            reason: check.reason,
+            cooldown_remaining_seconds: check.cooldown_remaining_seconds,
+            response: response.map(convert::response_record),
+        }))
+    }
+
     async fn check_entropy_response_needed(
         &self,
         request: Request<pb::CheckEntropyResponseNeededRequest>,

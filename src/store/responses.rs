@@ -190,6 +190,32 @@ impl Store {
         self.write(move |c| trigger(c, &context, &config)).await
     }
 
+    /// The check and, when needed, the trigger, in one transaction.
+    pub async fn respond_if_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+        config: ResponseConfig,
+    ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
+        self.write(move |c| {
+            let answer = check(c, &job, threshold, cooldown_seconds)?;
+            let response = match answer.current_entropy {
+                Some(diversity) if answer.needs_response => {
+                    let context = TriggerContext {
+                        job_hash: job,
+                        entropy_at_trigger: diversity,
+                        threshold_used: threshold,
+                    };
+                    Some(trigger(c, &context, &config)?)
+                }
+                _ => None,
+            };
+            Ok((answer, response))
+        })
+        .await
+    }
+
     pub async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
         self.read(move |c| latest(c, job.as_deref())).await
     }
