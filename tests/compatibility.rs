@@ -170,6 +170,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
                 threshold_used: 0.3,
             }),
             config: None,
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -184,6 +185,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
                 calculated_at: None,
                 ..metrics
             }),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -193,6 +195,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
             pattern_id: "p-applied".into(),
             execution_id: "e9".into(),
             pattern_led_to_success: true,
+            request_id: String::new(),
         })
         .await
         .unwrap();

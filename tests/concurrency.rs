@@ -105,6 +105,7 @@ async fn concurrent_triggers_revisit_each_pattern_once() {
                         boost_budget: Some(false),
                         ..Default::default()
                     }),
+                    request_id: String::new(),
                 })
                 .await
                 .expect("trigger")

@@ -21,6 +21,7 @@ fn trigger(job: &str, entropy: f64, threshold: f64) -> pb::TriggerEntropyRespons
             threshold_used: threshold,
         }),
         config: None,
+        request_id: String::new(),
     }
 }
 
@@ -545,6 +546,7 @@ async fn snapshots_are_recorded_and_listed_by_calculated_time() {
                     threshold_exceeded: exceeded,
                     ..current.clone()
                 }),
+                request_id: String::new(),
             })
             .await
             .unwrap()
@@ -588,6 +590,7 @@ async fn snapshots_are_recorded_and_listed_by_calculated_time() {
                 calculated_at: None,
                 ..current
             }),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -608,6 +611,7 @@ async fn patterns_record_applications_status_and_list() {
             pattern_name: "backoff".into(),
             description: Some("exponential backoff".into()),
             quarantine_status: None,
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -624,6 +628,7 @@ async fn patterns_record_applications_status_and_list() {
                 pattern_id: p.id.clone(),
                 execution_id: format!("exec-{i}"),
                 pattern_led_to_success: success,
+                request_id: String::new(),
             })
             .await
             .unwrap()
@@ -635,6 +640,7 @@ async fn patterns_record_applications_status_and_list() {
             pattern_id: "nope".into(),
             execution_id: "e".into(),
             pattern_led_to_success: true,
+            request_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -645,6 +651,7 @@ async fn patterns_record_applications_status_and_list() {
             pattern_id: p.id.clone(),
             status: QuarantineStatus::Validated as i32,
             reason: Some("checked".into()),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -665,6 +672,7 @@ async fn patterns_record_applications_status_and_list() {
             pattern_id: "nope".into(),
             status: QuarantineStatus::Retired as i32,
             reason: None,
+            request_id: String::new(),
         })
         .await
         .unwrap_err();

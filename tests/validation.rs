@@ -31,6 +31,7 @@ fn trigger() -> pb::TriggerEntropyResponseRequest {
             threshold_used: 0.3,
         }),
         config: None,
+        request_id: String::new(),
     }
 }
 
@@ -45,6 +46,7 @@ fn context(t: pb::EntropyTriggerContext) -> pb::TriggerEntropyResponseRequest {
     pb::TriggerEntropyResponseRequest {
         trigger: Some(t),
         config: None,
+        request_id: String::new(),
     }
 }
 
@@ -62,7 +64,10 @@ fn valid_metrics() -> pb::PatternEntropyMetrics {
 }
 
 fn metrics(m: pb::PatternEntropyMetrics) -> pb::RecordPatternEntropyRequest {
-    pb::RecordPatternEntropyRequest { metrics: Some(m) }
+    pb::RecordPatternEntropyRequest {
+        metrics: Some(m),
+        request_id: String::new(),
+    }
 }
 
 const NON_FINITE: [f64; 3] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
@@ -478,7 +483,13 @@ async fn entropy_requests() {
     }
 
     let mut snapshots: Vec<(&str, pb::RecordPatternEntropyRequest)> = vec![
-        ("metrics", pb::RecordPatternEntropyRequest { metrics: None }),
+        (
+            "metrics",
+            pb::RecordPatternEntropyRequest {
+                metrics: None,
+                request_id: String::new(),
+            },
+        ),
         (
             "metrics.unique_pattern_count",
             metrics(pb::PatternEntropyMetrics {
@@ -659,6 +670,7 @@ async fn pattern_requests() {
             pattern_id: "p".into(),
             execution_id: String::new(),
             pattern_led_to_success: true,
+            request_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -668,6 +680,7 @@ async fn pattern_requests() {
             pattern_id: "p".into(),
             status: 0,
             reason: None,
+            request_id: String::new(),
         })
         .await
         .unwrap_err();
