@@ -1,9 +1,12 @@
 //! Configuration of `learning-service serve`: every flag is also an
 //! environment variable.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::store::{Durability, StoreOptions};
+use crate::{
+    server::ServerOptions,
+    store::{Durability, StoreOptions},
+};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeConfig {
@@ -27,9 +30,24 @@ pub struct ServeConfig {
     /// Writes that may wait for the writer; beyond it, RESOURCE_EXHAUSTED.
     #[arg(long, env = "LEARNING_WRITE_QUEUE", default_value_t = 4096)]
     pub write_queue: usize,
+
+    /// Concurrent Watch/Subscribe streams; beyond it, RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LEARNING_MAX_SUBSCRIBERS", default_value_t = 2048)]
+    pub max_subscribers: usize,
+
+    /// How often a quiet stream sends a progress message (e.g. `10s`, `500ms`).
+    #[arg(long, env = "LEARNING_STREAM_PROGRESS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stream_progress_interval: Duration,
 }
 
 impl ServeConfig {
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            max_subscribers: self.max_subscribers,
+            stream_progress_interval: self.stream_progress_interval,
+        }
+    }
+
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             durability: self.durability,

@@ -1,6 +1,6 @@
 //! Assembles the gRPC server: the three services, health, reflection.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -23,12 +23,32 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Settings of the gRPC server (the store has its own).
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Concurrent Watch/Subscribe streams; beyond it, RESOURCE_EXHAUSTED.
+    pub max_subscribers: usize,
+    /// A quiet stream sends a progress message this often.
+    pub stream_progress_interval: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_subscribers: 2048,
+            stream_progress_interval: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Serves until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     store: Arc<Store>,
     listener: TcpListener,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let _ = &options;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
     health

@@ -9,7 +9,7 @@ use learning_service::{
         budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
         pattern_service_client::PatternServiceClient,
     },
-    server,
+    server::{self, ServerOptions},
     store::{Store, StoreOptions},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -36,15 +36,28 @@ impl TestServer {
         server
     }
 
+    /// A server with these options over a new database file.
+    pub async fn start_with(options: ServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("learning.db");
+        let mut server = Self::start_on_with(db, options).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server over an existing (or new) file; the caller owns its directory.
     pub async fn start_on(db: PathBuf) -> Self {
+        Self::start_on_with(db, ServerOptions::default()).await
+    }
+
+    pub async fn start_on_with(db: PathBuf, options: ServerOptions) -> Self {
         let store = Arc::new(Store::open(&db, StoreOptions::default()).expect("open store"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
         let served = store.clone();
         let task = tokio::spawn(async move {
-            server::serve(served, listener, async {
+            server::serve(served, listener, options, async {
                 let _ = stopped.await;
             })
             .await
