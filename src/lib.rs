@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod feed;
 pub mod pb;
 pub mod server;
 pub mod store;

@@ -2,23 +2,25 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tokio::{net::TcpListener, sync::watch};
+use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
-    api::{BudgetApi, EntropyApi, PatternApi},
+    api::{BudgetApi, EntropyApi, PatternApi, subscription::Subscriptions},
+    feed::Feeds,
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
-    store::Store,
+    store::{Store, StoreError},
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -48,7 +50,21 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let _ = &options;
+    let feeds = Feeds::start(store.clone()).await?;
+    let (stop_streams, streams_stopping) = watch::channel(false);
+    let subscriptions = Arc::new(Subscriptions::new(
+        store.clone(),
+        feeds,
+        options.max_subscribers,
+        options.stream_progress_interval,
+        streams_stopping,
+    ));
+    // Streams never finish on their own: end them first, or the graceful
+    // shutdown would wait for them forever.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
     health
@@ -71,10 +87,19 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(BudgetServiceServer::new(BudgetApi::new(store.clone())))
-        .add_service(EntropyServiceServer::new(EntropyApi::new(store.clone())))
+        .add_service(BudgetServiceServer::new(BudgetApi::new(
+            store.clone(),
+            subscriptions.clone(),
+        )))
+        .add_service(EntropyServiceServer::new(EntropyApi::new(
+            store.clone(),
+            subscriptions,
+        )))
         .add_service(PatternServiceServer::new(PatternApi::new(store)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

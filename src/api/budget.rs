@@ -4,37 +4,85 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, page_token, validate};
+use super::{
+    convert, page_token,
+    subscription::{StreamMessage, StreamRequest, SubscriberStream, Subscriptions},
+    validate,
+};
 use crate::{
     domain::budget::{
         AdjustmentParams, BudgetProposal, DEFAULT_BOOST_AMOUNT, DEFAULT_DECAY_RATE,
         DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
     },
-    pb::{self, budget_service_server::BudgetService},
-    store::Store,
+    domain::records::BudgetRecord,
+    pb::{self, budget_service_server::BudgetService, watch_exploration_budget_response::Event},
+    store::{Store, StreamFilter},
 };
 
 pub struct BudgetApi {
     store: Arc<Store>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl BudgetApi {
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<Store>, subscriptions: Arc<Subscriptions>) -> Self {
+        Self {
+            store,
+            subscriptions,
+        }
     }
 }
 
-type Streamed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+impl StreamMessage for pb::WatchExplorationBudgetResponse {
+    type Record = BudgetRecord;
+    const CURSOR_TAG: &'static str = "budget";
+
+    fn record(cursor: String, record: &BudgetRecord) -> Self {
+        let record = convert::budget_record(record.clone());
+        Self {
+            cursor,
+            event: Some(Event::Record(record)),
+        }
+    }
+
+    fn caught_up(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(Event::CaughtUp(pb::StreamCaughtUp {})),
+        }
+    }
+
+    fn progress(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(Event::Progress(pb::StreamProgress {})),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl BudgetService for BudgetApi {
-    type WatchExplorationBudgetStream = Streamed<pb::WatchExplorationBudgetResponse>;
+    type WatchExplorationBudgetStream = SubscriberStream<pb::WatchExplorationBudgetResponse>;
 
     async fn watch_exploration_budget(
         &self,
-        _request: Request<pb::WatchExplorationBudgetRequest>,
+        request: Request<pb::WatchExplorationBudgetRequest>,
     ) -> Result<Response<Self::WatchExplorationBudgetStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let r = request.into_inner();
+        let job = validate::job_filter(r.job_hash)?;
+        let request = StreamRequest {
+            backfill: r.backfill,
+            after_cursor: r.after_cursor,
+            filter: job.clone().map_or(StreamFilter::All, StreamFilter::Job),
+        };
+        let tail = self.subscriptions.feeds.budget.clone();
+        let stream = self
+            .subscriptions
+            .open(tail, request, move |record: &BudgetRecord| {
+                job.as_ref().is_none_or(|job| &record.job_hash == job)
+            })
+            .await?;
+        Ok(Response::new(stream))
     }
 
     async fn get_exploration_budget(

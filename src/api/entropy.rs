@@ -4,11 +4,21 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, page_token, validate};
+use super::{
+    convert, page_token,
+    subscription::{StreamMessage, StreamRequest, SubscriberStream, Subscriptions},
+    validate,
+};
 use crate::{
-    domain::{budget::DEFAULT_ENTROPY_THRESHOLD, records::EntropySnapshot},
-    pb::{self, entropy_service_server::EntropyService},
-    store::Store,
+    domain::{
+        budget::DEFAULT_ENTROPY_THRESHOLD,
+        records::{EntropySnapshot, ResponseRecord},
+    },
+    pb::{
+        self, entropy_service_server::EntropyService, subscribe_pattern_entropy_response,
+        watch_entropy_responses_response,
+    },
+    store::{Store, StreamFilter},
 };
 
 /// Default cooldown between two responses of a job, in seconds.
@@ -16,11 +26,79 @@ pub const DEFAULT_COOLDOWN_SECONDS: i64 = 3600;
 
 pub struct EntropyApi {
     store: Arc<Store>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl EntropyApi {
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<Store>, subscriptions: Arc<Subscriptions>) -> Self {
+        Self {
+            store,
+            subscriptions,
+        }
+    }
+}
+
+impl StreamMessage for pb::SubscribePatternEntropyResponse {
+    type Record = EntropySnapshot;
+    const CURSOR_TAG: &'static str = "snapshots";
+
+    fn record(cursor: String, record: &EntropySnapshot) -> Self {
+        let snapshot = convert::snapshot(record.clone());
+        Self {
+            cursor,
+            event: Some(subscribe_pattern_entropy_response::Event::Snapshot(
+                snapshot,
+            )),
+        }
+    }
+
+    fn caught_up(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(subscribe_pattern_entropy_response::Event::CaughtUp(
+                pb::StreamCaughtUp {},
+            )),
+        }
+    }
+
+    fn progress(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(subscribe_pattern_entropy_response::Event::Progress(
+                pb::StreamProgress {},
+            )),
+        }
+    }
+}
+
+impl StreamMessage for pb::WatchEntropyResponsesResponse {
+    type Record = ResponseRecord;
+    const CURSOR_TAG: &'static str = "responses";
+
+    fn record(cursor: String, record: &ResponseRecord) -> Self {
+        let record = convert::response_record(record.clone());
+        Self {
+            cursor,
+            event: Some(watch_entropy_responses_response::Event::Record(record)),
+        }
+    }
+
+    fn caught_up(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(watch_entropy_responses_response::Event::CaughtUp(
+                pb::StreamCaughtUp {},
+            )),
+        }
+    }
+
+    fn progress(cursor: String) -> Self {
+        Self {
+            cursor,
+            event: Some(watch_entropy_responses_response::Event::Progress(
+                pb::StreamProgress {},
+            )),
+        }
     }
 }
 
@@ -35,25 +113,55 @@ fn cooldown(value: Option<i64>) -> Result<i64, Status> {
     }
 }
 
-type Streamed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl EntropyService for EntropyApi {
-    type SubscribePatternEntropyStream = Streamed<pb::SubscribePatternEntropyResponse>;
-    type WatchEntropyResponsesStream = Streamed<pb::WatchEntropyResponsesResponse>;
+    type SubscribePatternEntropyStream = SubscriberStream<pb::SubscribePatternEntropyResponse>;
+    type WatchEntropyResponsesStream = SubscriberStream<pb::WatchEntropyResponsesResponse>;
 
     async fn subscribe_pattern_entropy(
         &self,
-        _request: Request<pb::SubscribePatternEntropyRequest>,
+        request: Request<pb::SubscribePatternEntropyRequest>,
     ) -> Result<Response<Self::SubscribePatternEntropyStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let r = request.into_inner();
+        let exceeded_only = r.threshold_exceeded_only;
+        let request = StreamRequest {
+            backfill: r.backfill,
+            after_cursor: r.after_cursor,
+            filter: if exceeded_only {
+                StreamFilter::ThresholdExceeded
+            } else {
+                StreamFilter::All
+            },
+        };
+        let tail = self.subscriptions.feeds.snapshots.clone();
+        let stream = self
+            .subscriptions
+            .open(tail, request, move |snapshot: &EntropySnapshot| {
+                !exceeded_only || snapshot.threshold_exceeded
+            })
+            .await?;
+        Ok(Response::new(stream))
     }
 
     async fn watch_entropy_responses(
         &self,
-        _request: Request<pb::WatchEntropyResponsesRequest>,
+        request: Request<pb::WatchEntropyResponsesRequest>,
     ) -> Result<Response<Self::WatchEntropyResponsesStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let r = request.into_inner();
+        let job = validate::job_filter(r.job_hash)?;
+        let request = StreamRequest {
+            backfill: r.backfill,
+            after_cursor: r.after_cursor,
+            filter: job.clone().map_or(StreamFilter::All, StreamFilter::Job),
+        };
+        let tail = self.subscriptions.feeds.responses.clone();
+        let stream = self
+            .subscriptions
+            .open(tail, request, move |record: &ResponseRecord| {
+                job.as_ref().is_none_or(|job| &record.job_hash == job)
+            })
+            .await?;
+        Ok(Response::new(stream))
     }
 
     async fn respond_to_entropy_if_needed(

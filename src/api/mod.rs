@@ -6,6 +6,7 @@ mod entropy;
 mod page_token;
 mod patterns;
 mod status;
+pub mod subscription;
 pub mod validate;
 
 pub use budget::BudgetApi;

@@ -8,10 +8,10 @@ use crate::domain::{
     records::{BudgetRecord, BudgetStatistics},
 };
 
-const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
+pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
                        adjustment_type, adjustment_reason";
 
-fn from_row(row: &Row) -> rusqlite::Result<(i64, BudgetRecord)> {
+pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, BudgetRecord)> {
     Ok((
         row.get(0)?,
         BudgetRecord {

@@ -5,11 +5,11 @@ use rusqlite::{Row, params};
 use super::{Page, PageKey, Store, StoreResult, new_id, time};
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
 
-const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max_possible_entropy, \
+pub(super) const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
      dominant_pattern_share, threshold_exceeded";
 
-fn from_row(row: &Row) -> rusqlite::Result<(PageKey, EntropySnapshot)> {
+pub(super) fn from_row(row: &Row) -> rusqlite::Result<(PageKey, EntropySnapshot)> {
     let calculated_at: String = row.get(2)?;
     Ok((
         PageKey::BeforeCalculated {

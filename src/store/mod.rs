@@ -12,6 +12,7 @@ pub mod page;
 mod patterns;
 mod responses;
 pub mod schema;
+mod streams;
 pub mod time;
 mod writer;
 
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageKey};
+pub use streams::{RowidBounds, StreamFilter, StreamTable};
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -13,10 +13,10 @@ use crate::domain::{
     },
 };
 
-const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
+pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
                        actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
 
-fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
+pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
     Ok((
         row.get(0)?,
         ResponseRecord {

@@ -1,0 +1,323 @@
+//! Drives the Watch/Subscribe streams: the start position (live, backfill or
+//! resume), records from the feed's tail or the store, the caught-up marker,
+//! progress on a quiet stream, and the end of a stream.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
+    time::Instant,
+};
+use tokio_stream::{Stream, wrappers::WatchStream};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::validate::invalid;
+use crate::{
+    feed::{Feeds, READ_BATCH, Tail, TailRead},
+    store::{Store, StreamFilter},
+};
+
+/// Largest accepted backfill.
+pub const MAX_BACKFILL: i32 = 1000;
+/// Messages buffered per subscriber before the producer waits for the client.
+const BUFFERED_MESSAGES: usize = 16;
+
+/// How one kind of stream renders its messages.
+pub trait StreamMessage: Sized + Send + 'static {
+    type Record: Send + Sync + 'static;
+    /// Tags this stream's cursors, so that one stream's cursor is refused by another.
+    const CURSOR_TAG: &'static str;
+    fn record(cursor: String, record: &Self::Record) -> Self;
+    fn caught_up(cursor: String) -> Self;
+    fn progress(cursor: String) -> Self;
+}
+
+/// What a subscriber asked for.
+pub struct StreamRequest {
+    pub backfill: Option<i32>,
+    pub after_cursor: String,
+    /// Which rows the backfill counts (the same rows `matches` accepts).
+    pub filter: StreamFilter,
+}
+
+/// Shared by every stream of the server.
+pub struct Subscriptions {
+    store: Arc<Store>,
+    pub feeds: Feeds,
+    permits: Arc<Semaphore>,
+    progress_interval: Duration,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Subscriptions {
+    pub fn new(
+        store: Arc<Store>,
+        feeds: Feeds,
+        max_subscribers: usize,
+        progress_interval: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store,
+            feeds,
+            permits: Arc::new(Semaphore::new(max_subscribers)),
+            progress_interval,
+            stopping,
+        }
+    }
+
+    /// Opens a stream of `tail`'s table, delivering the rows `matches` accepts.
+    pub async fn open<M: StreamMessage>(
+        &self,
+        tail: Arc<Tail<M::Record>>,
+        request: StreamRequest,
+        matches: impl Fn(&M::Record) -> bool + Send + Sync + 'static,
+    ) -> Result<SubscriberStream<M>, Status> {
+        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(
+                "the server has its maximum number of subscribers; retry later",
+            )
+        })?;
+        let start = self.start_position::<M>(&tail, request).await?;
+        let (sender, receiver) = mpsc::channel(BUFFERED_MESSAGES);
+        let producer = Producer {
+            tail,
+            position: start,
+            matches: Box::new(matches),
+            sender,
+            progress_interval: self.progress_interval,
+            stopping: self.stopping.clone(),
+            store: self.store.clone(),
+            _permit: permit,
+        };
+        tokio::spawn(producer.run());
+        Ok(SubscriberStream {
+            receiver,
+            stopping: WatchStream::new(self.stopping.clone()),
+            ended: false,
+        })
+    }
+
+    async fn start_position<M: StreamMessage>(
+        &self,
+        tail: &Tail<M::Record>,
+        request: StreamRequest,
+    ) -> Result<i64, Status> {
+        let bounds = self.store.rowid_bounds(tail.table()).await?;
+        if !request.after_cursor.is_empty() {
+            let position = decode_cursor(M::CURSOR_TAG, &request.after_cursor)?;
+            let oldest = bounds.min.map_or(0, |min| min - 1);
+            let ahead = position > bounds.max.unwrap_or(0);
+            if ahead || position < oldest {
+                return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest)));
+            }
+            return Ok(position);
+        }
+        match request.backfill {
+            Some(n) if !(0..=MAX_BACKFILL).contains(&n) => Err(invalid(
+                "backfill",
+                format!("must be between 0 and {MAX_BACKFILL}, got {n}"),
+            )),
+            Some(n) if n > 0 => Ok(self
+                .store
+                .backfill_position(tail.table(), request.filter, n as usize)
+                .await?),
+            _ => Ok(bounds.max.unwrap_or(0)),
+        }
+    }
+}
+
+pub fn encode_cursor(tag: &str, position: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1|{tag}|{position}"))
+}
+
+fn decode_cursor(tag: &str, cursor: &str) -> Result<i64, Status> {
+    let refused = || invalid("after_cursor", "is not a cursor of this stream");
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(refused)?;
+    let mut parts = text.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("v1"), Some(found), Some(position)) if found == tag => position
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(refused),
+        _ => Err(refused()),
+    }
+}
+
+fn out_of_range(oldest: &str) -> Status {
+    let description = format!(
+        "records after this cursor no longer exist (pruned or the store was reset); \
+         the oldest cursor still available is {oldest}"
+    );
+    Status::with_error_details(
+        Code::OutOfRange,
+        format!("after_cursor: {description}"),
+        ErrorDetails::with_bad_request_violation("after_cursor", description),
+    )
+}
+
+/// Which records a subscriber receives.
+type Matcher<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+
+/// The task behind one stream.
+struct Producer<M: StreamMessage> {
+    tail: Arc<Tail<M::Record>>,
+    position: i64,
+    matches: Matcher<M::Record>,
+    sender: mpsc::Sender<Result<M, Status>>,
+    progress_interval: Duration,
+    stopping: watch::Receiver<bool>,
+    store: Arc<Store>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why a producer stops early.
+enum Stop {
+    ClientGone,
+    ShuttingDown,
+}
+
+impl<M: StreamMessage> Producer<M> {
+    async fn run(mut self) {
+        let mut changes = self.tail.subscribe();
+        let mut caught_up = false;
+        let mut quiet_since = Instant::now();
+        loop {
+            if *self.stopping.borrow() {
+                return;
+            }
+            let rows = match self.tail.read_after(self.position, READ_BATCH) {
+                TailRead::Rows(rows) => rows,
+                TailRead::Behind => match self.read_store().await {
+                    Ok(rows) => rows,
+                    Err(status) => {
+                        let _ = self.sender.send(Err(status)).await;
+                        return;
+                    }
+                },
+                TailRead::Waiting => Vec::new(),
+            };
+            if rows.is_empty() {
+                if !caught_up {
+                    caught_up = true;
+                    let marker = M::caught_up(encode_cursor(M::CURSOR_TAG, self.position));
+                    if self.send(marker).await.is_err() {
+                        return;
+                    }
+                    quiet_since = Instant::now();
+                }
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep_until(quiet_since + self.progress_interval) => {
+                        let progress = M::progress(encode_cursor(M::CURSOR_TAG, self.position));
+                        if self.send(progress).await.is_err() {
+                            return;
+                        }
+                        quiet_since = Instant::now();
+                    }
+                    _ = self.sender.closed() => return,
+                    _ = self.stopping.changed() => {}
+                }
+                continue;
+            }
+            for (rowid, record) in rows {
+                self.position = rowid;
+                if (self.matches)(&record) {
+                    let message = M::record(encode_cursor(M::CURSOR_TAG, rowid), &record);
+                    if self.send(message).await.is_err() {
+                        return;
+                    }
+                    quiet_since = Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Rows after the position from the store; fails when the rows right
+    /// after the position were pruned while this subscriber was behind.
+    async fn read_store(&self) -> Result<Vec<(i64, Arc<M::Record>)>, Status> {
+        let rows = self.tail.fetch_after(self.position, READ_BATCH).await?;
+        let skipped = rows
+            .first()
+            .is_some_and(|(rowid, _)| *rowid > self.position + 1);
+        if skipped {
+            let bounds = self.store.rowid_bounds(self.tail.table()).await?;
+            if let Some(min) = bounds.min.filter(|min| *min > self.position + 1) {
+                return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, min - 1)));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Waits for room in the client's buffer; gives up when the client is
+    /// gone or the server stops.
+    async fn send(&mut self, message: M) -> Result<(), Stop> {
+        tokio::select! {
+            sent = self.sender.send(Ok(message)) => sent.map_err(|_| Stop::ClientGone),
+            _ = self.stopping.changed() => Err(Stop::ShuttingDown),
+        }
+    }
+}
+
+/// The stream handed to tonic. It ends with UNAVAILABLE as soon as the server
+/// starts shutting down, even when the client has not read what is buffered
+/// (it resumes from its last cursor), and never ends with OK.
+pub struct SubscriberStream<M> {
+    receiver: mpsc::Receiver<Result<M, Status>>,
+    stopping: WatchStream<bool>,
+    ended: bool,
+}
+
+impl<M> Stream for SubscriberStream<M> {
+    type Item = Result<M, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        while let Poll::Ready(Some(stopping)) = Pin::new(&mut self.stopping).poll_next(context) {
+            if stopping {
+                self.ended = true;
+                return Poll::Ready(Some(Err(Status::unavailable(
+                    "the server is shutting down; resume with the last cursor received",
+                ))));
+            }
+        }
+        match self.receiver.poll_recv(context) {
+            Poll::Ready(None) => {
+                // The producer only stops without an error when the server stops.
+                self.ended = true;
+                Poll::Ready(Some(Err(Status::unavailable(
+                    "the stream ended; resume with the last cursor received",
+                ))))
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_are_tagged() {
+        let cursor = encode_cursor("budget", 42);
+        assert_eq!(decode_cursor("budget", &cursor).unwrap(), 42);
+        assert!(decode_cursor("snapshots", &cursor).is_err());
+        assert!(decode_cursor("budget", "garbage!").is_err());
+        assert!(decode_cursor("budget", &URL_SAFE_NO_PAD.encode("v1|budget|-3")).is_err());
+    }
+}
