@@ -4,6 +4,13 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
+    background::{ResponderOptions, SamplerOptions},
+    domain::{
+        budget::{
+            Bounds, DEFAULT_BOOST_AMOUNT, DEFAULT_CEILING, DEFAULT_ENTROPY_THRESHOLD, DEFAULT_FLOOR,
+        },
+        records::ResponseConfig,
+    },
     server::ServerOptions,
     store::{Durability, StoreOptions},
 };
@@ -38,14 +45,122 @@ pub struct ServeConfig {
     /// How often a quiet stream sends a progress message (e.g. `10s`, `500ms`).
     #[arg(long, env = "LEARNING_STREAM_PROGRESS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub stream_progress_interval: Duration,
+
+    /// Record an entropy snapshot at this interval (e.g. `5m`). Off when absent.
+    #[arg(long, env = "LEARNING_ENTROPY_SAMPLE_INTERVAL", value_parser = humantime::parse_duration)]
+    pub entropy_sample_interval: Option<Duration>,
+
+    /// Sampled snapshots whose diversity is below this are marked threshold_exceeded.
+    #[arg(long, env = "LEARNING_ENTROPY_ALERT_THRESHOLD", default_value_t = 0.5)]
+    pub entropy_alert_threshold: f64,
+
+    /// Jobs the automatic entropy responder looks after (comma-separated). Off when empty.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_JOBS", value_delimiter = ',')]
+    pub auto_respond_jobs: Vec<String>,
+
+    /// How often the responder checks each job.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub auto_respond_interval: Duration,
+
+    /// The responder responds when diversity is strictly below this.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_THRESHOLD", default_value_t = DEFAULT_ENTROPY_THRESHOLD)]
+    pub auto_respond_threshold: f64,
+
+    /// Minimum time between two responses of a job.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_COOLDOWN", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub auto_respond_cooldown: Duration,
+
+    /// Budget boost of an automatic response.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_BOOST_AMOUNT", default_value_t = DEFAULT_BOOST_AMOUNT)]
+    pub auto_respond_boost_amount: f64,
+
+    /// Budget floor of an automatic response.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_FLOOR", default_value_t = DEFAULT_FLOOR)]
+    pub auto_respond_floor: f64,
+
+    /// Budget ceiling of an automatic response.
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_CEILING", default_value_t = DEFAULT_CEILING)]
+    pub auto_respond_ceiling: f64,
+
+    /// Quarantined patterns an automatic response revisits at most (0 to 100).
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = 3)]
+    pub auto_respond_max_revisits: i64,
+}
+
+fn fraction(flag: &str, value: f64) -> Result<f64, String> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("--{flag} must be between 0 and 1, got {value}"))
+    }
+}
+
+fn positive(flag: &str, value: Duration) -> Result<Duration, String> {
+    if value.is_zero() {
+        Err(format!("--{flag} must be greater than 0"))
+    } else {
+        Ok(value)
+    }
 }
 
 impl ServeConfig {
-    pub fn server_options(&self) -> ServerOptions {
-        ServerOptions {
+    /// The server's options, with the flags checked.
+    pub fn server_options(&self) -> Result<ServerOptions, String> {
+        let sampler = match self.entropy_sample_interval {
+            None => None,
+            Some(interval) => Some(SamplerOptions {
+                interval: positive("entropy-sample-interval", interval)?,
+                alert_threshold: fraction("entropy-alert-threshold", self.entropy_alert_threshold)?,
+            }),
+        };
+        let jobs: Vec<String> = self
+            .auto_respond_jobs
+            .iter()
+            .map(|job| job.trim().to_owned())
+            .filter(|job| !job.is_empty())
+            .collect();
+        let responder = if jobs.is_empty() {
+            None
+        } else {
+            let floor = fraction("auto-respond-floor", self.auto_respond_floor)?;
+            let ceiling = fraction("auto-respond-ceiling", self.auto_respond_ceiling)?;
+            if floor > ceiling {
+                return Err(format!(
+                    "--auto-respond-floor ({floor}) must not exceed --auto-respond-ceiling ({ceiling})"
+                ));
+            }
+            if !(0..=100).contains(&self.auto_respond_max_revisits) {
+                return Err(format!(
+                    "--auto-respond-max-revisits must be between 0 and 100, got {}",
+                    self.auto_respond_max_revisits
+                ));
+            }
+            Some(ResponderOptions {
+                jobs,
+                interval: positive("auto-respond-interval", self.auto_respond_interval)?,
+                entropy_threshold: fraction("auto-respond-threshold", self.auto_respond_threshold)?,
+                cooldown_seconds: self.auto_respond_cooldown.as_secs() as i64,
+                config: ResponseConfig {
+                    boost_budget: true,
+                    revisit_quarantine: true,
+                    max_quarantine_revisits: self.auto_respond_max_revisits,
+                    bounds: Bounds { floor, ceiling },
+                    budget_boost_amount: fraction(
+                        "auto-respond-boost-amount",
+                        self.auto_respond_boost_amount,
+                    )?,
+                },
+            })
+        };
+        Ok(ServerOptions {
             max_subscribers: self.max_subscribers,
-            stream_progress_interval: self.stream_progress_interval,
-        }
+            stream_progress_interval: positive(
+                "stream-progress-interval",
+                self.stream_progress_interval,
+            )?,
+            sampler,
+            responder,
+        })
     }
 
     pub fn store_options(&self) -> StoreOptions {

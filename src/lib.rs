@@ -2,6 +2,7 @@
 //! the learning store, served over gRPC (package `learning.v1`).
 
 pub mod api;
+pub mod background;
 pub mod config;
 pub mod domain;
 pub mod feed;

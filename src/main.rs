@@ -42,6 +42,7 @@ fn main() -> ExitCode {
 }
 
 fn run_server(config: ServeConfig) -> Result<(), String> {
+    let options = config.server_options()?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = Store::open(&config.db, config.store_options())
@@ -54,8 +55,7 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
         tracing::info!(%address, db = %config.db.display(), "serving learning.v1");
-        let served =
-            server::serve(store.clone(), listener, config.server_options(), shutdown).await;
+        let served = server::serve(store.clone(), listener, options, shutdown).await;
         tracing::info!("stopped accepting requests; finishing queued writes");
         store.close();
         served.map_err(|e| e.to_string())

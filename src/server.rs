@@ -7,6 +7,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api::{BudgetApi, EntropyApi, PatternApi, subscription::Subscriptions},
+    background::{Background, ResponderOptions, SamplerOptions},
     feed::Feeds,
     pb::{
         self, budget_service_server::BudgetServiceServer,
@@ -32,6 +33,10 @@ pub struct ServerOptions {
     pub max_subscribers: usize,
     /// A quiet stream sends a progress message this often.
     pub stream_progress_interval: Duration,
+    /// The entropy sampler loop, when on.
+    pub sampler: Option<SamplerOptions>,
+    /// The automatic entropy responder loop, when on.
+    pub responder: Option<ResponderOptions>,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +44,8 @@ impl Default for ServerOptions {
         Self {
             max_subscribers: 2048,
             stream_progress_interval: Duration::from_secs(10),
+            sampler: None,
+            responder: None,
         }
     }
 }
@@ -51,6 +58,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let feeds = Feeds::start(store.clone()).await?;
+    let _background = Background::start(store.clone(), options.sampler, options.responder);
     let (stop_streams, streams_stopping) = watch::channel(false);
     let subscriptions = Arc::new(Subscriptions::new(
         store.clone(),

@@ -88,3 +88,45 @@ fn starts_on_a_new_file_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(version, 15);
 }
+
+#[test]
+fn refuses_bad_loop_settings_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    for (flags, expected) in [
+        (
+            vec![
+                "--entropy-sample-interval",
+                "1m",
+                "--entropy-alert-threshold",
+                "2",
+            ],
+            "--entropy-alert-threshold must be between 0 and 1, got 2",
+        ),
+        (
+            vec![
+                "--auto-respond-jobs",
+                "a,b",
+                "--auto-respond-floor",
+                "0.6",
+                "--auto-respond-ceiling",
+                "0.4",
+            ],
+            "--auto-respond-floor (0.6) must not exceed --auto-respond-ceiling (0.4)",
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim(), format!("error: {expected}"));
+        assert!(
+            !db.exists(),
+            "nothing created before the settings are checked"
+        );
+    }
+}

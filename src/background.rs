@@ -1,0 +1,125 @@
+//! Loops the service runs by itself (both off by default): the entropy
+//! sampler records a snapshot at an interval, and the automatic responder
+//! checks named jobs and responds to low entropy (check and trigger in one
+//! transaction, so it never races with clients doing the same).
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+
+use crate::{
+    domain::records::{EntropySnapshot, ResponseConfig},
+    store::Store,
+};
+
+/// Records an entropy snapshot every `interval`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplerOptions {
+    pub interval: Duration,
+    /// `threshold_exceeded` is set when diversity is strictly below it.
+    pub alert_threshold: f64,
+}
+
+/// Responds to low entropy for `jobs` every `interval`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponderOptions {
+    pub jobs: Vec<String>,
+    pub interval: Duration,
+    pub entropy_threshold: f64,
+    pub cooldown_seconds: i64,
+    pub config: ResponseConfig,
+}
+
+/// The running loops; dropping this stops them.
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Background {
+    pub fn start(
+        store: Arc<Store>,
+        sampler: Option<SamplerOptions>,
+        responder: Option<ResponderOptions>,
+    ) -> Self {
+        let mut tasks = Vec::new();
+        if let Some(options) = sampler {
+            tracing::info!(interval = ?options.interval, alert_threshold = options.alert_threshold, "entropy sampler on");
+            tasks.push(tokio::spawn(sample(store.clone(), options)));
+        }
+        if let Some(options) = responder.filter(|r| !r.jobs.is_empty()) {
+            tracing::info!(jobs = ?options.jobs, interval = ?options.interval, "automatic entropy responder on");
+            tasks.push(tokio::spawn(respond(store, options)));
+        }
+        Self { tasks }
+    }
+}
+
+fn ticker(interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+async fn sample(store: Arc<Store>, options: SamplerOptions) {
+    let mut ticker = ticker(options.interval);
+    loop {
+        ticker.tick().await;
+        let recorded = async {
+            let entropy = store.population_entropy().await?;
+            store
+                .record_snapshot(EntropySnapshot {
+                    id: None,
+                    calculated_at: None,
+                    threshold_exceeded: entropy.diversity_index < options.alert_threshold,
+                    entropy,
+                })
+                .await
+        }
+        .await;
+        match recorded {
+            Ok(snapshot) => tracing::debug!(
+                diversity = snapshot.entropy.diversity_index,
+                threshold_exceeded = snapshot.threshold_exceeded,
+                "entropy snapshot recorded"
+            ),
+            Err(error) => tracing::warn!(%error, "entropy sampler could not record a snapshot"),
+        }
+    }
+}
+
+async fn respond(store: Arc<Store>, options: ResponderOptions) {
+    let mut ticker = ticker(options.interval);
+    loop {
+        ticker.tick().await;
+        for job in &options.jobs {
+            let answer = store
+                .respond_if_needed(
+                    job.clone(),
+                    options.entropy_threshold,
+                    options.cooldown_seconds,
+                    options.config,
+                )
+                .await;
+            match answer {
+                Ok((check, Some(response))) => tracing::info!(
+                    job,
+                    reason = check.reason,
+                    response = response.id,
+                    "automatic entropy response recorded"
+                ),
+                Ok((check, None)) => {
+                    tracing::debug!(job, reason = check.reason, "no entropy response needed")
+                }
+                Err(error) => tracing::warn!(job, %error, "automatic entropy response failed"),
+            }
+        }
+    }
+}
