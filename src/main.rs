@@ -1,4 +1,4 @@
-use std::{process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use learning_service::{config::ServeConfig, server, store::Store};
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
