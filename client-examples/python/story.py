@@ -60,6 +60,14 @@ def list_all_patterns(patterns, status=None) -> list:
             return out
 
 
+def next_event(stream):
+    """The next message of a Watch/Subscribe stream that is not a keep-alive progress message."""
+    for message in stream:
+        if message.WhichOneof("event") != "progress":
+            return message
+    raise CheckFailed("the stream ended")
+
+
 def expect_invalid_argument(call, request, what: str) -> None:
     try:
         call(request, timeout=TIMEOUT)
@@ -277,10 +285,31 @@ def story() -> None:
     after = budget.GetExplorationBudgetHistory(pb.GetExplorationBudgetHistoryRequest(job_hash=job), timeout=TIMEOUT)
     check_eq(len(after.records), 1, "budget records after the rejected updates")
 
-    step("i. SubscribePatternEntropy")
-    # TODO(streaming): learning.v1 has no EntropyService.SubscribePatternEntropy yet. Once it
-    # does: subscribe, RecordPatternEntropy after the subscription is open, receive that snapshot.
-    print("    TODO: the proto has no SubscribePatternEntropy yet; skipped")
+    step("i. SubscribePatternEntropy: a snapshot recorded after subscribing arrives, and again on resume")
+    stream = entropy.SubscribePatternEntropy(pb.SubscribePatternEntropyRequest(), timeout=30)
+    try:
+        first = next_event(stream)
+        check_eq(first.WhichOneof("event"), "caught_up", "SubscribePatternEntropy: first message (backfill 0)")
+        check(bool(first.cursor), "SubscribePatternEntropy: caught_up without a cursor")
+        live = entropy.RecordPatternEntropy(pb.RecordPatternEntropyRequest(metrics=m), timeout=TIMEOUT)
+        event = next_event(stream)
+        check_eq(event.WhichOneof("event"), "snapshot", "SubscribePatternEntropy: message after RecordPatternEntropy")
+        check_eq(event.snapshot.id, live.id, "SubscribePatternEntropy: snapshot id")
+        check_close(event.snapshot.diversity_index, diversity, "SubscribePatternEntropy: snapshot diversity_index")
+        check(bool(event.cursor) and event.cursor != first.cursor, "SubscribePatternEntropy: snapshot cursor")
+        print(f"    received snapshot {event.snapshot.id} (cursor {event.cursor})")
+    finally:
+        stream.cancel()
+    resumed = entropy.SubscribePatternEntropy(pb.SubscribePatternEntropyRequest(after_cursor=first.cursor), timeout=30)
+    try:
+        again_event = next_event(resumed)
+        check_eq(again_event.WhichOneof("event"), "snapshot", "resumed SubscribePatternEntropy: first message")
+        check_eq(again_event.snapshot.id, live.id, "resumed SubscribePatternEntropy: snapshot id")
+        check_eq(again_event.cursor, event.cursor, "resumed SubscribePatternEntropy: cursor")
+        check_eq(next_event(resumed).WhichOneof("event"), "caught_up", "resumed SubscribePatternEntropy: then caught_up")
+        print(f"    resumed after {first.cursor}: got {again_event.snapshot.id} again, then caught_up")
+    finally:
+        resumed.cancel()
     channel.close()
 
 

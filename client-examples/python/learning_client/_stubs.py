@@ -1,6 +1,6 @@
 """Generates the learning.v1 Python stubs with grpcio-tools at run time and imports them.
 
-The stubs go to ``learning_client/_gen/`` (gitignored). They are regenerated when the proto
+The stubs go to ``learning_client/_generated/`` (gitignored). They are regenerated when the proto
 changes (a hash of its text is kept next to them), so they never drift from the contract.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 PROTO_REL = "learning/v1/learning.proto"
-GEN_DIR = Path(__file__).resolve().parent / "_gen"
+GEN_DIR = Path(__file__).resolve().parent / "_generated"
 _STAMP = GEN_DIR / "proto.sha256"
 
 
@@ -42,7 +42,7 @@ def generate(force: bool = False) -> Path:
     import grpc_tools
 
     wkt = Path(grpc_tools.__file__).resolve().parent / "_proto"
-    tmp = Path(tempfile.mkdtemp(prefix="_gen.", dir=GEN_DIR.parent))
+    tmp = Path(tempfile.mkdtemp(prefix="_generated.", dir=GEN_DIR.parent))
     try:
         args = [
             "grpc_tools.protoc",
