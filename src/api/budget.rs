@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert, page_token,
-    subscription::{StreamMessage, StreamRequest, SubscriberStream, Subscriptions},
+    subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
     validate,
 };
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
         DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
     },
     domain::records::BudgetRecord,
-    pb::{self, budget_service_server::BudgetService, watch_exploration_budget_response::Event},
+    pb::{self, budget_service_server::BudgetService},
     store::{Store, StreamFilter},
 };
 
@@ -33,32 +33,13 @@ impl BudgetApi {
     }
 }
 
-impl StreamMessage for pb::WatchExplorationBudgetResponse {
-    type Record = BudgetRecord;
-    const CURSOR_TAG: &'static str = "budget";
-
-    fn record(cursor: String, record: &BudgetRecord) -> Self {
-        let record = convert::budget_record(record.clone());
-        Self {
-            cursor,
-            event: Some(Event::Record(record)),
-        }
-    }
-
-    fn caught_up(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(Event::CaughtUp(pb::StreamCaughtUp {})),
-        }
-    }
-
-    fn progress(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(Event::Progress(pb::StreamProgress {})),
-        }
-    }
-}
+stream_message!(
+    pb::WatchExplorationBudgetResponse,
+    BudgetRecord,
+    "budget",
+    watch_exploration_budget_response::Record,
+    convert::budget_record
+);
 
 #[tonic::async_trait]
 impl BudgetService for BudgetApi {

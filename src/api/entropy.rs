@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert, page_token,
-    subscription::{StreamMessage, StreamRequest, SubscriberStream, Subscriptions},
+    subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
     validate,
 };
 use crate::{
@@ -14,10 +14,7 @@ use crate::{
         budget::DEFAULT_ENTROPY_THRESHOLD,
         records::{EntropySnapshot, ResponseRecord},
     },
-    pb::{
-        self, entropy_service_server::EntropyService, subscribe_pattern_entropy_response,
-        watch_entropy_responses_response,
-    },
+    pb::{self, entropy_service_server::EntropyService},
     store::{Store, StreamFilter},
 };
 
@@ -38,79 +35,55 @@ impl EntropyApi {
     }
 }
 
-impl StreamMessage for pb::SubscribePatternEntropyResponse {
-    type Record = EntropySnapshot;
-    const CURSOR_TAG: &'static str = "snapshots";
+stream_message!(
+    pb::SubscribePatternEntropyResponse,
+    EntropySnapshot,
+    "snapshots",
+    subscribe_pattern_entropy_response::Snapshot,
+    convert::snapshot
+);
 
-    fn record(cursor: String, record: &EntropySnapshot) -> Self {
-        let snapshot = convert::snapshot(record.clone());
-        Self {
-            cursor,
-            event: Some(subscribe_pattern_entropy_response::Event::Snapshot(
-                snapshot,
-            )),
-        }
-    }
+stream_message!(
+    pb::WatchEntropyResponsesResponse,
+    ResponseRecord,
+    "responses",
+    watch_entropy_responses_response::Record,
+    convert::response_record
+);
 
-    fn caught_up(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(subscribe_pattern_entropy_response::Event::CaughtUp(
-                pb::StreamCaughtUp {},
-            )),
-        }
-    }
-
-    fn progress(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(subscribe_pattern_entropy_response::Event::Progress(
-                pb::StreamProgress {},
-            )),
-        }
-    }
+/// The validated arguments shared by the check and check-and-respond RPCs.
+struct CheckArgs {
+    job: String,
+    threshold: f64,
+    cooldown_seconds: i64,
 }
 
-impl StreamMessage for pb::WatchEntropyResponsesResponse {
-    type Record = ResponseRecord;
-    const CURSOR_TAG: &'static str = "responses";
-
-    fn record(cursor: String, record: &ResponseRecord) -> Self {
-        let record = convert::response_record(record.clone());
-        Self {
-            cursor,
-            event: Some(watch_entropy_responses_response::Event::Record(record)),
+fn check_args(
+    job_hash: String,
+    entropy_threshold: Option<f64>,
+    cooldown_seconds: Option<i64>,
+) -> Result<CheckArgs, Status> {
+    let job = validate::required_id("job_hash", job_hash)?;
+    let threshold = validate::fraction_or(
+        "entropy_threshold",
+        entropy_threshold,
+        DEFAULT_ENTROPY_THRESHOLD,
+    )?;
+    let cooldown_seconds = match cooldown_seconds {
+        None => DEFAULT_COOLDOWN_SECONDS,
+        Some(s) if s < 0 => {
+            return Err(validate::invalid(
+                "cooldown_seconds",
+                format!("must not be negative, got {s}"),
+            ));
         }
-    }
-
-    fn caught_up(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(watch_entropy_responses_response::Event::CaughtUp(
-                pb::StreamCaughtUp {},
-            )),
-        }
-    }
-
-    fn progress(cursor: String) -> Self {
-        Self {
-            cursor,
-            event: Some(watch_entropy_responses_response::Event::Progress(
-                pb::StreamProgress {},
-            )),
-        }
-    }
-}
-
-fn cooldown(value: Option<i64>) -> Result<i64, Status> {
-    match value {
-        None => Ok(DEFAULT_COOLDOWN_SECONDS),
-        Some(s) if s < 0 => Err(validate::invalid(
-            "cooldown_seconds",
-            format!("must not be negative, got {s}"),
-        )),
-        Some(s) => Ok(s),
-    }
+        Some(s) => s,
+    };
+    Ok(CheckArgs {
+        job,
+        threshold,
+        cooldown_seconds,
+    })
 }
 
 #[tonic::async_trait]
@@ -169,13 +142,11 @@ impl EntropyService for EntropyApi {
         request: Request<pb::RespondToEntropyIfNeededRequest>,
     ) -> Result<Response<pb::RespondToEntropyIfNeededResponse>, Status> {
         let r = request.into_inner();
-        let job = validate::required_id("job_hash", r.job_hash)?;
-        let threshold = validate::fraction_or(
-            "entropy_threshold",
-            r.entropy_threshold,
-            DEFAULT_ENTROPY_THRESHOLD,
-        )?;
-        let cooldown_seconds = cooldown(r.cooldown_seconds)?;
+        let CheckArgs {
+            job,
+            threshold,
+            cooldown_seconds,
+        } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
         let config = convert::response_config(r.config)?;
         let (check, response) = self
             .store
@@ -195,13 +166,11 @@ impl EntropyService for EntropyApi {
         request: Request<pb::CheckEntropyResponseNeededRequest>,
     ) -> Result<Response<pb::CheckEntropyResponseNeededResponse>, Status> {
         let r = request.into_inner();
-        let job = validate::required_id("job_hash", r.job_hash)?;
-        let threshold = validate::fraction_or(
-            "entropy_threshold",
-            r.entropy_threshold,
-            DEFAULT_ENTROPY_THRESHOLD,
-        )?;
-        let cooldown_seconds = cooldown(r.cooldown_seconds)?;
+        let CheckArgs {
+            job,
+            threshold,
+            cooldown_seconds,
+        } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
         let check = self
             .store
             .check_response_needed(job, threshold, cooldown_seconds)

@@ -39,6 +39,39 @@ pub trait StreamMessage: Sized + Send + 'static {
     fn progress(cursor: String) -> Self;
 }
 
+/// Implements [`StreamMessage`] for a stream response whose `event` oneof has
+/// a record variant and the `CaughtUp` and `Progress` markers.
+macro_rules! stream_message {
+    ($message:ty, $record:ty, $tag:literal, $module:ident :: $variant:ident, $convert:path) => {
+        impl $crate::api::subscription::StreamMessage for $message {
+            type Record = $record;
+            const CURSOR_TAG: &'static str = $tag;
+
+            fn record(cursor: String, record: &$record) -> Self {
+                Self {
+                    cursor,
+                    event: Some(pb::$module::Event::$variant($convert(record.clone()))),
+                }
+            }
+
+            fn caught_up(cursor: String) -> Self {
+                Self {
+                    cursor,
+                    event: Some(pb::$module::Event::CaughtUp(pb::StreamCaughtUp {})),
+                }
+            }
+
+            fn progress(cursor: String) -> Self {
+                Self {
+                    cursor,
+                    event: Some(pb::$module::Event::Progress(pb::StreamProgress {})),
+                }
+            }
+        }
+    };
+}
+pub(crate) use stream_message;
+
 /// What a subscriber asked for.
 pub struct StreamRequest {
     pub backfill: Option<i32>,
@@ -85,11 +118,12 @@ impl Subscriptions {
                 "the server has its maximum number of subscribers; retry later",
             )
         })?;
-        let start = self.start_position::<M>(&tail, request).await?;
+        let (start, caught_up_at) = self.start_position::<M>(&tail, request).await?;
         let (sender, receiver) = mpsc::channel(BUFFERED_MESSAGES);
         let producer = Producer {
             tail,
             position: start,
+            caught_up_at,
             matches: Box::new(matches),
             sender,
             progress_interval: self.progress_interval,
@@ -105,32 +139,38 @@ impl Subscriptions {
         })
     }
 
+    /// The position to start after, and the last row recorded so far (the
+    /// stream is caught up once past it).
     async fn start_position<M: StreamMessage>(
         &self,
         tail: &Tail<M::Record>,
         request: StreamRequest,
-    ) -> Result<i64, Status> {
+    ) -> Result<(i64, i64), Status> {
         let bounds = self.store.rowid_bounds(tail.table()).await?;
+        let end = bounds.max.unwrap_or(0);
         if !request.after_cursor.is_empty() {
             let position = decode_cursor(M::CURSOR_TAG, &request.after_cursor)?;
             let oldest = bounds.min.map_or(0, |min| min - 1);
-            let ahead = position > bounds.max.unwrap_or(0);
-            if ahead || position < oldest {
+            if position > end || position < oldest {
                 return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest)));
             }
-            return Ok(position);
+            return Ok((position, end));
         }
-        match request.backfill {
-            Some(n) if !(0..=MAX_BACKFILL).contains(&n) => Err(invalid(
-                "backfill",
-                format!("must be between 0 and {MAX_BACKFILL}, got {n}"),
-            )),
-            Some(n) if n > 0 => Ok(self
-                .store
-                .backfill_position(tail.table(), request.filter, n as usize)
-                .await?),
-            _ => Ok(bounds.max.unwrap_or(0)),
-        }
+        let start = match request.backfill {
+            Some(n) if !(0..=MAX_BACKFILL).contains(&n) => {
+                return Err(invalid(
+                    "backfill",
+                    format!("must be between 0 and {MAX_BACKFILL}, got {n}"),
+                ));
+            }
+            Some(n) if n > 0 => {
+                self.store
+                    .backfill_position(tail.table(), request.filter, n as usize)
+                    .await?
+            }
+            _ => end,
+        };
+        Ok((start, end))
     }
 }
 
@@ -175,6 +215,9 @@ type Matcher<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 struct Producer<M: StreamMessage> {
     tail: Arc<Tail<M::Record>>,
     position: i64,
+    /// The last row recorded when the stream started; the caught-up marker
+    /// goes out once the position has passed it.
+    caught_up_at: i64,
     matches: Matcher<M::Record>,
     sender: mpsc::Sender<Result<M, Status>>,
     progress_interval: Duration,
@@ -198,16 +241,30 @@ impl<M: StreamMessage> Producer<M> {
             if *self.stopping.borrow() {
                 return;
             }
-            let rows = match self.tail.read_after(self.position, READ_BATCH) {
-                TailRead::Rows(rows) => rows,
-                TailRead::Behind => match self.read_store().await {
-                    Ok(rows) => rows,
+            let read = self.tail.read_after(self.position, READ_BATCH);
+            // Behind the tail, or ahead of a tail that has not yet read the
+            // rows recorded before this stream started: ask the store.
+            let from_store = match &read {
+                TailRead::Behind => true,
+                TailRead::Waiting => self.position < self.caught_up_at,
+                TailRead::Rows(_) => false,
+            };
+            let rows = match read {
+                _ if from_store => match self.read_store().await {
+                    Ok(rows) => {
+                        if rows.is_empty() {
+                            // Rows recorded before the start were deleted meanwhile.
+                            self.caught_up_at = self.caught_up_at.min(self.position);
+                        }
+                        rows
+                    }
                     Err(status) => {
                         let _ = self.sender.send(Err(status)).await;
                         return;
                     }
                 },
-                TailRead::Waiting => Vec::new(),
+                TailRead::Rows(rows) => rows,
+                _ => Vec::new(),
             };
             if rows.is_empty() {
                 if !caught_up {
