@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, page_token, validate};
+use super::{convert, idempotency, page_token, validate};
 use crate::{
     domain::budget::{
         AdjustmentParams, BudgetProposal, DEFAULT_BOOST_AMOUNT, DEFAULT_DECAY_RATE,
         DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
     },
     pb::{self, budget_service_server::BudgetService},
-    store::Store,
+    store::{Store, ops},
 };
 
 pub struct BudgetApi {
@@ -67,7 +67,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::UpdateExplorationBudgetRequest>,
     ) -> Result<Response<pb::UpdateExplorationBudgetResponse>, Status> {
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let key = idempotency::key(&mut request)?;
         let job = validate::required_id("job_hash", request.job_hash)?;
         let value = validate::finite("budget_value", request.budget_value)?;
         let adjustment_type = convert::requested_adjustment_type(request.adjustment_type)?;
@@ -82,20 +83,20 @@ impl BudgetService for BudgetApi {
             adjustment_type,
             reason,
         };
-        let record = self
-            .store
-            .update_budget(job, proposal, bounds, entropy)
-            .await?;
-        Ok(Response::new(pb::UpdateExplorationBudgetResponse {
-            record: Some(convert::budget_record(record)),
-        }))
+        let op = ops::update_budget(job, proposal, bounds, entropy).map(|record| {
+            pb::UpdateExplorationBudgetResponse {
+                record: Some(convert::budget_record(record)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn calculate_budget_adjustment(
         &self,
         request: Request<pb::CalculateBudgetAdjustmentRequest>,
     ) -> Result<Response<pb::CalculateBudgetAdjustmentResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let job = validate::required_id("job_hash", r.job_hash)?;
         let entropy = validate::fraction("current_entropy", r.current_entropy)?;
         let decay_rate = validate::fraction_or("decay_rate", r.decay_rate, DEFAULT_DECAY_RATE)?;
@@ -121,13 +122,12 @@ impl BudgetService for BudgetApi {
                 DEFAULT_INITIAL_BUDGET,
             )?,
         };
-        let record = self
-            .store
-            .calculate_adjustment(job, entropy, params)
-            .await?;
-        Ok(Response::new(pb::CalculateBudgetAdjustmentResponse {
-            record: Some(convert::budget_record(record)),
-        }))
+        let op = ops::calculate_adjustment(job, entropy, params).map(|record| {
+            pb::CalculateBudgetAdjustmentResponse {
+                record: Some(convert::budget_record(record)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn get_exploration_budget_statistics(

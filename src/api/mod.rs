@@ -3,6 +3,7 @@
 mod budget;
 pub mod convert;
 mod entropy;
+pub mod idempotency;
 mod page_token;
 mod patterns;
 mod status;

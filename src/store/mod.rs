@@ -7,7 +7,9 @@
 mod budget;
 mod entropy_history;
 pub mod error;
+pub mod idempotency;
 mod json;
+mod op;
 pub mod page;
 mod patterns;
 mod responses;
@@ -22,7 +24,17 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use error::{StoreError, StoreResult};
+pub use idempotency::IdempotencyKey;
+pub use op::WriteOp;
 pub use page::{Page, PageKey};
+
+/// Every write of the store as a [`WriteOp`], for [`Store::write_idempotent`].
+pub mod ops {
+    pub use super::budget::{calculate_adjustment, update_budget};
+    pub use super::entropy_history::record_snapshot;
+    pub use super::patterns::{record_application, record_pattern, set_quarantine_status};
+    pub use super::responses::{respond_if_needed, trigger_response};
+}
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +68,7 @@ pub struct Store {
     reads: r2d2::Pool<SqliteConnectionManager>,
     writer: writer::Writer,
     commits: watch::Receiver<u64>,
+    idempotency_prune: idempotency::PruneSchedule,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -97,6 +110,7 @@ impl Store {
             reads,
             writer,
             commits,
+            idempotency_prune: Default::default(),
         })
     }
 
@@ -126,6 +140,11 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(operation).await
+    }
+
+    /// Runs a store operation on the write path; returns once committed.
+    pub async fn write_op<T: Send + 'static>(&self, op: WriteOp<T>) -> StoreResult<T> {
+        self.write(move |c| op.run(c)).await
     }
 
     /// Changes after every commit of this service.
