@@ -7,7 +7,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::{
-    api::{BudgetApi, EntropyApi, PatternApi},
+    api::{BudgetApi, EntropyApi, PatternApi, oversized},
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
@@ -68,6 +68,7 @@ pub async fn serve(
 
     Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .layer(oversized::layer())
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
