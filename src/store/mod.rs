@@ -169,3 +169,22 @@ impl Store {
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another program may hold the file's lock: every connection waits for
+    /// it (30 s, as the original) rather than failing with SQLITE_BUSY.
+    #[tokio::test]
+    async fn read_and_write_connections_wait_for_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("learning.db"), StoreOptions::default()).unwrap();
+        let busy_timeout = |c: &Connection| -> StoreResult<i64> {
+            Ok(c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?)
+        };
+        assert_eq!(store.read(busy_timeout).await.unwrap(), 30_000);
+        assert_eq!(store.write(busy_timeout).await.unwrap(), 30_000);
+        store.close();
+    }
+}
