@@ -69,7 +69,7 @@ pause_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
 start_server() {
   "$SERVER_BIN" serve --db "$DB" --listen "127.0.0.1:$PORT" --durability "$1" \
-    --log-level warn 2>>"$SERVER_LOG" &
+    --log-level "warn,learning_service::store::idempotency=debug" 2>>"$SERVER_LOG" &
   SERVER_PID=$!
 }
 
@@ -110,7 +110,7 @@ for kill in $(seq "$KILLS"); do
   if [[ -z $LOAD_PID ]]; then
     wait_listening
     "$LOAD_BIN" load --addr "127.0.0.1:$PORT" --log "$LOG" --stop-file "$STOP" \
-      --callers "$CALLERS" --seed "$SEED" &
+      --callers "$CALLERS" --seed "$SEED" >"$WORK/load.out" &
     LOAD_PID=$!
   fi
   if ((kill > 1 && RANDOM % 4 == 0)); then
@@ -135,6 +135,7 @@ wait_progress 50
 touch "$STOP"
 wait "$LOAD_PID" || { LOAD_PID=; fail "the load failed"; }
 LOAD_PID=
+cat "$WORK/load.out"
 # The file is checked as a crash leaves it, not after a clean shutdown.
 kill_server
 
@@ -142,5 +143,11 @@ if grep -n "panicked" "$SERVER_LOG" >&2; then
   fail "the server panicked"
 fi
 "$LOAD_BIN" verify --db "$DB" --log "$LOG" || fail "the file does not hold what was acknowledged"
+# The server replays a stored response for the callers' deliberate replays and
+# for retries of writes that were committed but whose answer a kill cut off.
+replayed=$(grep -c "replayed a stored response" "$SERVER_LOG" || true)
+deliberate=$(sed -n 's/.* \([0-9]*\) replays answered identically.*/\1/p' "$WORK/load.out")
+echo "crash test: the server replayed $replayed stored responses; $deliberate were deliberate" \
+  "replays, so about $((replayed - ${deliberate:-0})) retries found their write committed before a kill"
 echo "crash test: PASS: $(acknowledged) acknowledged writes, $KILLS kills under load" \
   "($during_startup during start-up) + 1 final kill, $((SECONDS - START)) s"

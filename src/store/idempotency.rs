@@ -108,6 +108,7 @@ fn run_once<R: Message + Default + 'static>(
         if rpc != key.rpc || digest != key.digest {
             return Err(StoreError::RequestIdReused);
         }
+        tracing::debug!(request_id = %key.request_id, rpc, "replayed a stored response");
         return R::decode(response.as_slice()).map_err(|e| {
             StoreError::Internal(format!(
                 "stored response of a request_id is unreadable: {e}"
