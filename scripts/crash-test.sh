@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash test. A mixed write load from 16 callers (src/bin/crashload.rs) runs
+# Crash test. A mixed write load from 16 callers (src/bin/crashload/) runs
 # while the server is killed with SIGKILL at random moments, 10 times, and
 # restarted each time on the same file (alternating durability full/normal;
 # some kills land during start-up). The callers retry every call with its
