@@ -6,7 +6,7 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
-    api::{BudgetApi, EntropyApi, PatternApi, subscription::Subscriptions},
+    api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
     background::{Background, ResponderOptions, SamplerOptions},
     feed::Feeds,
     pb::{
@@ -92,6 +92,7 @@ pub async fn serve(
 
     Server::builder()
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .layer(oversized::layer())
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)

@@ -38,10 +38,12 @@ fn original_file(path: &std::path::Path) {
 }
 
 fn table_columns(connection: &rusqlite::Connection) -> Vec<(String, String)> {
+    // The service's own tables (`ls_` prefix) are not the original's.
     let mut statement = connection
         .prepare(
             "SELECT m.name, group_concat(p.name || ' ' || p.type, ', ') FROM sqlite_master m, \
-             pragma_table_info(m.name) p WHERE m.type = 'table' GROUP BY m.name ORDER BY m.name",
+             pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'ls!_%' ESCAPE '!' \
+             GROUP BY m.name ORDER BY m.name",
         )
         .unwrap();
     statement

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, page_token,
+    convert, idempotency, page_token,
     subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
     validate,
 };
@@ -16,7 +16,7 @@ use crate::{
     },
     domain::records::BudgetRecord,
     pb::{self, budget_service_server::BudgetService},
-    store::{Store, StreamFilter},
+    store::{Store, StreamFilter, ops},
 };
 
 pub struct BudgetApi {
@@ -96,7 +96,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::UpdateExplorationBudgetRequest>,
     ) -> Result<Response<pb::UpdateExplorationBudgetResponse>, Status> {
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let key = idempotency::key(&mut request)?;
         let job = validate::required_id("job_hash", request.job_hash)?;
         let value = validate::finite("budget_value", request.budget_value)?;
         let adjustment_type = convert::requested_adjustment_type(request.adjustment_type)?;
@@ -111,20 +112,20 @@ impl BudgetService for BudgetApi {
             adjustment_type,
             reason,
         };
-        let record = self
-            .store
-            .update_budget(job, proposal, bounds, entropy)
-            .await?;
-        Ok(Response::new(pb::UpdateExplorationBudgetResponse {
-            record: Some(convert::budget_record(record)),
-        }))
+        let op = ops::update_budget(job, proposal, bounds, entropy).map(|record| {
+            pb::UpdateExplorationBudgetResponse {
+                record: Some(convert::budget_record(record)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn calculate_budget_adjustment(
         &self,
         request: Request<pb::CalculateBudgetAdjustmentRequest>,
     ) -> Result<Response<pb::CalculateBudgetAdjustmentResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let job = validate::required_id("job_hash", r.job_hash)?;
         let entropy = validate::fraction("current_entropy", r.current_entropy)?;
         let decay_rate = validate::fraction_or("decay_rate", r.decay_rate, DEFAULT_DECAY_RATE)?;
@@ -150,13 +151,12 @@ impl BudgetService for BudgetApi {
                 DEFAULT_INITIAL_BUDGET,
             )?,
         };
-        let record = self
-            .store
-            .calculate_adjustment(job, entropy, params)
-            .await?;
-        Ok(Response::new(pb::CalculateBudgetAdjustmentResponse {
-            record: Some(convert::budget_record(record)),
-        }))
+        let op = ops::calculate_adjustment(job, entropy, params).map(|record| {
+            pb::CalculateBudgetAdjustmentResponse {
+                record: Some(convert::budget_record(record)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn get_exploration_budget_statistics(

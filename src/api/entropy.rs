@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, page_token,
+    convert, idempotency, page_token,
     subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
     validate,
 };
@@ -15,7 +15,7 @@ use crate::{
         records::{EntropySnapshot, ResponseRecord},
     },
     pb::{self, entropy_service_server::EntropyService},
-    store::{Store, StreamFilter},
+    store::{Store, StreamFilter, ops},
 };
 
 /// Default cooldown between two responses of a job, in seconds.
@@ -141,24 +141,24 @@ impl EntropyService for EntropyApi {
         &self,
         request: Request<pb::RespondToEntropyIfNeededRequest>,
     ) -> Result<Response<pb::RespondToEntropyIfNeededResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let CheckArgs {
             job,
             threshold,
             cooldown_seconds,
         } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
         let config = convert::response_config(r.config)?;
-        let (check, response) = self
-            .store
-            .respond_if_needed(job, threshold, cooldown_seconds, config)
-            .await?;
-        Ok(Response::new(pb::RespondToEntropyIfNeededResponse {
-            needs_response: check.needs_response,
-            current_entropy: check.current_entropy,
-            reason: check.reason,
-            cooldown_remaining_seconds: check.cooldown_remaining_seconds,
-            response: response.map(convert::response_record),
-        }))
+        let op = ops::respond_if_needed(job, threshold, cooldown_seconds, config).map(
+            |(check, response)| pb::RespondToEntropyIfNeededResponse {
+                needs_response: check.needs_response,
+                current_entropy: check.current_entropy,
+                reason: check.reason,
+                cooldown_remaining_seconds: check.cooldown_remaining_seconds,
+                response: response.map(convert::response_record),
+            },
+        );
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn check_entropy_response_needed(
@@ -187,13 +187,16 @@ impl EntropyService for EntropyApi {
         &self,
         request: Request<pb::TriggerEntropyResponseRequest>,
     ) -> Result<Response<pb::TriggerEntropyResponseResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let context = convert::trigger_context(r.trigger)?;
         let config = convert::response_config(r.config)?;
-        let record = self.store.trigger_response(context, config).await?;
-        Ok(Response::new(pb::TriggerEntropyResponseResponse {
-            record: Some(convert::response_record(record)),
-        }))
+        let op = ops::trigger_response(context, config).map(|record| {
+            pb::TriggerEntropyResponseResponse {
+                record: Some(convert::response_record(record)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn get_last_entropy_response(
@@ -266,12 +269,14 @@ impl EntropyService for EntropyApi {
         &self,
         request: Request<pb::RecordPatternEntropyRequest>,
     ) -> Result<Response<pb::RecordPatternEntropyResponse>, Status> {
-        let snapshot = convert::snapshot_to_record(request.into_inner().metrics)?;
-        let stored = self.store.record_snapshot(snapshot).await?;
-        Ok(Response::new(pb::RecordPatternEntropyResponse {
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
+        let snapshot = convert::snapshot_to_record(r.metrics)?;
+        let op = ops::record_snapshot(snapshot).map(|stored| pb::RecordPatternEntropyResponse {
             id: stored.id.clone().unwrap_or_default(),
             metrics: Some(convert::snapshot(stored)),
-        }))
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn get_pattern_entropy_history(

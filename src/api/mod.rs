@@ -3,6 +3,8 @@
 mod budget;
 pub mod convert;
 mod entropy;
+pub mod idempotency;
+pub mod oversized;
 mod page_token;
 mod patterns;
 mod status;

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, page_token, validate};
+use super::{convert, idempotency, page_token, validate};
 use crate::{
     domain::records::{NewPattern, QuarantineStatus},
     pb::{self, pattern_service_server::PatternService},
-    store::Store,
+    store::{Store, ops},
 };
 
 pub struct PatternApi {
@@ -27,7 +27,8 @@ impl PatternService for PatternApi {
         &self,
         request: Request<pb::RecordPatternRequest>,
     ) -> Result<Response<pb::RecordPatternResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let new = NewPattern {
             pattern_type: validate::required_id("pattern_type", r.pattern_type)?,
             pattern_name: validate::required_id("pattern_name", r.pattern_name)?,
@@ -37,44 +38,44 @@ impl PatternService for PatternApi {
                 Some(s) => convert::requested_quarantine_status("quarantine_status", s)?,
             },
         };
-        let pattern = self.store.record_pattern(new).await?;
-        Ok(Response::new(pb::RecordPatternResponse {
+        let op = ops::record_pattern(new).map(|pattern| pb::RecordPatternResponse {
             pattern: Some(convert::pattern(pattern)),
-        }))
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn record_pattern_application(
         &self,
         request: Request<pb::RecordPatternApplicationRequest>,
     ) -> Result<Response<pb::RecordPatternApplicationResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let pattern_id = validate::required_id("pattern_id", r.pattern_id)?;
         let execution_id = validate::required_id("execution_id", r.execution_id)?;
-        let (application_id, application_count) = self
-            .store
-            .record_application(pattern_id, execution_id, r.pattern_led_to_success)
-            .await?;
-        Ok(Response::new(pb::RecordPatternApplicationResponse {
-            application_id,
-            application_count,
-        }))
+        let op = ops::record_application(pattern_id, execution_id, r.pattern_led_to_success).map(
+            |(application_id, application_count)| pb::RecordPatternApplicationResponse {
+                application_id,
+                application_count,
+            },
+        );
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn set_pattern_quarantine_status(
         &self,
         request: Request<pb::SetPatternQuarantineStatusRequest>,
     ) -> Result<Response<pb::SetPatternQuarantineStatusResponse>, Status> {
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let key = idempotency::key(&mut r)?;
         let pattern_id = validate::required_id("pattern_id", r.pattern_id)?;
         let status = convert::requested_quarantine_status("status", r.status)?;
         let reason = validate::text("reason", r.reason)?;
-        let pattern = self
-            .store
-            .set_quarantine_status(pattern_id, status, reason)
-            .await?;
-        Ok(Response::new(pb::SetPatternQuarantineStatusResponse {
-            pattern: Some(convert::pattern(pattern)),
-        }))
+        let op = ops::set_quarantine_status(pattern_id, status, reason).map(|pattern| {
+            pb::SetPatternQuarantineStatusResponse {
+                pattern: Some(convert::pattern(pattern)),
+            }
+        });
+        Ok(Response::new(self.store.write_idempotent(key, op).await?))
     }
 
     async fn list_patterns(

@@ -10,6 +10,9 @@ impl From<StoreError> for Status {
         let message = error.to_string();
         match &error {
             StoreError::NotFound { .. } => Status::not_found(message),
+            StoreError::RequestIdReused => {
+                super::validate::invalid("request_id", "reused with a different request")
+            }
             StoreError::Overloaded => Status::resource_exhausted(message),
             StoreError::Closed | StoreError::Pool(_) => Status::unavailable(message),
             StoreError::NotSqlite { .. }

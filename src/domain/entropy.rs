@@ -57,7 +57,10 @@ impl PopulationEntropy {
         Self {
             shannon_entropy: shannon,
             max_possible_entropy: max_possible,
-            diversity_index: positive_zero(shannon / max_possible),
+            // Rounding in the sum can put H a few ulps above log2(N) for a
+            // uniform population (27 patterns: 1.0000000000000007); the index
+            // is a fraction, and RecordPatternEntropy refuses one above 1.
+            diversity_index: positive_zero((shannon / max_possible).min(1.0)),
             unique_pattern_count: unique,
             effective_pattern_count: effective,
             total_applications: total,
@@ -108,6 +111,12 @@ mod tests {
         assert_eq!(e.unique_pattern_count, 3);
         assert_eq!(e.effective_pattern_count, 1);
         assert_eq!(e.dominant_pattern_share, 1.0);
+    }
+
+    #[test]
+    fn a_uniform_population_has_diversity_one_not_more() {
+        let e = PopulationEntropy::from_counts(std::iter::repeat_n(1, 27));
+        assert_eq!(e.diversity_index, 1.0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::{Page, Store, StoreResult, new_id, page, time};
+use super::{Page, Store, StoreResult, WriteOp, new_id, page, time};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
     records::{BudgetRecord, BudgetStatistics},
@@ -74,6 +74,29 @@ pub(super) fn insert(
     })
 }
 
+/// Records a proposed value, clamped to the bounds.
+pub fn update_budget(
+    job: String,
+    proposal: BudgetProposal,
+    bounds: Bounds,
+    entropy_at_time: Option<f64>,
+) -> WriteOp<BudgetRecord> {
+    WriteOp::new(move |c| insert(c, &job, proposal.enforce(bounds), entropy_at_time))
+}
+
+/// Reads the job's latest budget and records the next one, atomically.
+pub fn calculate_adjustment(
+    job: String,
+    current_entropy: f64,
+    params: AdjustmentParams,
+) -> WriteOp<BudgetRecord> {
+    WriteOp::new(move |c| {
+        let current = latest(c, Some(&job))?.map(|r| r.budget_value);
+        let proposal = next_adjustment(current, current_entropy, &params);
+        insert(c, &job, proposal, Some(current_entropy))
+    })
+}
+
 impl Store {
     pub async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
         self.read(move |c| latest(c, job.as_deref())).await
@@ -101,7 +124,7 @@ impl Store {
         bounds: Bounds,
         entropy_at_time: Option<f64>,
     ) -> StoreResult<BudgetRecord> {
-        self.write(move |c| insert(c, &job, proposal.enforce(bounds), entropy_at_time))
+        self.write_op(update_budget(job, proposal, bounds, entropy_at_time))
             .await
     }
 
@@ -112,12 +135,8 @@ impl Store {
         current_entropy: f64,
         params: AdjustmentParams,
     ) -> StoreResult<BudgetRecord> {
-        self.write(move |c| {
-            let current = latest(c, Some(&job))?.map(|r| r.budget_value);
-            let proposal = next_adjustment(current, current_entropy, &params);
-            insert(c, &job, proposal, Some(current_entropy))
-        })
-        .await
+        self.write_op(calculate_adjustment(job, current_entropy, params))
+            .await
     }
 
     /// Aggregates and the current value from one snapshot.

@@ -2,7 +2,7 @@
 
 use rusqlite::{Row, params};
 
-use super::{Page, PageKey, Store, StoreResult, new_id, time};
+use super::{Page, PageKey, Store, StoreResult, WriteOp, new_id, time};
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
 
 pub(super) const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max_possible_entropy, \
@@ -33,41 +33,45 @@ pub(super) fn from_row(row: &Row) -> rusqlite::Result<(PageKey, EntropySnapshot)
     ))
 }
 
+/// Records a snapshot; an absent `calculated_at` means now.
+pub fn record_snapshot(snapshot: EntropySnapshot) -> WriteOp<EntropySnapshot> {
+    WriteOp::new(move |c| {
+        let id = new_id();
+        let calculated_at = snapshot
+            .calculated_at
+            .map(time::to_text)
+            .unwrap_or_else(time::now_text);
+        let e = &snapshot.entropy;
+        c.prepare_cached(
+            "INSERT INTO pattern_entropy_history (id, calculated_at, shannon_entropy, \
+             max_possible_entropy, diversity_index, unique_pattern_count, \
+             effective_pattern_count, total_applications, dominant_pattern_share, \
+             threshold_exceeded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            id,
+            calculated_at,
+            e.shannon_entropy,
+            e.max_possible_entropy,
+            e.diversity_index,
+            e.unique_pattern_count,
+            e.effective_pattern_count,
+            e.total_applications,
+            e.dominant_pattern_share,
+            snapshot.threshold_exceeded as i64,
+        ])?;
+        Ok(EntropySnapshot {
+            id: Some(id),
+            calculated_at: time::parse(&calculated_at),
+            ..snapshot
+        })
+    })
+}
+
 impl Store {
     /// Records a snapshot; an absent `calculated_at` means now.
     pub async fn record_snapshot(&self, snapshot: EntropySnapshot) -> StoreResult<EntropySnapshot> {
-        self.write(move |c| {
-            let id = new_id();
-            let calculated_at = snapshot
-                .calculated_at
-                .map(time::to_text)
-                .unwrap_or_else(time::now_text);
-            let e = &snapshot.entropy;
-            c.prepare_cached(
-                "INSERT INTO pattern_entropy_history (id, calculated_at, shannon_entropy, \
-                 max_possible_entropy, diversity_index, unique_pattern_count, \
-                 effective_pattern_count, total_applications, dominant_pattern_share, \
-                 threshold_exceeded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                id,
-                calculated_at,
-                e.shannon_entropy,
-                e.max_possible_entropy,
-                e.diversity_index,
-                e.unique_pattern_count,
-                e.effective_pattern_count,
-                e.total_applications,
-                e.dominant_pattern_share,
-                snapshot.threshold_exceeded as i64,
-            ])?;
-            Ok(EntropySnapshot {
-                id: Some(id),
-                calculated_at: time::parse(&calculated_at),
-                ..snapshot
-            })
-        })
-        .await
+        self.write_op(record_snapshot(snapshot)).await
     }
 
     /// Newest `calculated_at` first, ties by last recorded first.

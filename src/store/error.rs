@@ -28,6 +28,8 @@ pub enum StoreError {
     Sqlite(Arc<rusqlite::Error>),
     #[error("database connection unavailable: {0}")]
     Pool(String),
+    #[error("request_id: reused with a different request")]
+    RequestIdReused,
     #[error("the write queue is full")]
     Overloaded,
     #[error("the store is shutting down")]

@@ -7,7 +7,9 @@
 mod budget;
 mod entropy_history;
 pub mod error;
+pub mod idempotency;
 mod json;
+mod op;
 pub mod page;
 mod patterns;
 mod responses;
@@ -23,8 +25,18 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use error::{StoreError, StoreResult};
+pub use idempotency::IdempotencyKey;
+pub use op::WriteOp;
 pub use page::{Page, PageKey};
 pub use streams::{RowidBounds, StreamFilter, StreamTable};
+
+/// Every write of the store as a [`WriteOp`], for [`Store::write_idempotent`].
+pub mod ops {
+    pub use super::budget::{calculate_adjustment, update_budget};
+    pub use super::entropy_history::record_snapshot;
+    pub use super::patterns::{record_application, record_pattern, set_quarantine_status};
+    pub use super::responses::{respond_if_needed, trigger_response};
+}
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +70,7 @@ pub struct Store {
     reads: r2d2::Pool<SqliteConnectionManager>,
     writer: writer::Writer,
     commits: watch::Receiver<u64>,
+    idempotency_prune: idempotency::PruneSchedule,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -99,6 +112,7 @@ impl Store {
             reads,
             writer,
             commits,
+            idempotency_prune: Default::default(),
         })
     }
 
@@ -130,6 +144,11 @@ impl Store {
         self.writer.write(operation).await
     }
 
+    /// Runs a store operation on the write path; returns once committed.
+    pub async fn write_op<T: Send + 'static>(&self, op: WriteOp<T>) -> StoreResult<T> {
+        self.write(move |c| op.run(c)).await
+    }
+
     /// Changes after every commit of this service.
     pub fn commits(&self) -> watch::Receiver<u64> {
         self.commits.clone()
@@ -151,4 +170,23 @@ impl Store {
 /// New record ids: lowercase UUID v4, as the original.
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another program may hold the file's lock: every connection waits for
+    /// it (30 s, as the original) rather than failing with SQLITE_BUSY.
+    #[tokio::test]
+    async fn read_and_write_connections_wait_for_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("learning.db"), StoreOptions::default()).unwrap();
+        let busy_timeout = |c: &Connection| -> StoreResult<i64> {
+            Ok(c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?)
+        };
+        assert_eq!(store.read(busy_timeout).await.unwrap(), 30_000);
+        assert_eq!(store.write(busy_timeout).await.unwrap(), 30_000);
+        store.close();
+    }
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Page, PageKey, Store, StoreError, StoreResult, new_id, time};
+use super::{Page, PageKey, Store, StoreError, StoreResult, WriteOp, new_id, time};
 use crate::domain::{
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
@@ -95,34 +95,107 @@ pub(super) fn revisit_quarantined(connection: &Connection, limit: i64) -> StoreR
     Ok(revisited)
 }
 
+/// Records a new pattern.
+pub fn record_pattern(new: NewPattern) -> WriteOp<PatternRecord> {
+    WriteOp::new(move |c| {
+        let id = new_id();
+        let now = time::now_text();
+        let status = new.quarantine_status;
+        c.prepare_cached(
+            "INSERT INTO patterns (id, pattern_type, pattern_name, description, first_seen, \
+             last_seen, quarantine_status, quarantined_at, validated_at, active) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1)",
+        )?
+        .execute(params![
+            id,
+            new.pattern_type,
+            new.pattern_name,
+            new.description,
+            now,
+            status.as_str(),
+            (status == QuarantineStatus::Quarantined).then_some(&now),
+            (status == QuarantineStatus::Validated).then_some(&now),
+        ])?;
+        pattern(c, &id)
+    })
+}
+
+/// Records one application of a known pattern; returns the application id
+/// and the pattern's application count.
+pub fn record_application(
+    pattern_id: String,
+    execution_id: String,
+    led_to_success: bool,
+) -> WriteOp<(String, i64)> {
+    WriteOp::new(move |c| {
+        let counter = if led_to_success {
+            "led_to_success_count"
+        } else {
+            "led_to_failure_count"
+        };
+        let updated = c
+            .prepare_cached(&format!(
+                "UPDATE patterns SET {counter} = coalesce({counter}, 0) + 1 WHERE id = ?1"
+            ))?
+            .execute([&pattern_id])?;
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what: "pattern",
+                id: pattern_id,
+            });
+        }
+        let id = new_id();
+        c.prepare_cached(
+            "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
+             pattern_led_to_success) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            id,
+            pattern_id,
+            execution_id,
+            time::now_text(),
+            led_to_success
+        ])?;
+        let count = c
+            .prepare_cached("SELECT COUNT(id) FROM pattern_applications WHERE pattern_id = ?1")?
+            .query_row([&pattern_id], |row| row.get(0))?;
+        Ok((id, count))
+    })
+}
+
+/// Sets a pattern's status (and the time of the status, when it has one).
+pub fn set_quarantine_status(
+    pattern_id: String,
+    status: QuarantineStatus,
+    reason: Option<String>,
+) -> WriteOp<PatternRecord> {
+    WriteOp::new(move |c| {
+        let now = time::now_text();
+        let updated = c
+            .prepare_cached(
+                "UPDATE patterns SET quarantine_status = ?2, quarantine_reason = ?3, \
+                 quarantined_at = CASE WHEN ?2 = 'quarantined' THEN ?4 ELSE quarantined_at END, \
+                 validated_at = CASE WHEN ?2 = 'validated' THEN ?4 ELSE validated_at END \
+                 WHERE id = ?1",
+            )?
+            .execute(params![pattern_id, status.as_str(), reason, now])?;
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what: "pattern",
+                id: pattern_id,
+            });
+        }
+        pattern(c, &pattern_id)
+    })
+}
+
 impl Store {
     pub async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
         self.read(population_entropy).await
     }
 
     pub async fn record_pattern(&self, new: NewPattern) -> StoreResult<PatternRecord> {
-        self.write(move |c| {
-            let id = new_id();
-            let now = time::now_text();
-            let status = new.quarantine_status;
-            c.prepare_cached(
-                "INSERT INTO patterns (id, pattern_type, pattern_name, description, first_seen, \
-                 last_seen, quarantine_status, quarantined_at, validated_at, active) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1)",
-            )?
-            .execute(params![
-                id,
-                new.pattern_type,
-                new.pattern_name,
-                new.description,
-                now,
-                status.as_str(),
-                (status == QuarantineStatus::Quarantined).then_some(&now),
-                (status == QuarantineStatus::Validated).then_some(&now),
-            ])?;
-            pattern(c, &id)
-        })
-        .await
+        self.write_op(record_pattern(new)).await
     }
 
     /// Records one application of a known pattern; returns the application id
@@ -133,41 +206,8 @@ impl Store {
         execution_id: String,
         led_to_success: bool,
     ) -> StoreResult<(String, i64)> {
-        self.write(move |c| {
-            let counter = if led_to_success {
-                "led_to_success_count"
-            } else {
-                "led_to_failure_count"
-            };
-            let updated = c
-                .prepare_cached(&format!(
-                    "UPDATE patterns SET {counter} = coalesce({counter}, 0) + 1 WHERE id = ?1"
-                ))?
-                .execute([&pattern_id])?;
-            if updated == 0 {
-                return Err(StoreError::NotFound {
-                    what: "pattern",
-                    id: pattern_id,
-                });
-            }
-            let id = new_id();
-            c.prepare_cached(
-                "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
-                 pattern_led_to_success) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                id,
-                pattern_id,
-                execution_id,
-                time::now_text(),
-                led_to_success
-            ])?;
-            let count = c
-                .prepare_cached("SELECT COUNT(id) FROM pattern_applications WHERE pattern_id = ?1")?
-                .query_row([&pattern_id], |row| row.get(0))?;
-            Ok((id, count))
-        })
-        .await
+        self.write_op(record_application(pattern_id, execution_id, led_to_success))
+            .await
     }
 
     pub async fn set_quarantine_status(
@@ -176,25 +216,8 @@ impl Store {
         status: QuarantineStatus,
         reason: Option<String>,
     ) -> StoreResult<PatternRecord> {
-        self.write(move |c| {
-            let now = time::now_text();
-            let updated = c
-                .prepare_cached(
-                    "UPDATE patterns SET quarantine_status = ?2, quarantine_reason = ?3, \
-                     quarantined_at = CASE WHEN ?2 = 'quarantined' THEN ?4 ELSE quarantined_at END, \
-                     validated_at = CASE WHEN ?2 = 'validated' THEN ?4 ELSE validated_at END \
-                     WHERE id = ?1",
-                )?
-                .execute(params![pattern_id, status.as_str(), reason, now])?;
-            if updated == 0 {
-                return Err(StoreError::NotFound {
-                    what: "pattern",
-                    id: pattern_id,
-                });
-            }
-            pattern(c, &pattern_id)
-        })
-        .await
+        self.write_op(set_quarantine_status(pattern_id, status, reason))
+            .await
     }
 
     /// Oldest first, `limit` per page, optionally only one status.

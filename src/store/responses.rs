@@ -3,7 +3,7 @@
 use chrono::Utc;
 use rusqlite::{Connection, Row, params};
 
-use super::{Page, Store, StoreResult, budget, json, new_id, page, patterns, time};
+use super::{Page, Store, StoreResult, WriteOp, budget, json, new_id, page, patterns, time};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     fmt3,
@@ -170,6 +170,38 @@ pub(super) fn trigger(
     })
 }
 
+/// Boost, revisit and record in one transaction: all of them or none.
+pub fn trigger_response(
+    context: TriggerContext,
+    config: ResponseConfig,
+) -> WriteOp<ResponseRecord> {
+    WriteOp::new(move |c| trigger(c, &context, &config))
+}
+
+/// The check and, when needed, the trigger, in one transaction.
+pub fn respond_if_needed(
+    job: String,
+    threshold: f64,
+    cooldown_seconds: i64,
+    config: ResponseConfig,
+) -> WriteOp<(ResponseCheck, Option<ResponseRecord>)> {
+    WriteOp::new(move |c| {
+        let answer = check(c, &job, threshold, cooldown_seconds)?;
+        let response = match answer.current_entropy {
+            Some(diversity) if answer.needs_response => {
+                let context = TriggerContext {
+                    job_hash: job,
+                    entropy_at_trigger: diversity,
+                    threshold_used: threshold,
+                };
+                Some(trigger(c, &context, &config)?)
+            }
+            _ => None,
+        };
+        Ok((answer, response))
+    })
+}
+
 impl Store {
     pub async fn check_response_needed(
         &self,
@@ -187,7 +219,7 @@ impl Store {
         context: TriggerContext,
         config: ResponseConfig,
     ) -> StoreResult<ResponseRecord> {
-        self.write(move |c| trigger(c, &context, &config)).await
+        self.write_op(trigger_response(context, config)).await
     }
 
     /// The check and, when needed, the trigger, in one transaction.
@@ -198,22 +230,8 @@ impl Store {
         cooldown_seconds: i64,
         config: ResponseConfig,
     ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
-        self.write(move |c| {
-            let answer = check(c, &job, threshold, cooldown_seconds)?;
-            let response = match answer.current_entropy {
-                Some(diversity) if answer.needs_response => {
-                    let context = TriggerContext {
-                        job_hash: job,
-                        entropy_at_trigger: diversity,
-                        threshold_used: threshold,
-                    };
-                    Some(trigger(c, &context, &config)?)
-                }
-                _ => None,
-            };
-            Ok((answer, response))
-        })
-        .await
+        self.write_op(respond_if_needed(job, threshold, cooldown_seconds, config))
+            .await
     }
 
     pub async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {

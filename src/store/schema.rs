@@ -166,12 +166,13 @@ fn stored_version(connection: &Connection) -> StoreResult<Option<i64>> {
         .flatten())
 }
 
-/// Creates what is missing (the original's tables in a new file) and records
-/// the version, in one transaction.
+/// Creates what is missing (the original's tables in a new file, and the
+/// service's own `ls_` tables) and records the version, in one transaction.
 pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     transaction.execute_batch(ORIGINAL_SCHEMA)?;
+    transaction.execute_batch(super::idempotency::SCHEMA)?;
     if stored_version(&transaction)?.is_none() {
         transaction.execute(
             "INSERT INTO schema_version (version) VALUES (?1)",

@@ -9,9 +9,10 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use tokio::sync::{oneshot, watch};
 
 use super::error::{StoreError, StoreResult};
@@ -28,6 +29,13 @@ enum Message {
 
 /// Largest number of operations committed together.
 const MAX_BATCH: usize = 512;
+
+/// Another program writing the same file (the original store) may hold the
+/// lock for longer than the connection's busy_timeout. The writer then keeps
+/// trying, with backoff, for this long before it fails the queued writes.
+const MAX_LOCKED_WAIT: Duration = Duration::from_secs(300);
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct Writer {
     queue: SyncSender<Message>,
@@ -124,8 +132,37 @@ fn run(connection: Connection, jobs: Receiver<Message>, commits: watch::Sender<u
     // Anything queued after Stop is refused: dropping its reply makes the caller see Closed.
 }
 
+fn is_locked(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `sql` (BEGIN or COMMIT: both may be retried after SQLITE_BUSY),
+/// retrying while the database is locked by someone else.
+fn execute_when_unlocked(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    let started = Instant::now();
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match connection.execute_batch(sql) {
+            Err(error) if is_locked(&error) && started.elapsed() < MAX_LOCKED_WAIT => {
+                tracing::warn!(
+                    %error,
+                    statement = sql,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "database locked by another connection; retrying"
+                );
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(LONGEST_PAUSE);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sender<u64>) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = execute_when_unlocked(connection, "BEGIN IMMEDIATE") {
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
         for job in batch {
@@ -134,7 +171,7 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sende
         return;
     }
     let completions: Vec<Completion> = batch.into_iter().map(|job| job(Ok(connection))).collect();
-    let committed = connection.execute_batch("COMMIT").map_err(StoreError::from);
+    let committed = execute_when_unlocked(connection, "COMMIT").map_err(StoreError::from);
     if committed.is_err() {
         let _ = connection.execute_batch("ROLLBACK");
     } else {
@@ -142,5 +179,56 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sende
     }
     for completion in completions {
         completion(committed.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &std::path::Path, busy_timeout: Duration) -> Connection {
+        let connection = Connection::open(path).unwrap();
+        connection.busy_timeout(busy_timeout).unwrap();
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .unwrap();
+        connection
+    }
+
+    #[tokio::test]
+    async fn waits_out_a_lock_held_longer_than_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let writer_connection = open(&path, Duration::from_millis(20));
+        writer_connection
+            .execute_batch("CREATE TABLE t (v INTEGER)")
+            .unwrap();
+        let (commits, _) = watch::channel(0);
+        let writer = Writer::start(writer_connection, 16, commits).unwrap();
+
+        // Another program takes the write lock and keeps it for 25 busy_timeouts.
+        let other = open(&path, Duration::from_secs(5));
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (locked, lock_taken) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            other.execute("INSERT INTO t VALUES (1)", []).unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            other.execute_batch("COMMIT").unwrap();
+            other
+        });
+        lock_taken.recv().unwrap();
+        let started = Instant::now();
+        let written = writer
+            .write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await;
+        assert_eq!(written.unwrap(), 1);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let other = holder.join().unwrap();
+        let rows: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        writer.close();
     }
 }

@@ -124,6 +124,32 @@ impl TestServer {
         .collect()
     }
 
+    /// Row counts of every table in the file, the service's own included.
+    pub fn all_row_counts(&self) -> Vec<(String, i64)> {
+        let connection = self.sql();
+        let tables: Vec<String> = connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name",
+            )
+            .expect("list tables")
+            .query_map([], |r| r.get(0))
+            .expect("list tables")
+            .collect::<rusqlite::Result<_>>()
+            .expect("list tables");
+        tables
+            .into_iter()
+            .map(|table| {
+                let count = connection
+                    .query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), [], |r| {
+                        r.get(0)
+                    })
+                    .expect("count");
+                (table, count)
+            })
+            .collect()
+    }
+
     /// Stops the server and the store's writer.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
