@@ -1,0 +1,321 @@
+//! Connecting to a running server: address, TLS, bearer token, deadlines.
+
+use std::{fmt, future::Future, path::Path, path::PathBuf, time::Duration};
+
+use learning_service::pb::{
+    budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
+};
+use tonic::{
+    Request, Response, Status,
+    metadata::{AsciiMetadataValue, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+};
+
+use super::failure::Failure;
+
+/// How to reach the server. Shared by every client subcommand.
+///
+/// The environment variables of the client certificate differ from the
+/// server's (`--tls-cert`, `--tls-key`): on a host where both run, the CLI
+/// must not pick up the server's own certificate as its client identity.
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectOptions {
+    /// Server address: `http://host:port`, `https://host:port` or `host:port`.
+    #[arg(
+        long,
+        env = "LEARNING_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+
+    /// Trust this CA certificate (PEM) to verify the server; implies https.
+    #[arg(long, env = "LEARNING_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS; needs --tls-key.
+    #[arg(
+        long,
+        env = "LEARNING_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of the client certificate; needs --tls-cert.
+    #[arg(
+        long,
+        env = "LEARNING_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// File holding the bearer token, sent as `authorization: Bearer <token>`.
+    /// Its first line that is not blank or a `#` comment is the token.
+    /// Without it, the token is read from LEARNING_TOKEN when that is set.
+    #[arg(long, env = "LEARNING_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// How long to wait to connect, and for each answer (e.g. `10s`, `500ms`).
+    #[arg(long, env = "LEARNING_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Environment variable holding the token itself, for scripts and CI
+/// secrets. There is no flag for it: a command line is visible to every
+/// user of the machine.
+const TOKEN_VARIABLE: &str = "LEARNING_TOKEN";
+
+pub type Authorized = InterceptedService<Channel, BearerToken>;
+
+/// An open channel to the server, with what every call needs.
+pub struct Connection {
+    channel: Channel,
+    token: BearerToken,
+    timeout: Duration,
+    server: String,
+}
+
+impl Connection {
+    /// Connects now, so an unreachable server or a failed TLS handshake is
+    /// reported once, clearly, before any call.
+    pub async fn open(options: &ConnectOptions) -> Result<Self, Failure> {
+        let token = BearerToken::from_options(options)?;
+        let endpoint = endpoint(options)?;
+        let server = endpoint.uri().to_string();
+        let server = server.trim_end_matches('/').to_string();
+        let channel = endpoint.connect().await.map_err(|error| Failure::Connect {
+            server: server.clone(),
+            error,
+        })?;
+        Ok(Self {
+            channel,
+            token,
+            timeout: options.timeout,
+            server,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn budget(&self) -> BudgetServiceClient<Authorized> {
+        BudgetServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+    }
+
+    pub fn entropy(&self) -> EntropyServiceClient<Authorized> {
+        EntropyServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+    }
+
+    /// A unary request that tells the server our deadline (`grpc-timeout`).
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    /// Awaits a unary call, giving up at the deadline even if the server
+    /// never answers (the header alone relies on the server to enforce it).
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => Ok(result?.into_inner()),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "no answer from {} within {}",
+                self.server,
+                humantime::format_duration(self.timeout)
+            ))
+            .into()),
+        }
+    }
+}
+
+/// The endpoint for `--server` with TLS when asked for.
+fn endpoint(options: &ConnectOptions) -> Result<Endpoint, Failure> {
+    let tls = options.tls_ca.is_some() || options.tls_cert.is_some();
+    let address = server_uri(&options.server, tls)?;
+    let mut endpoint = Endpoint::from_shared(address.clone())
+        .map_err(|e| Failure::Message(format!("--server {}: {e}", options.server)))?
+        .connect_timeout(options.timeout)
+        // A watch can stay quiet for long; keepalive pings notice a dead
+        // peer (e.g. a lost network) that no error would ever report.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    if address.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls_config(options)?)
+            .map_err(|e| Failure::Message(format!("TLS settings: {e}")))?;
+    }
+    Ok(endpoint)
+}
+
+/// `host:port` gets a scheme: https when TLS options are given, else http.
+/// An explicit `http://` with TLS options is a contradiction, not a guess.
+pub fn server_uri(server: &str, tls: bool) -> Result<String, Failure> {
+    let server = server.trim();
+    if server.is_empty() {
+        return Err(Failure::Message("--server is empty".into()));
+    }
+    if let Some(rest) = server.strip_prefix("http://") {
+        if tls {
+            return Err(Failure::Message(format!(
+                "--server {server} is plain http, but TLS options are given; use https://{rest}"
+            )));
+        }
+        return Ok(server.to_string());
+    }
+    if server.starts_with("https://") {
+        return Ok(server.to_string());
+    }
+    if server.contains("://") {
+        return Err(Failure::Message(format!(
+            "--server {server}: only http:// and https:// are supported"
+        )));
+    }
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{server}"))
+}
+
+fn tls_config(options: &ConnectOptions) -> Result<ClientTlsConfig, Failure> {
+    // This build has no system trust store (tonic's `tls-ring` only), so
+    // the CA must be named; without it every handshake would fail anyway.
+    let ca = options.tls_ca.as_deref().ok_or_else(|| {
+        Failure::Message(
+            "an https:// server needs --tls-ca <PEM>: the CA that signed its certificate".into(),
+        )
+    })?;
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
+        ca,
+        "--tls-ca",
+        "CERTIFICATE",
+    )?));
+    if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
+        config = config.identity(Identity::from_pem(
+            read_pem(cert, "--tls-cert", "CERTIFICATE")?,
+            read_pem(key, "--tls-key", "PRIVATE KEY")?,
+        ));
+    }
+    Ok(config)
+}
+
+/// Reads a PEM file and checks it holds what the flag expects, so a swapped
+/// or empty file is named here rather than reported as a handshake error.
+fn read_pem(path: &Path, flag: &str, label: &str) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::Message(format!("{flag} {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let has_label = text
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN ") && line.contains(label));
+    if !has_label {
+        return Err(Failure::Message(format!(
+            "{flag} {}: no PEM {label} in it",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Adds `authorization: Bearer <token>` to every call, when there is a token.
+#[derive(Clone)]
+pub struct BearerToken(Option<AsciiMetadataValue>);
+
+// Never print the token.
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.0.is_some() { "set" } else { "none" };
+        write!(f, "BearerToken({state})")
+    }
+}
+
+impl BearerToken {
+    fn from_options(options: &ConnectOptions) -> Result<Self, Failure> {
+        let token = match &options.token_file {
+            Some(path) => Some(read_token_file(path)?),
+            None => std::env::var(TOKEN_VARIABLE)
+                .ok()
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty()),
+        };
+        token
+            .map(|token| Self::header(&token))
+            .transpose()
+            .map(Self)
+    }
+
+    fn header(token: &str) -> Result<AsciiMetadataValue, Failure> {
+        // A header value must be visible ASCII; a space would also split the
+        // token from the scheme on the server's side.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Failure::Message(
+                "the bearer token has characters other than printable ASCII without spaces".into(),
+            ));
+        }
+        MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Failure::Message("the bearer token is not a valid header value".into()))
+    }
+}
+
+fn read_token_file(path: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Message(format!("--token-file {}: {e}", path.display())))?;
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .ok_or_else(|| Failure::Message(format!("--token-file {}: no token in it", path.display())))
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_get_a_scheme() {
+        let uri = |s: &str, tls: bool| server_uri(s, tls).map_err(|f| f.to_string());
+        assert_eq!(
+            uri("127.0.0.1:50051", false).unwrap(),
+            "http://127.0.0.1:50051"
+        );
+        assert_eq!(uri("localhost:1", true).unwrap(), "https://localhost:1");
+        assert_eq!(uri("http://h:1", false).unwrap(), "http://h:1");
+        assert_eq!(uri("https://h:1", false).unwrap(), "https://h:1");
+        assert!(uri("http://h:1", true).unwrap_err().contains("https://h:1"));
+        assert!(uri("ftp://h:1", false).is_err());
+        assert!(uri(" ", false).is_err());
+    }
+
+    #[test]
+    fn token_files_skip_comments_and_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "# rotated monthly\n\n  s3cret-token \nsecond\n").unwrap();
+        assert_eq!(read_token_file(&path).unwrap(), "s3cret-token");
+        std::fs::write(&path, "# nothing\n").unwrap();
+        assert!(read_token_file(&path).is_err());
+        assert!(BearerToken::header("has space").is_err());
+        let header = BearerToken::header("abc").unwrap();
+        assert_eq!(header.to_str().unwrap(), "Bearer abc");
+    }
+}
