@@ -6,7 +6,7 @@ use learning_service::pb::{
     budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
 };
 use tonic::{
-    Request, Response, Status,
+    Code, Request, Response, Status,
     metadata::{AsciiMetadataValue, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
@@ -76,6 +76,9 @@ pub struct Connection {
     token: BearerToken,
     timeout: Duration,
     server: String,
+    /// TLS without a client certificate: a server that wants one closes
+    /// the connection after the handshake, which looks like a bare cancel.
+    anonymous_tls: bool,
 }
 
 impl Connection {
@@ -86,6 +89,7 @@ impl Connection {
         let endpoint = endpoint(options)?;
         let server = endpoint.uri().to_string();
         let server = server.trim_end_matches('/').to_string();
+        let anonymous_tls = server.starts_with("https://") && options.tls_cert.is_none();
         let channel = endpoint.connect().await.map_err(|error| Failure::Connect {
             server: server.clone(),
             error,
@@ -95,6 +99,7 @@ impl Connection {
             token,
             timeout: options.timeout,
             server,
+            anonymous_tls,
         })
     }
 
@@ -128,7 +133,9 @@ impl Connection {
         call: impl Future<Output = Result<Response<T>, Status>>,
     ) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => Ok(result?.into_inner()),
+            Ok(result) => result
+                .map(Response::into_inner)
+                .map_err(|status| self.explain(status).into()),
             Err(_) => Err(Status::deadline_exceeded(format!(
                 "no answer from {} within {}",
                 self.server,
@@ -137,6 +144,31 @@ impl Connection {
             .into()),
         }
     }
+}
+
+impl Connection {
+    /// Adds what the person can do about a status the CLI can interpret.
+    pub fn explain(&self, status: Status) -> Status {
+        if self.anonymous_tls && from_broken_connection(&status) {
+            return Status::new(
+                Code::Cancelled,
+                format!(
+                    "{}: the server closed the connection; if it requires client \
+                     certificates (mutual TLS), pass --tls-cert and --tls-key",
+                    status.message()
+                ),
+            );
+        }
+        status
+    }
+}
+
+/// A status made on this side because the connection broke, rather than
+/// an answer of the server: such a status has a source error, which one
+/// read from the server's trailers never has; or it is a bare CANCELLED,
+/// which is how hyper reports a request cut off by a closed connection.
+pub fn from_broken_connection(status: &Status) -> bool {
+    status.code() == Code::Cancelled || std::error::Error::source(status).is_some()
 }
 
 /// The endpoint for `--server` with TLS when asked for.

@@ -11,7 +11,7 @@ use learning_service::pb::{self, subscribe_pattern_entropy_response::Event};
 use tonic::{Code, Status};
 
 use super::{
-    connect::Connection,
+    connect::{Connection, from_broken_connection},
     entropy::{EntropyArgs, snapshot_line},
     failure::{Failure, code_name},
     json,
@@ -51,8 +51,16 @@ async fn follow(connection: &Connection, args: &EntropyArgs) -> Result<(), Failu
             threshold_exceeded_only: false,
         };
         let status = stream(connection, request, args, style, &mut cursor, &mut backoff).await?;
-        if !connection_lost(&status) {
-            return Err(status.into());
+        // UNAVAILABLE is what a server says when it shuts down. A server
+        // that dies without a word (killed, or the network cut) leaves a
+        // status made here from the broken connection. That one is retried
+        // only once the watch has worked: before, it is more likely a
+        // refused handshake (e.g. a missing client certificate), and
+        // retrying would hide it.
+        let retry = status.code() == Code::Unavailable
+            || (!cursor.is_empty() && from_broken_connection(&status));
+        if !retry {
+            return Err(connection.explain(status).into());
         }
         // The first failure after a message is the loss; later ones are
         // failed attempts of the same outage.
@@ -70,14 +78,6 @@ async fn follow(connection: &Connection, args: &EntropyArgs) -> Result<(), Failu
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-}
-
-/// UNAVAILABLE is what a server says when it shuts down. A server that
-/// dies without a word (killed, or the network cut) leaves a status made
-/// here from the broken connection (e.g. UNKNOWN "h2 protocol error"): it
-/// has a source error, which a status received from a server never has.
-fn connection_lost(status: &Status) -> bool {
-    status.code() == Code::Unavailable || std::error::Error::source(status).is_some()
 }
 
 /// Subscribes once and prints until the stream fails; returns its status.
