@@ -812,3 +812,44 @@ async fn tls_and_mutual_tls() {
     assert!(watch.stderr.contains("--tls-cert"), "{}", watch.stderr);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_a_deadline_not_a_hang() {
+    // Accepts connections and holds them without a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = run(&["budget", "--timeout", "300ms", "--server", &address]).await;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: DEADLINE_EXCEEDED: no answer from http://{address} within 300ms"
+        )),
+        "{}",
+        out.stderr
+    );
+    // A watch that never worked does not wait forever either.
+    let watch = run(&[
+        "entropy",
+        "--watch",
+        "--timeout",
+        "300ms",
+        "--server",
+        &address,
+    ])
+    .await;
+    assert_eq!(watch.code, Some(1), "{}", watch.stderr);
+    assert!(
+        watch.stderr.contains("DEADLINE_EXCEEDED"),
+        "{}",
+        watch.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    holder.abort();
+}

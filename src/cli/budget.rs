@@ -8,7 +8,7 @@ use super::{
     ConnectOptions,
     connect::Connection,
     failure::Failure,
-    json,
+    json, page_limit,
     render::{self, Cell, Color, Section, Style, Table, fixed, percent},
 };
 
@@ -153,7 +153,7 @@ async fn history(connection: &Connection, args: &BudgetArgs) -> Result<(), Failu
                 .get_exploration_budget_history(connection.request(
                     pb::GetExplorationBudgetHistoryRequest {
                         job_hash: args.job.clone(),
-                        limit: limit(args.limit),
+                        limit: page_limit(args.limit),
                         page_token: String::new(),
                     },
                 )),
@@ -200,12 +200,6 @@ fn history_table(records: &[pb::ExplorationBudgetRecord], with_job: bool) -> Tab
         table.row(row);
     }
     table
-}
-
-/// The server refuses more than 1000; a larger number is passed on so that
-/// its INVALID_ARGUMENT names the field, rather than being cut here.
-pub fn limit(rows: u32) -> i32 {
-    i32::try_from(rows).unwrap_or(i32::MAX)
 }
 
 fn entropy_text(entropy: Option<f64>, style: Style) -> String {
@@ -367,11 +361,5 @@ mod tests {
             })
         );
         assert_eq!(Advisory::of(&stats(10, 3, 4, 2)), Some(Advisory::Normal));
-    }
-
-    #[test]
-    fn limits_beyond_i32_reach_the_server_as_too_large() {
-        assert_eq!(limit(20), 20);
-        assert_eq!(limit(u32::MAX), i32::MAX);
     }
 }

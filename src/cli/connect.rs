@@ -1,18 +1,17 @@
-//! Connecting to a running server: address, TLS, bearer token, deadlines.
+//! Connecting to a running server: the address, the channel, deadlines.
 
-use std::{fmt, future::Future, path::Path, path::PathBuf, time::Duration};
+use std::{future::Future, path::PathBuf, time::Duration};
 
 use learning_service::pb::{
     budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
 };
 use tonic::{
     Code, Request, Response, Status,
-    metadata::{AsciiMetadataValue, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
 };
 
-use super::failure::Failure;
+use super::{failure::Failure, tls, token::BearerToken};
 
 /// How to reach the server. Shared by every client subcommand.
 ///
@@ -63,11 +62,7 @@ pub struct ConnectOptions {
     pub timeout: Duration,
 }
 
-/// Environment variable holding the token itself, for scripts and CI
-/// secrets. There is no flag for it: a command line is visible to every
-/// user of the machine.
-const TOKEN_VARIABLE: &str = "LEARNING_TOKEN";
-
+/// A client of the channel that adds the bearer token.
 pub type Authorized = InterceptedService<Channel, BearerToken>;
 
 /// An open channel to the server, with what every call needs.
@@ -136,19 +131,28 @@ impl Connection {
             Ok(result) => result
                 .map(Response::into_inner)
                 .map_err(|status| self.explain(status).into()),
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "no answer from {} within {}",
-                self.server,
-                humantime::format_duration(self.timeout)
-            ))
-            .into()),
+            Err(_) => Err(self.no_answer().into()),
         }
+    }
+
+    /// DEADLINE_EXCEEDED, as a deadline of this side, named.
+    pub fn no_answer(&self) -> Status {
+        Status::deadline_exceeded(format!(
+            "no answer from {} within {}",
+            self.server,
+            humantime::format_duration(self.timeout)
+        ))
     }
 }
 
 impl Connection {
     /// Adds what the person can do about a status the CLI can interpret.
     pub fn explain(&self, status: Status) -> Status {
+        // tonic reports its connect timeout (a server that accepts the
+        // connection but never speaks HTTP/2) as CANCELLED "Timeout expired".
+        if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
+            return self.no_answer();
+        }
         if self.anonymous_tls && from_broken_connection(&status) {
             return Status::new(
                 Code::Cancelled,
@@ -185,7 +189,7 @@ fn endpoint(options: &ConnectOptions) -> Result<Endpoint, Failure> {
         .keep_alive_while_idle(true);
     if address.starts_with("https://") {
         endpoint = endpoint
-            .tls_config(tls_config(options)?)
+            .tls_config(tls::config(options)?)
             .map_err(|e| Failure::Message(format!("TLS settings: {e}")))?;
     }
     Ok(endpoint)
@@ -218,107 +222,6 @@ pub fn server_uri(server: &str, tls: bool) -> Result<String, Failure> {
     Ok(format!("{scheme}://{server}"))
 }
 
-fn tls_config(options: &ConnectOptions) -> Result<ClientTlsConfig, Failure> {
-    // This build has no system trust store (tonic's `tls-ring` only), so
-    // the CA must be named; without it every handshake would fail anyway.
-    let ca = options.tls_ca.as_deref().ok_or_else(|| {
-        Failure::Message(
-            "an https:// server needs --tls-ca <PEM>: the CA that signed its certificate".into(),
-        )
-    })?;
-    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read_pem(
-        ca,
-        "--tls-ca",
-        "CERTIFICATE",
-    )?));
-    if let (Some(cert), Some(key)) = (&options.tls_cert, &options.tls_key) {
-        config = config.identity(Identity::from_pem(
-            read_pem(cert, "--tls-cert", "CERTIFICATE")?,
-            read_pem(key, "--tls-key", "PRIVATE KEY")?,
-        ));
-    }
-    Ok(config)
-}
-
-/// Reads a PEM file and checks it holds what the flag expects, so a swapped
-/// or empty file is named here rather than reported as a handshake error.
-fn read_pem(path: &Path, flag: &str, label: &str) -> Result<Vec<u8>, Failure> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::Message(format!("{flag} {}: {e}", path.display())))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let has_label = text
-        .lines()
-        .any(|line| line.starts_with("-----BEGIN ") && line.contains(label));
-    if !has_label {
-        return Err(Failure::Message(format!(
-            "{flag} {}: no PEM {label} in it",
-            path.display()
-        )));
-    }
-    Ok(bytes)
-}
-
-/// Adds `authorization: Bearer <token>` to every call, when there is a token.
-#[derive(Clone)]
-pub struct BearerToken(Option<AsciiMetadataValue>);
-
-// Never print the token.
-impl fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.0.is_some() { "set" } else { "none" };
-        write!(f, "BearerToken({state})")
-    }
-}
-
-impl BearerToken {
-    fn from_options(options: &ConnectOptions) -> Result<Self, Failure> {
-        let token = match &options.token_file {
-            Some(path) => Some(read_token_file(path)?),
-            None => std::env::var(TOKEN_VARIABLE)
-                .ok()
-                .map(|value| value.trim().to_string())
-                .filter(|value| !value.is_empty()),
-        };
-        token
-            .map(|token| Self::header(&token))
-            .transpose()
-            .map(Self)
-    }
-
-    fn header(token: &str) -> Result<AsciiMetadataValue, Failure> {
-        // A header value must be visible ASCII; a space would also split the
-        // token from the scheme on the server's side.
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Failure::Message(
-                "the bearer token has characters other than printable ASCII without spaces".into(),
-            ));
-        }
-        MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| Failure::Message("the bearer token is not a valid header value".into()))
-    }
-}
-
-fn read_token_file(path: &Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Message(format!("--token-file {}: {e}", path.display())))?;
-    text.lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_string)
-        .ok_or_else(|| Failure::Message(format!("--token-file {}: no token in it", path.display())))
-}
-
-impl Interceptor for BearerToken {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,18 +239,5 @@ mod tests {
         assert!(uri("http://h:1", true).unwrap_err().contains("https://h:1"));
         assert!(uri("ftp://h:1", false).is_err());
         assert!(uri(" ", false).is_err());
-    }
-
-    #[test]
-    fn token_files_skip_comments_and_blank_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("token");
-        std::fs::write(&path, "# rotated monthly\n\n  s3cret-token \nsecond\n").unwrap();
-        assert_eq!(read_token_file(&path).unwrap(), "s3cret-token");
-        std::fs::write(&path, "# nothing\n").unwrap();
-        assert!(read_token_file(&path).is_err());
-        assert!(BearerToken::header("has space").is_err());
-        let header = BearerToken::header("abc").unwrap();
-        assert_eq!(header.to_str().unwrap(), "Bearer abc");
     }
 }

@@ -6,10 +6,9 @@ use serde_json::{Value, json};
 
 use super::{
     ConnectOptions,
-    budget::limit,
     connect::Connection,
     failure::Failure,
-    json, render,
+    json, page_limit, render,
     render::{Cell, Color, Section, Style, Table, percent},
     watch,
 };
@@ -161,7 +160,7 @@ async fn history(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
                 .entropy()
                 .get_pattern_entropy_history(connection.request(
                     pb::GetPatternEntropyHistoryRequest {
-                        limit: limit(args.limit),
+                        limit: page_limit(args.limit),
                         page_token: String::new(),
                     },
                 )),

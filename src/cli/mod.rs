@@ -10,6 +10,8 @@ mod failure;
 mod json;
 mod render;
 mod responses;
+mod tls;
+mod token;
 mod watch;
 
 use std::process::ExitCode;
@@ -27,6 +29,12 @@ pub enum ClientCommand {
     /// Automatic entropy responses: statistics and the last one, --history,
     /// or a --check dry run.
     Responses(responses::ResponsesArgs),
+}
+
+/// The server refuses more than 1000; a larger number is passed on so that
+/// its INVALID_ARGUMENT names the field, rather than being cut here.
+pub fn page_limit(rows: u32) -> i32 {
+    i32::try_from(rows).unwrap_or(i32::MAX)
 }
 
 /// Runs a client command: exit code 0, or 1 with `error: ...` on stderr.
@@ -55,5 +63,16 @@ pub fn run(command: ClientCommand) -> ExitCode {
             eprintln!("{failure}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_beyond_i32_reach_the_server_as_too_large() {
+        assert_eq!(page_limit(20), 20);
+        assert_eq!(page_limit(u32::MAX), i32::MAX);
     }
 }

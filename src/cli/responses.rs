@@ -6,10 +6,9 @@ use serde_json::{Value, json};
 
 use super::{
     ConnectOptions,
-    budget::limit,
     connect::Connection,
     failure::Failure,
-    json, render,
+    json, page_limit, render,
     render::{Cell, Color, Section, Style, Table, fixed},
 };
 
@@ -194,7 +193,7 @@ async fn history(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
                 .get_entropy_response_history(connection.request(
                     pb::GetEntropyResponseHistoryRequest {
                         job_hash: args.job.clone(),
-                        limit: limit(args.limit),
+                        limit: page_limit(args.limit),
                         page_token: String::new(),
                     },
                 )),

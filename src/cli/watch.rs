@@ -51,16 +51,18 @@ async fn follow(connection: &Connection, args: &EntropyArgs) -> Result<(), Failu
             threshold_exceeded_only: false,
         };
         let status = stream(connection, request, args, style, &mut cursor, &mut backoff).await?;
-        // UNAVAILABLE is what a server says when it shuts down. A server
-        // that dies without a word (killed, or the network cut) leaves a
-        // status made here from the broken connection. That one is retried
-        // only once the watch has worked: before, it is more likely a
-        // refused handshake (e.g. a missing client certificate), and
-        // retrying would hide it.
-        let retry = status.code() == Code::Unavailable
-            || (!cursor.is_empty() && from_broken_connection(&status));
+        let status = connection.explain(status);
+        // Once the watch has worked, a lost server is waited for: UNAVAILABLE
+        // is what a server says when it shuts down; one that dies without a
+        // word (killed, or the network cut) leaves a status made here from
+        // the broken connection; a restarting one may not answer in time.
+        // Before that, every failure is reported at once: it is more likely
+        // a wrong address or a refused handshake, which retrying would hide.
+        let retry = !cursor.is_empty()
+            && (matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+                || from_broken_connection(&status));
         if !retry {
-            return Err(connection.explain(status).into());
+            return Err(status.into());
         }
         // The first failure after a message is the loss; later ones are
         // failed attempts of the same outage.
@@ -101,7 +103,7 @@ async fn stream(
     let mut messages = match started {
         Ok(Ok(response)) => response.into_inner(),
         Ok(Err(status)) => return Ok(status),
-        Err(_) => return Ok(Status::unavailable("the server did not answer in time")),
+        Err(_) => return Ok(connection.no_answer()),
     };
     loop {
         let message = match messages.message().await {
