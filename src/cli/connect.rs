@@ -21,12 +21,9 @@ use super::{failure::Failure, tls, token::BearerToken};
 #[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectOptions {
-    /// Server address: `http://host:port`, `https://host:port` or `host:port`.
-    #[arg(
-        long,
-        env = "LEARNING_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    /// Server address: `http://host:port`, `https://host:port` or `host:port`
+    /// (https when a TLS option is given, else http).
+    #[arg(long, env = "LEARNING_SERVER", default_value = "127.0.0.1:50051")]
     pub server: String,
 
     /// Trust this CA certificate (PEM) to verify the server; implies https.
