@@ -1,3 +1,5 @@
+mod cli;
+
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Start the gRPC server.
     Serve(ServeConfig),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(config) => run_server(config),
+        Command::Client(command) => return cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
