@@ -4,6 +4,7 @@
 //! read transaction (a consistent WAL snapshot that never waits for writers).
 //! Writes go through the single [`writer::Writer`] thread.
 
+mod aggregates;
 mod budget;
 mod entropy_history;
 pub mod error;
@@ -15,14 +16,15 @@ pub mod schema;
 pub mod time;
 mod writer;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageKey};
+pub use writer::WriteCounts;
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +56,9 @@ impl Default for StoreOptions {
 
 pub struct Store {
     reads: r2d2::Pool<SqliteConnectionManager>,
+    /// One permit per pooled connection: a read waits here, on the async
+    /// side, rather than as a blocking thread parked on the pool.
+    read_permits: Arc<Semaphore>,
     writer: writer::Writer,
     commits: watch::Receiver<u64>,
 }
@@ -86,15 +91,18 @@ impl Store {
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .with_init(move |c| configure(c, durability));
+        let read_connections = options.read_connections.max(1);
         let reads = r2d2::Pool::builder()
-            .max_size(options.read_connections.max(1))
+            .max_size(read_connections)
             .min_idle(Some(1))
             .build(manager)?;
+        let read_permits = Arc::new(Semaphore::new(read_connections as usize));
         let (commit_sender, commits) = watch::channel(0);
         let writer =
             writer::Writer::start(connection, options.write_queue_capacity, commit_sender)?;
         Ok(Self {
             reads,
+            read_permits,
             writer,
             commits,
         })
@@ -108,7 +116,14 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.reads.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut connection = pool.get()?;
             let transaction = connection.transaction()?;
             let result = operation(&transaction)?;
@@ -126,6 +141,11 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(operation).await
+    }
+
+    /// What the writer did so far: operations, commits, largest batch.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.writer.counts()
     }
 
     /// Changes after every commit of this service.

@@ -166,8 +166,9 @@ fn stored_version(connection: &Connection) -> StoreResult<Option<i64>> {
         .flatten())
 }
 
-/// Creates what is missing (the original's tables in a new file) and records
-/// the version, in one transaction.
+/// Creates what is missing (the original's tables in a new file), records
+/// the version, and installs our aggregate tables and triggers, in one
+/// transaction.
 pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -178,6 +179,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
             [SCHEMA_VERSION],
         )?;
     }
+    super::aggregates::ensure(&transaction)?;
     transaction.commit()?;
     Ok(())
 }
