@@ -6,6 +6,8 @@
 
 mod aggregates;
 mod budget;
+mod checkpoint;
+mod durable;
 mod entropy_history;
 pub mod error;
 mod json;
@@ -60,6 +62,7 @@ pub struct Store {
     /// side, rather than as a blocking thread parked on the pool.
     read_permits: Arc<Semaphore>,
     writer: writer::Writer,
+    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
     commits: watch::Receiver<u64>,
 }
 
@@ -72,6 +75,41 @@ fn configure(connection: &Connection, durability: Durability) -> rusqlite::Resul
     connection.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
     ))
+}
+
+/// Page cache of the write connection, in KiB: the indexes written by every
+/// insert (random UUID keys) stay cached as the file grows.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// The write path: the writer connection, and with `--durability full` the
+/// fsync thread that acknowledges its batches (see `durable`). Falls back to
+/// fsync inside COMMIT (`synchronous=FULL`) if the WAL file cannot be opened.
+fn start_writer(
+    path: &Path,
+    connection: Connection,
+    options: &StoreOptions,
+    commits: watch::Sender<u64>,
+) -> StoreResult<writer::Writer> {
+    connection.execute_batch(&format!(
+        "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {};",
+        checkpoint::BACKSTOP_FRAMES
+    ))?;
+    let commits = Arc::new(commits);
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let syncer = match (options.durability, std::fs::File::open(&wal_path)) {
+        (Durability::Full, Ok(wal)) => {
+            // Durable through the syncer's fsync, not inside COMMIT.
+            connection.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            Some(durable::Syncer::start(wal, commits.clone())?)
+        }
+        (Durability::Full, Err(error)) => {
+            tracing::warn!(%error, "cannot open the WAL file; fsync inside each commit");
+            None
+        }
+        (Durability::Normal, _) => None,
+    };
+    writer::Writer::start(connection, options.write_queue_capacity, commits, syncer)
 }
 
 impl Store {
@@ -97,13 +135,16 @@ impl Store {
             .min_idle(Some(1))
             .build(manager)?;
         let read_permits = Arc::new(Semaphore::new(read_connections as usize));
+        let checkpoint_connection = Connection::open(path)?;
+        configure(&checkpoint_connection, Durability::Normal)?;
+        let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection)?;
         let (commit_sender, commits) = watch::channel(0);
-        let writer =
-            writer::Writer::start(connection, options.write_queue_capacity, commit_sender)?;
+        let writer = start_writer(path, connection, &options, commit_sender)?;
         Ok(Self {
             reads,
             read_permits,
             writer,
+            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             commits,
         })
     }
@@ -156,6 +197,9 @@ impl Store {
     /// Finishes queued writes and stops the writer. Later writes fail with Closed.
     pub fn close(&self) {
         self.writer.close();
+        if let Ok(mut checkpointer) = self.checkpointer.lock() {
+            checkpointer.take();
+        }
     }
 
     /// Whether a read transaction can run now.

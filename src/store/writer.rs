@@ -20,8 +20,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::error::{StoreError, StoreResult};
 
-/// Delivers an operation's result once the commit outcome is known.
-type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
+use super::durable::{Completion, Syncer};
 /// Runs an operation on the connection, or fails it when no transaction could begin.
 type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Completion + Send>;
 
@@ -80,17 +79,22 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread. `commits` is bumped after every commit that
     /// ran at least one successful operation.
+    ///
+    /// With a `syncer`, the connection commits without fsync
+    /// (`synchronous=NORMAL`) and batches are acknowledged by the syncer once
+    /// the WAL is fsynced; without one, as soon as COMMIT returns.
     pub fn start(
         connection: Connection,
         capacity: usize,
-        commits: watch::Sender<u64>,
+        commits: Arc<watch::Sender<u64>>,
+        syncer: Option<Syncer>,
     ) -> StoreResult<Self> {
         let (queue, jobs) = sync_channel(capacity);
         let stats = Arc::new(WriteStats::default());
         let counted = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, jobs, commits, &counted))
+            .spawn(move || run(connection, jobs, &commits, syncer, &counted))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             queue,
@@ -157,7 +161,8 @@ fn in_savepoint<T>(
 fn run(
     connection: Connection,
     jobs: Receiver<Message>,
-    commits: watch::Sender<u64>,
+    commits: &watch::Sender<u64>,
+    syncer: Option<Syncer>,
     stats: &WriteStats,
 ) {
     let mut stopping = false;
@@ -177,9 +182,22 @@ fn run(
         }
         if !batch.is_empty() {
             stats.record(batch.len());
-            commit_batch(&connection, batch, &commits);
+            let (completions, committed) = commit_batch(&connection, batch);
+            match (&syncer, committed) {
+                (Some(syncer), Ok(())) => syncer.submit(completions),
+                (_, committed) => {
+                    if committed.is_ok() {
+                        commits.send_modify(|count| *count += 1);
+                    }
+                    for completion in completions {
+                        completion(committed.clone());
+                    }
+                }
+            }
         }
     }
+    // Acknowledges what waits for its fsync before the writer reports stopped.
+    drop(syncer);
     let counts = stats.counts();
     tracing::info!(
         operations = counts.operations,
@@ -190,14 +208,14 @@ fn run(
     // Anything queued after Stop is refused: dropping its reply makes the caller see Closed.
 }
 
-fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sender<u64>) {
+/// Runs a batch in one transaction; returns each operation's completion and
+/// the outcome of the COMMIT.
+fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, StoreResult<()>) {
     if let Err(error) = run_cached(connection, "BEGIN IMMEDIATE") {
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
-        for job in batch {
-            job(Err(error.clone()))(Err(error.clone()));
-        }
-        return;
+        let completions = batch.into_iter().map(|job| job(Err(error.clone()))).collect();
+        return (completions, Err(error));
     }
     let completions: Vec<Completion> = batch
         .into_iter()
@@ -217,12 +235,8 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sende
     let committed = run_cached(connection, "COMMIT").map_err(StoreError::from);
     if committed.is_err() {
         let _ = run_cached(connection, "ROLLBACK");
-    } else {
-        commits.send_modify(|count| *count += 1);
     }
-    for completion in completions {
-        completion(committed.clone());
-    }
+    (completions, committed)
 }
 
 #[cfg(test)]
@@ -237,7 +251,7 @@ mod tests {
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);")
             .unwrap();
         let (commits, _) = watch::channel(0);
-        Writer::start(connection, 1024, commits).unwrap()
+        Writer::start(connection, 1024, Arc::new(commits), None).unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
