@@ -1,9 +1,13 @@
-//! WAL checkpoints on a thread of their own. SQLite's automatic checkpoint
-//! runs inside the COMMIT that crosses the threshold, so the writer (and every
-//! caller waiting on its batch) would stall for two fsyncs and a copy of the
-//! WAL into the database. A PASSIVE checkpoint here runs beside the writer
-//! instead. The writer keeps a far higher automatic threshold as a backstop,
-//! should this thread fall behind.
+//! WAL checkpoints, mostly on a thread of their own. SQLite's automatic
+//! checkpoint runs inside the COMMIT that crosses its threshold, so the writer
+//! (and the next batch) stalls while the WAL is copied into the database. A
+//! PASSIVE checkpoint here copies it beside the writer instead.
+//!
+//! The writer keeps its automatic checkpoint all the same: the WAL only
+//! restarts from its beginning (instead of growing) when a write transaction
+//! begins with every frame already copied, which under continuous writes only
+//! happens right after a checkpoint in the writer's own thread. Since this
+//! thread has copied most frames by then, the writer's checkpoint is short.
 
 use std::{
     sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel},
@@ -17,8 +21,8 @@ use super::error::{StoreError, StoreResult};
 
 /// How often the WAL is copied into the database.
 const INTERVAL: Duration = Duration::from_millis(50);
-/// The writer's own automatic checkpoint (pages), should this thread fall behind.
-pub const BACKSTOP_FRAMES: i64 = 20_000;
+/// The writer's own automatic checkpoint, in WAL frames (pages).
+pub const WRITER_FRAMES: i64 = 2_000;
 
 pub struct Checkpointer {
     stop: Option<Sender<()>>,

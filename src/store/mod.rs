@@ -92,7 +92,7 @@ fn start_writer(
 ) -> StoreResult<writer::Writer> {
     connection.execute_batch(&format!(
         "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {};",
-        checkpoint::BACKSTOP_FRAMES
+        checkpoint::WRITER_FRAMES
     ))?;
     let commits = Arc::new(commits);
     let mut wal_path = path.as_os_str().to_owned();

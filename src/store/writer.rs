@@ -214,7 +214,10 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, S
     if let Err(error) = run_cached(connection, "BEGIN IMMEDIATE") {
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
-        let completions = batch.into_iter().map(|job| job(Err(error.clone()))).collect();
+        let completions = batch
+            .into_iter()
+            .map(|job| job(Err(error.clone())))
+            .collect();
         return (completions, Err(error));
     }
     let completions: Vec<Completion> = batch
