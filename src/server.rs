@@ -41,6 +41,20 @@ impl Default for ServerOptions {
     }
 }
 
+/// Accepted connections with TCP_NODELAY: small gRPC frames are sent at once
+/// instead of waiting for the ACK of the previous ones (Nagle).
+fn no_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted {
+            let _ = stream.set_nodelay(true);
+        }
+        accepted
+    })
+}
+
 /// Serves until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     store: Arc<Store>,
@@ -74,7 +88,7 @@ pub async fn serve(
         .add_service(BudgetServiceServer::new(BudgetApi::new(store.clone())))
         .add_service(EntropyServiceServer::new(EntropyApi::new(store.clone())))
         .add_service(PatternServiceServer::new(PatternApi::new(store)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;
     Ok(())
 }

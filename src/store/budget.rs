@@ -76,7 +76,7 @@ pub(super) fn insert(
 
 impl Store {
     pub async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
-        self.read(move |c| latest(c, job.as_deref())).await
+        self.read_now(move |c| latest(c, job.as_deref())).await
     }
 
     /// Newest first, `limit` per page.
@@ -86,7 +86,7 @@ impl Store {
         limit: usize,
         page: Option<i64>,
     ) -> StoreResult<Page<BudgetRecord>> {
-        self.read(move |c| {
+        self.read_now(move |c| {
             let select = format!("SELECT {COLUMNS} FROM exploration_budget");
             page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
         })
@@ -123,7 +123,7 @@ impl Store {
     /// Aggregates (kept by triggers, see `aggregates`) and the current value,
     /// from one snapshot: O(1) in the history size.
     pub async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
-        self.read(move |c| statistics(c, job.as_deref())).await
+        self.read_now(move |c| statistics(c, job.as_deref())).await
     }
 }
 

@@ -150,7 +150,8 @@ impl Store {
     }
 
     /// Runs `operation` in one read transaction on a pooled connection, off
-    /// the async workers.
+    /// the async workers. For reads whose cost grows with the data (entropy,
+    /// pattern lists).
     pub(crate) async fn read<T, F>(&self, operation: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -166,13 +167,25 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut connection = pool.get()?;
-            let transaction = connection.transaction()?;
-            let result = operation(&transaction)?;
-            transaction.commit()?;
-            Ok(result)
+            in_read_transaction(&mut connection, operation)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Like [`Store::read`], for index lookups that take microseconds
+    /// whatever the history size (latest, a page, aggregates): when a pooled
+    /// connection is free, the read runs right here, sparing the hand-off to a
+    /// blocking thread and back, which costs more than the read itself.
+    pub(crate) async fn read_now<T, F>(&self, operation: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match self.reads.try_get() {
+            Some(mut connection) => in_read_transaction(&mut connection, operation),
+            None => self.read(operation).await,
+        }
     }
 
     /// Runs `operation` atomically on the write path; returns once committed.
@@ -208,6 +221,17 @@ impl Store {
             .await
             .is_ok()
     }
+}
+
+/// One read transaction: a consistent snapshot of the WAL.
+fn in_read_transaction<T>(
+    connection: &mut Connection,
+    operation: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let transaction = connection.transaction()?;
+    let result = operation(&transaction)?;
+    transaction.commit()?;
+    Ok(result)
 }
 
 /// New record ids: lowercase UUID v4, as the original.

@@ -217,7 +217,7 @@ impl Store {
     }
 
     pub async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
-        self.read(move |c| latest(c, job.as_deref())).await
+        self.read_now(move |c| latest(c, job.as_deref())).await
     }
 
     /// Newest first, `limit` per page.
@@ -227,7 +227,7 @@ impl Store {
         limit: usize,
         page: Option<i64>,
     ) -> StoreResult<Page<ResponseRecord>> {
-        self.read(move |c| {
+        self.read_now(move |c| {
             let select = format!("SELECT {COLUMNS} FROM entropy_responses");
             page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
         })
@@ -240,7 +240,7 @@ impl Store {
         &self,
         job: Option<String>,
     ) -> StoreResult<ResponseStatistics> {
-        self.read(move |c| statistics(c, job.as_deref())).await
+        self.read_now(move |c| statistics(c, job.as_deref())).await
     }
 }
 
