@@ -223,14 +223,20 @@ impl Store {
     }
 }
 
-/// One read transaction: a consistent snapshot of the WAL.
+/// One read transaction: a consistent snapshot of the WAL. BEGIN and COMMIT
+/// are cached statements: parsing them again costs as much as a point read.
 fn in_read_transaction<T>(
     connection: &mut Connection,
     operation: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    let transaction = connection.transaction()?;
-    let result = operation(&transaction)?;
-    transaction.commit()?;
+    connection.prepare_cached("BEGIN")?.execute([])?;
+    let result = operation(connection);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = connection
+        .prepare_cached(end)
+        .and_then(|mut s| s.execute([]));
+    let result = result?;
+    ended?;
     Ok(result)
 }
 
