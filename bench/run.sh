@@ -12,6 +12,7 @@ DURATION=${DURATION:-10s}
 WORK=${WORK:-$(mktemp -d /tmp/learning-bench.XXXXXX)}
 OUT=bench/results/$NAME.txt
 PORT=${PORT:-50071}
+CONNECTIONS=${CONNECTIONS:-4}
 SERVER=http://127.0.0.1:$PORT
 
 cargo build --release --quiet --bin learning-service --bin loadgen
@@ -21,7 +22,7 @@ exec > >(tee "$OUT") 2>&1
 
 echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)"
 echo "# machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/ {print $2}') GiB"
-echo "# duration per phase: $DURATION; loadgen and server on the same machine"
+echo "# duration per phase: $DURATION, $CONNECTIONS HTTP/2 connections; loadgen and server on the same machine"
 
 # Seeded files: history for the read and size runs, patterns for entropy.
 $BIN/loadgen seed --db "$WORK/small.db" --budget-rows 1000 --responses 1000 --jobs 1
@@ -48,7 +49,8 @@ stop() {
 load() { # label [loadgen flags...]
   local label=$1; shift
   echo
-  $BIN/loadgen --server $SERVER --duration "$DURATION" --server-pid "$SERVER_PID" --label "$label" "$@"
+  $BIN/loadgen --server $SERVER --duration "$DURATION" --connections "$CONNECTIONS" \
+    --server-pid "$SERVER_PID" --label "$label" "$@"
 }
 fresh() { # copy of a seeded file, so that each write run starts from the same state
   rm -f "$WORK/run.db"*; cp "$WORK/$1" "$WORK/run.db"; echo "$WORK/run.db"
