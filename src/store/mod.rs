@@ -132,6 +132,9 @@ impl Store {
         let read_connections = options.read_connections.max(1);
         let reads = r2d2::Pool::builder()
             .max_size(read_connections)
+            // A check per checkout costs a statement per read; a broken
+            // connection fails its read instead.
+            .test_on_check_out(false)
             .min_idle(Some(1))
             .build(manager)?;
         let read_permits = Arc::new(Semaphore::new(read_connections as usize));
