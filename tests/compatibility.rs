@@ -37,6 +37,9 @@ fn original_file(path: &std::path::Path) {
         .unwrap();
 }
 
+/// The original's tables and their columns. The service's own aggregate
+/// tables (prefix `ls_`, kept by triggers) are left out: they are checked
+/// apart.
 fn table_columns(connection: &rusqlite::Connection) -> Vec<(String, String)> {
     // The service's own tables (`ls_` prefix) are not the original's.
     let mut statement = connection
@@ -208,6 +211,24 @@ async fn serves_an_original_file_and_keeps_its_formats() {
         table_columns(&sql),
         columns_before,
         "tables and columns unchanged"
+    );
+    let added: Vec<String> = sql
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ls\\_%' ESCAPE '\\' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        added,
+        [
+            "ls_budget_stats",
+            "ls_idempotency",
+            "ls_meta",
+            "ls_pattern_app_counts",
+            "ls_response_stats"
+        ],
+        "only the service's own tables are added"
     );
     let version: i64 = sql
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))

@@ -244,8 +244,10 @@ async fn racing_retries_make_one_effect() {
         assert!(answers.windows(2).all(|w| w[0] == w[1]), "{write:?}");
         // One key and the effect of one call.
         let difference = changed(&before, &server.all_row_counts());
+        // The aggregate tables kept by triggers follow the data rows; count the rows themselves.
         let grown: i64 = difference
             .iter()
+            .filter(|(table, _)| table == "ls_idempotency" || !table.starts_with("ls_"))
             .map(|(table, count)| {
                 count - before.iter().find(|(t, _)| t == table).map_or(0, |c| c.1)
             })

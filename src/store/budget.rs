@@ -1,8 +1,8 @@
 //! `exploration_budget`: latest, history, statistics, and the writes.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Page, Store, StoreResult, WriteOp, new_id, page, time};
+use super::{Page, Store, StoreResult, WriteOp, aggregates, new_id, page, time};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
     records::{BudgetRecord, BudgetStatistics},
@@ -139,44 +139,72 @@ impl Store {
             .await
     }
 
-    /// Aggregates and the current value from one snapshot.
+    /// Aggregates (kept by triggers, see `aggregates`) and the current value,
+    /// from one snapshot: O(1) in the history size.
     pub async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
-        self.read(move |c| {
-            let filter = if job.is_some() {
-                "WHERE job_hash = ?1"
-            } else {
-                ""
-            };
-            let sql = format!(
-                "SELECT COUNT(*), AVG(budget_value), MIN(budget_value), MAX(budget_value), \
-                 TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'), \
-                 TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'), \
-                 TOTAL(adjustment_type = 'initial') FROM exploration_budget {filter}"
-            );
-            let mut statement = c.prepare_cached(&sql)?;
-            let map = |row: &Row| -> rusqlite::Result<BudgetStatistics> {
-                Ok(BudgetStatistics {
-                    current_budget: None,
-                    total_adjustments: row.get(0)?,
-                    avg_budget: row.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
-                    min_budget: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-                    max_budget: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-                    floor_enforcements: row.get::<_, f64>(4)? as i64,
-                    boost_count: row.get::<_, f64>(5)? as i64,
-                    decay_count: row.get::<_, f64>(6)? as i64,
-                    ceiling_enforcements: row.get::<_, f64>(7)? as i64,
-                    initial_count: row.get::<_, f64>(8)? as i64,
-                })
-            };
-            let mut statistics = match &job {
-                Some(job) => statement.query_row([job], map)?,
-                None => statement.query_row([], map)?,
-            };
-            if statistics.total_adjustments > 0 {
-                statistics.current_budget = latest(c, job.as_deref())?.map(|r| r.budget_value);
-            }
-            Ok(statistics)
-        })
-        .await
+        self.read(move |c| statistics(c, job.as_deref())).await
     }
+}
+
+fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<BudgetStatistics> {
+    let (all_jobs, key) = match job {
+        Some(job) => (0, job),
+        None => aggregates::ALL_JOBS,
+    };
+    let row = connection
+        .prepare_cached(
+            "SELECT n, value_sum, value_err, min_value, max_value, minmax_stale, \
+             floor_enforced, boost, decay, ceiling_enforced, initial \
+             FROM ls_budget_stats WHERE all_jobs = ?1 AND job_hash = ?2",
+        )?
+        .query_row(params![all_jobs, key], |row| {
+            let count = |i| -> rusqlite::Result<i64> {
+                Ok(row.get::<_, Option<f64>>(i)?.unwrap_or(0.0) as i64)
+            };
+            let real = |i| row.get::<_, Option<f64>>(i);
+            Ok((
+                BudgetStatistics {
+                    current_budget: None,
+                    total_adjustments: count(0)?,
+                    avg_budget: 0.0,
+                    min_budget: real(3)?.unwrap_or(0.0),
+                    max_budget: real(4)?.unwrap_or(0.0),
+                    floor_enforcements: count(6)?,
+                    boost_count: count(7)?,
+                    decay_count: count(8)?,
+                    ceiling_enforcements: count(9)?,
+                    initial_count: count(10)?,
+                },
+                aggregates::kbn_total(real(1)?, real(2)?),
+                count(5)? != 0,
+            ))
+        })
+        .optional()?;
+    let Some((mut statistics, sum, stale)) = row else {
+        return Ok(BudgetStatistics::default());
+    };
+    if statistics.total_adjustments <= 0 {
+        return Ok(BudgetStatistics::default());
+    }
+    statistics.avg_budget = sum / statistics.total_adjustments as f64;
+    if stale {
+        // A delete removed an extreme value; only a scan of the rows knows the new one.
+        let filter = if job.is_some() {
+            "WHERE job_hash = ?1"
+        } else {
+            ""
+        };
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT MIN(budget_value), MAX(budget_value) FROM exploration_budget {filter}"
+        ))?;
+        let map = |row: &Row| Ok((row.get::<_, Option<f64>>(0)?, row.get::<_, Option<f64>>(1)?));
+        let (min, max) = match job {
+            Some(job) => statement.query_row([job], map)?,
+            None => statement.query_row([], map)?,
+        };
+        statistics.min_budget = min.unwrap_or(0.0);
+        statistics.max_budget = max.unwrap_or(0.0);
+    }
+    statistics.current_budget = latest(connection, job)?.map(|r| r.budget_value);
+    Ok(statistics)
 }

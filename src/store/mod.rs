@@ -4,7 +4,10 @@
 //! read transaction (a consistent WAL snapshot that never waits for writers).
 //! Writes go through the single [`writer::Writer`] thread.
 
+mod aggregates;
 mod budget;
+mod checkpoint;
+mod durable;
 mod entropy_history;
 pub mod error;
 pub mod idempotency;
@@ -18,11 +21,11 @@ mod streams;
 pub mod time;
 mod writer;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 pub use error::{StoreError, StoreResult};
 pub use idempotency::IdempotencyKey;
@@ -37,6 +40,7 @@ pub mod ops {
     pub use super::patterns::{record_application, record_pattern, set_quarantine_status};
     pub use super::responses::{respond_if_needed, trigger_response};
 }
+pub use writer::WriteCounts;
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -68,7 +72,11 @@ impl Default for StoreOptions {
 
 pub struct Store {
     reads: r2d2::Pool<SqliteConnectionManager>,
+    /// One permit per pooled connection: a read waits here, on the async
+    /// side, rather than as a blocking thread parked on the pool.
+    read_permits: Arc<Semaphore>,
     writer: writer::Writer,
+    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
     commits: watch::Receiver<u64>,
     idempotency_prune: idempotency::PruneSchedule,
 }
@@ -82,6 +90,41 @@ fn configure(connection: &Connection, durability: Durability) -> rusqlite::Resul
     connection.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
     ))
+}
+
+/// Page cache of the write connection, in KiB: the indexes written by every
+/// insert (random UUID keys) stay cached as the file grows.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// The write path: the writer connection, and with `--durability full` the
+/// fsync thread that acknowledges its batches (see `durable`). Falls back to
+/// fsync inside COMMIT (`synchronous=FULL`) if the WAL file cannot be opened.
+fn start_writer(
+    path: &Path,
+    connection: Connection,
+    options: &StoreOptions,
+    commits: watch::Sender<u64>,
+) -> StoreResult<writer::Writer> {
+    connection.execute_batch(&format!(
+        "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {};",
+        checkpoint::WRITER_FRAMES
+    ))?;
+    let commits = Arc::new(commits);
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let syncer = match (options.durability, std::fs::File::open(&wal_path)) {
+        (Durability::Full, Ok(wal)) => {
+            // Durable through the syncer's fsync, not inside COMMIT.
+            connection.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            Some(durable::Syncer::start(wal, commits.clone())?)
+        }
+        (Durability::Full, Err(error)) => {
+            tracing::warn!(%error, "cannot open the WAL file; fsync inside each commit");
+            None
+        }
+        (Durability::Normal, _) => None,
+    };
+    writer::Writer::start(connection, options.write_queue_capacity, commits, syncer)
 }
 
 impl Store {
@@ -101,16 +144,25 @@ impl Store {
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .with_init(move |c| configure(c, durability));
+        let read_connections = options.read_connections.max(1);
         let reads = r2d2::Pool::builder()
-            .max_size(options.read_connections.max(1))
+            .max_size(read_connections)
+            // A check per checkout costs a statement per read; a broken
+            // connection fails its read instead.
+            .test_on_check_out(false)
             .min_idle(Some(1))
             .build(manager)?;
+        let read_permits = Arc::new(Semaphore::new(read_connections as usize));
+        let checkpoint_connection = Connection::open(path)?;
+        configure(&checkpoint_connection, Durability::Normal)?;
+        let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection)?;
         let (commit_sender, commits) = watch::channel(0);
-        let writer =
-            writer::Writer::start(connection, options.write_queue_capacity, commit_sender)?;
+        let writer = start_writer(path, connection, &options, commit_sender)?;
         Ok(Self {
             reads,
+            read_permits,
             writer,
+            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             commits,
             idempotency_prune: Default::default(),
         })
@@ -124,12 +176,16 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.reads.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut connection = pool.get()?;
-            let transaction = connection.transaction()?;
-            let result = operation(&transaction)?;
-            transaction.commit()?;
-            Ok(result)
+            in_read_transaction(&mut connection, operation)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
@@ -149,6 +205,11 @@ impl Store {
         self.write(move |c| op.run(c)).await
     }
 
+    /// What the writer did so far: operations, commits, largest batch.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.writer.counts()
+    }
+
     /// Changes after every commit of this service.
     pub fn commits(&self) -> watch::Receiver<u64> {
         self.commits.clone()
@@ -157,6 +218,9 @@ impl Store {
     /// Finishes queued writes and stops the writer. Later writes fail with Closed.
     pub fn close(&self) {
         self.writer.close();
+        if let Ok(mut checkpointer) = self.checkpointer.lock() {
+            checkpointer.take();
+        }
     }
 
     /// Whether a read transaction can run now.
@@ -165,6 +229,23 @@ impl Store {
             .await
             .is_ok()
     }
+}
+
+/// One read transaction: a consistent snapshot of the WAL. BEGIN and COMMIT
+/// are cached statements: parsing them again costs as much as a point read.
+fn in_read_transaction<T>(
+    connection: &mut Connection,
+    operation: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    connection.prepare_cached("BEGIN")?.execute([])?;
+    let result = operation(connection);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = connection
+        .prepare_cached(end)
+        .and_then(|mut s| s.execute([]));
+    let result = result?;
+    ended?;
+    Ok(result)
 }
 
 /// New record ids: lowercase UUID v4, as the original.

@@ -13,7 +13,7 @@ const REVISIT_REASON: &str = "Entropy response: revisiting for revalidation";
 
 const SELECT: &str = "SELECT p.rowid, p.id, p.pattern_type, p.pattern_name, p.description, \
      p.quarantine_status, p.quarantine_reason, \
-     (SELECT COUNT(a.id) FROM pattern_applications a WHERE a.pattern_id = p.id), \
+     coalesce((SELECT c.n FROM ls_pattern_app_counts c WHERE c.pattern_id = p.id), 0), \
      p.led_to_success_count, p.led_to_failure_count, p.first_seen, p.last_seen, \
      p.quarantined_at, p.validated_at, p.active FROM patterns p";
 
@@ -60,11 +60,17 @@ fn pattern(connection: &Connection, id: &str) -> StoreResult<PatternRecord> {
 
 /// Entropy over the application count of every known pattern (the original's
 /// population: every row of `patterns`; applications of unknown ids ignored).
+///
+/// The counts come from `ls_pattern_app_counts`, kept by triggers on
+/// `pattern_applications`, so this costs O(patterns) whatever the number of
+/// applications. Grouped by id, as the original's query, so that the counts
+/// come in the same order (the entropy sum is order-sensitive in its last
+/// bits) and NULL ids collapse into one group as they did.
 pub(super) fn population_entropy(connection: &Connection) -> StoreResult<PopulationEntropy> {
     let counts = connection
         .prepare_cached(
-            "SELECT COUNT(a.id) FROM patterns p \
-             LEFT JOIN pattern_applications a ON a.pattern_id = p.id GROUP BY p.id",
+            "SELECT coalesce(SUM(c.n), 0) FROM patterns p \
+             LEFT JOIN ls_pattern_app_counts c ON c.pattern_id = p.id GROUP BY p.id",
         )?
         .query_map([], |row| row.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
@@ -157,7 +163,9 @@ pub fn record_application(
             led_to_success
         ])?;
         let count = c
-            .prepare_cached("SELECT COUNT(id) FROM pattern_applications WHERE pattern_id = ?1")?
+            .prepare_cached(
+                "SELECT coalesce((SELECT n FROM ls_pattern_app_counts WHERE pattern_id = ?1), 0)",
+            )?
             .query_row([&pattern_id], |row| row.get(0))?;
         Ok((id, count))
     })

@@ -1,9 +1,11 @@
 //! `entropy_responses`: the check, the atomic trigger, latest, history, statistics.
 
 use chrono::Utc;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Page, Store, StoreResult, WriteOp, budget, json, new_id, page, patterns, time};
+use super::{
+    Page, Store, StoreResult, WriteOp, aggregates, budget, json, new_id, page, patterns, time,
+};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     fmt3,
@@ -252,40 +254,44 @@ impl Store {
         .await
     }
 
-    /// Aggregates and the latest time from one snapshot.
+    /// Aggregates (kept by triggers, see `aggregates`) and the latest time,
+    /// from one snapshot: O(1) in the history size.
     pub async fn response_statistics(
         &self,
         job: Option<String>,
     ) -> StoreResult<ResponseStatistics> {
-        self.read(move |c| {
-            let filter = if job.is_some() {
-                "WHERE job_hash = ?1"
-            } else {
-                ""
-            };
-            let sql = format!(
-                "SELECT COUNT(*), AVG(entropy_at_trigger), TOTAL(budget_boosted != 0), \
-                 TOTAL(quarantine_revisits) FROM entropy_responses {filter}"
-            );
-            let mut statement = c.prepare_cached(&sql)?;
-            let map = |row: &Row| -> rusqlite::Result<ResponseStatistics> {
-                Ok(ResponseStatistics {
-                    total_responses: row.get(0)?,
-                    avg_entropy_at_trigger: row.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
-                    budget_boosts: row.get::<_, f64>(2)? as i64,
-                    quarantine_revisits: row.get::<_, f64>(3)? as i64,
-                    last_response: None,
-                })
-            };
-            let mut statistics = match &job {
-                Some(job) => statement.query_row([job], map)?,
-                None => statement.query_row([], map)?,
-            };
-            if statistics.total_responses > 0 {
-                statistics.last_response = latest(c, job.as_deref())?.and_then(|r| r.recorded_at);
-            }
-            Ok(statistics)
-        })
-        .await
+        self.read(move |c| statistics(c, job.as_deref())).await
     }
+}
+
+fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<ResponseStatistics> {
+    let (all_jobs, key) = match job {
+        Some(job) => (0, job),
+        None => aggregates::ALL_JOBS,
+    };
+    let row = connection
+        .prepare_cached(
+            "SELECT n, entropy_sum, entropy_err, budget_boosts, quarantine_revisits \
+             FROM ls_response_stats WHERE all_jobs = ?1 AND job_hash = ?2",
+        )?
+        .query_row(params![all_jobs, key], |row| {
+            let real = |i| row.get::<_, Option<f64>>(i);
+            Ok((
+                real(0)?.unwrap_or(0.0) as i64,
+                aggregates::kbn_total(real(1)?, real(2)?),
+                real(3)?.unwrap_or(0.0) as i64,
+                real(4)?.unwrap_or(0.0) as i64,
+            ))
+        })
+        .optional()?;
+    let Some((total, sum, boosts, revisits)) = row.filter(|(total, ..)| *total > 0) else {
+        return Ok(ResponseStatistics::default());
+    };
+    Ok(ResponseStatistics {
+        total_responses: total,
+        avg_entropy_at_trigger: sum / total as f64,
+        budget_boosts: boosts,
+        quarantine_revisits: revisits,
+        last_response: latest(connection, job)?.and_then(|r| r.recorded_at),
+    })
 }

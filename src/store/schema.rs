@@ -167,7 +167,8 @@ fn stored_version(connection: &Connection) -> StoreResult<Option<i64>> {
 }
 
 /// Creates what is missing (the original's tables in a new file, and the
-/// service's own `ls_` tables) and records the version, in one transaction.
+/// service's own `ls_` tables and triggers) and records the version, in one
+/// transaction.
 pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -179,6 +180,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
             [SCHEMA_VERSION],
         )?;
     }
+    super::aggregates::ensure(&transaction)?;
     transaction.commit()?;
     Ok(())
 }

@@ -7,7 +7,11 @@
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -17,8 +21,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::error::{StoreError, StoreResult};
 
-/// Delivers an operation's result once the commit outcome is known.
-type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
+use super::durable::{Completion, Syncer};
 /// Runs an operation on the connection, or fails it when no transaction could begin.
 type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Completion + Send>;
 
@@ -27,7 +30,9 @@ enum Message {
     Stop,
 }
 
-/// Largest number of operations committed together.
+/// Largest number of operations committed together. Batches form by
+/// themselves: whatever queued during the previous commit's fsync is taken
+/// at once, so under load one fsync serves every waiting caller.
 const MAX_BATCH: usize = 512;
 
 /// Another program writing the same file (the original store) may hold the
@@ -37,28 +42,77 @@ const MAX_LOCKED_WAIT: Duration = Duration::from_secs(300);
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
+/// Counts of the writer's work, to see that batches form.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    operations: AtomicU64,
+    commits: AtomicU64,
+    largest_batch: AtomicU64,
+}
+
+/// A copy of [`WriteStats`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    /// Operations run (successful or not).
+    pub operations: u64,
+    /// Transactions committed (or attempted): one fsync each.
+    pub commits: u64,
+    /// Most operations committed together.
+    pub largest_batch: u64,
+}
+
+impl WriteStats {
+    pub fn counts(&self) -> WriteCounts {
+        WriteCounts {
+            operations: self.operations.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            largest_batch: self.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, batch: usize) {
+        self.operations.fetch_add(batch as u64, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.largest_batch
+            .fetch_max(batch as u64, Ordering::Relaxed);
+    }
+}
+
 pub struct Writer {
     queue: SyncSender<Message>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<WriteStats>,
 }
 
 impl Writer {
     /// Starts the writer thread. `commits` is bumped after every commit that
     /// ran at least one successful operation.
+    ///
+    /// With a `syncer`, the connection commits without fsync
+    /// (`synchronous=NORMAL`) and batches are acknowledged by the syncer once
+    /// the WAL is fsynced; without one, as soon as COMMIT returns.
     pub fn start(
         connection: Connection,
         capacity: usize,
-        commits: watch::Sender<u64>,
+        commits: Arc<watch::Sender<u64>>,
+        syncer: Option<Syncer>,
     ) -> StoreResult<Self> {
         let (queue, jobs) = sync_channel(capacity);
+        let stats = Arc::new(WriteStats::default());
+        let counted = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, jobs, commits))
+            .spawn(move || run(connection, jobs, &commits, syncer, &counted))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             queue,
             thread: std::sync::Mutex::new(Some(thread)),
+            stats,
         })
+    }
+
+    pub fn counts(&self) -> WriteCounts {
+        self.stats.counts()
     }
 
     /// Runs `operation` on the write connection, inside a transaction, and
@@ -93,23 +147,32 @@ impl Writer {
     }
 }
 
+/// Runs one statement without parsing it again (these run for every write).
+fn run_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn in_savepoint<T>(
     connection: &Connection,
     operation: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    connection.execute_batch("SAVEPOINT operation")?;
+    run_cached(connection, "SAVEPOINT operation")?;
     let result = catch_unwind(AssertUnwindSafe(|| operation(connection)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write operation panicked".into())));
-    let end = if result.is_ok() {
-        "RELEASE operation"
-    } else {
-        "ROLLBACK TO operation; RELEASE operation"
-    };
-    connection.execute_batch(end)?;
+    if result.is_err() {
+        run_cached(connection, "ROLLBACK TO operation")?;
+    }
+    run_cached(connection, "RELEASE operation")?;
     result
 }
 
-fn run(connection: Connection, jobs: Receiver<Message>, commits: watch::Sender<u64>) {
+fn run(
+    connection: Connection,
+    jobs: Receiver<Message>,
+    commits: &watch::Sender<u64>,
+    syncer: Option<Syncer>,
+    stats: &WriteStats,
+) {
     let mut stopping = false;
     while !stopping {
         let Ok(first) = jobs.recv() else { break };
@@ -126,9 +189,30 @@ fn run(connection: Connection, jobs: Receiver<Message>, commits: watch::Sender<u
             }
         }
         if !batch.is_empty() {
-            commit_batch(&connection, batch, &commits);
+            stats.record(batch.len());
+            let (completions, committed) = commit_batch(&connection, batch);
+            match (&syncer, committed) {
+                (Some(syncer), Ok(())) => syncer.submit(completions),
+                (_, committed) => {
+                    if committed.is_ok() {
+                        commits.send_modify(|count| *count += 1);
+                    }
+                    for completion in completions {
+                        completion(committed.clone());
+                    }
+                }
+            }
         }
     }
+    // Acknowledges what waits for its fsync before the writer reports stopped.
+    drop(syncer);
+    let counts = stats.counts();
+    tracing::info!(
+        operations = counts.operations,
+        commits = counts.commits,
+        largest_batch = counts.largest_batch,
+        "writer stopped"
+    );
     // Anything queued after Stop is refused: dropping its reply makes the caller see Closed.
 }
 
@@ -145,7 +229,7 @@ fn execute_when_unlocked(connection: &Connection, sql: &str) -> rusqlite::Result
     let started = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
-        match connection.execute_batch(sql) {
+        match run_cached(connection, sql) {
             Err(error) if is_locked(&error) && started.elapsed() < MAX_LOCKED_WAIT => {
                 tracing::warn!(
                     %error,
@@ -161,30 +245,123 @@ fn execute_when_unlocked(connection: &Connection, sql: &str) -> rusqlite::Result
     }
 }
 
-fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sender<u64>) {
+/// Runs a batch in one transaction; returns each operation's completion and
+/// the outcome of the COMMIT.
+fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, StoreResult<()>) {
     if let Err(error) = execute_when_unlocked(connection, "BEGIN IMMEDIATE") {
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
-        for job in batch {
-            job(Err(error.clone()))(Err(error.clone()));
-        }
-        return;
+        let completions = batch
+            .into_iter()
+            .map(|job| job(Err(error.clone())))
+            .collect();
+        return (completions, Err(error));
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(Ok(connection))).collect();
+    let completions: Vec<Completion> = batch
+        .into_iter()
+        .map(|job| {
+            // Some errors (disk full, I/O) make SQLite roll the whole transaction
+            // back. The rest of the batch must not then run in autocommit mode:
+            // the COMMIT below fails and every operation of the batch reports it.
+            if connection.is_autocommit() {
+                job(Err(StoreError::Internal(
+                    "the write transaction was rolled back".into(),
+                )))
+            } else {
+                job(Ok(connection))
+            }
+        })
+        .collect();
     let committed = execute_when_unlocked(connection, "COMMIT").map_err(StoreError::from);
     if committed.is_err() {
-        let _ = connection.execute_batch("ROLLBACK");
-    } else {
-        commits.send_modify(|count| *count += 1);
+        let _ = run_cached(connection, "ROLLBACK");
     }
-    for completion in completions {
-        completion(committed.clone());
-    }
+    (completions, committed)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        let connection = Connection::open(dir.path().join("w.db")).unwrap();
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);")
+            .unwrap();
+        let (commits, _) = watch::channel(0);
+        Writer::start(connection, 1024, Arc::new(commits), None).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_operation_does_not_fail_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Arc::new(writer(&dir));
+        // Hold the writer so that the operations below queue up and share one commit.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(move |_| {
+                        let _ = held.recv_timeout(Duration::from_secs(10));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for v in 0..40_i64 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                        if v % 10 == 3 {
+                            // Fails after writing: its insert must be rolled back alone.
+                            return Err(StoreError::NotFound {
+                                what: "row",
+                                id: v.to_string(),
+                            });
+                        }
+                        if v % 10 == 7 {
+                            c.execute("INSERT INTO t (v) VALUES (NULL)", [])?;
+                        }
+                        Ok(v)
+                    })
+                    .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let mut ok = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(v) => ok.push(v),
+                Err(StoreError::NotFound { .. }) | Err(StoreError::Sqlite(_)) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(ok.len(), 32);
+        let check = Connection::open(dir.path().join("w.db")).unwrap();
+        let stored: Vec<i64> = check
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        ok.sort();
+        assert_eq!(stored, ok);
+        let counts = writer.counts();
+        assert_eq!(counts.operations, 41);
+        assert!(counts.commits <= 3, "no batch formed: {counts:?}");
+        assert!(counts.largest_batch >= 20, "{counts:?}");
+        writer.close();
+    }
 
     fn open(path: &std::path::Path, busy_timeout: Duration) -> Connection {
         let connection = Connection::open(path).unwrap();
@@ -204,7 +381,7 @@ mod tests {
             .execute_batch("CREATE TABLE t (v INTEGER)")
             .unwrap();
         let (commits, _) = watch::channel(0);
-        let writer = Writer::start(writer_connection, 16, commits).unwrap();
+        let writer = Writer::start(writer_connection, 16, Arc::new(commits), None).unwrap();
 
         // Another program takes the write lock and keeps it for 25 busy_timeouts.
         let other = open(&path, Duration::from_secs(5));

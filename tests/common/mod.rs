@@ -91,6 +91,11 @@ impl TestServer {
         PatternServiceClient::new(self.channel.clone())
     }
 
+    /// What the store's writer did so far (operations, commits, largest batch).
+    pub fn write_counts(&self) -> learning_service::store::WriteCounts {
+        self.store.write_counts()
+    }
+
     pub fn channel(&self) -> Channel {
         self.channel.clone()
     }

@@ -1,0 +1,173 @@
+//! The RPCs the load generator can drive, and the request each call sends.
+
+use learning_service::pb::{
+    self, AdjustmentType, budget_service_client::BudgetServiceClient,
+    entropy_service_client::EntropyServiceClient,
+};
+use tonic::{Status, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::job_name;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rpc {
+    Check,
+    UpdateExplorationBudget,
+    CalculateBudgetAdjustment,
+    GetExplorationBudget,
+    GetExplorationBudgetHistory,
+    GetExplorationBudgetStatistics,
+    GetEntropyResponseStatistics,
+    CalculatePatternEntropy,
+    CheckEntropyResponseNeeded,
+}
+
+pub const NAMES: [&str; 8] = [
+    "UpdateExplorationBudget",
+    "CalculateBudgetAdjustment",
+    "GetExplorationBudget",
+    "GetExplorationBudgetHistory",
+    "GetExplorationBudgetStatistics",
+    "GetEntropyResponseStatistics",
+    "CalculatePatternEntropy",
+    "CheckEntropyResponseNeeded",
+];
+
+/// The mix: a daemon-and-CLI-like blend, writes about one call in three.
+const MIX: [Rpc; 10] = [
+    Rpc::UpdateExplorationBudget,
+    Rpc::CalculateBudgetAdjustment,
+    Rpc::GetExplorationBudget,
+    Rpc::GetExplorationBudget,
+    Rpc::GetExplorationBudgetHistory,
+    Rpc::GetExplorationBudgetStatistics,
+    Rpc::CalculateBudgetAdjustment,
+    Rpc::GetExplorationBudget,
+    Rpc::GetEntropyResponseStatistics,
+    Rpc::CheckEntropyResponseNeeded,
+];
+
+fn parse(name: &str) -> Option<Rpc> {
+    Some(match name {
+        "Check" => Rpc::Check,
+        "UpdateExplorationBudget" => Rpc::UpdateExplorationBudget,
+        "CalculateBudgetAdjustment" => Rpc::CalculateBudgetAdjustment,
+        "GetExplorationBudget" => Rpc::GetExplorationBudget,
+        "GetExplorationBudgetHistory" => Rpc::GetExplorationBudgetHistory,
+        "GetExplorationBudgetStatistics" => Rpc::GetExplorationBudgetStatistics,
+        "GetEntropyResponseStatistics" => Rpc::GetEntropyResponseStatistics,
+        "CalculatePatternEntropy" => Rpc::CalculatePatternEntropy,
+        "CheckEntropyResponseNeeded" => Rpc::CheckEntropyResponseNeeded,
+        _ => return None,
+    })
+}
+
+/// What every caller sends: the RPCs in turn, over `jobs` jobs.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    rpcs: Vec<Rpc>,
+    jobs: usize,
+}
+
+impl Workload {
+    pub fn parse(name: &str, jobs: usize) -> Result<Self, String> {
+        let rpcs =
+            if name == "mix" {
+                MIX.to_vec()
+            } else {
+                vec![parse(name).ok_or_else(|| {
+                    format!("unknown rpc {name:?}; `--rpc list` prints the names")
+                })?]
+            };
+        Ok(Self { rpcs, jobs })
+    }
+
+    pub fn check() -> Self {
+        Self {
+            rpcs: vec![Rpc::Check],
+            jobs: 1,
+        }
+    }
+
+    /// The `n`th call of caller `caller`.
+    pub async fn call(&self, channel: &Channel, caller: usize, n: usize) -> Result<(), Status> {
+        let rpc = self.rpcs[n % self.rpcs.len()];
+        let job = job_name((caller + n * 7) % self.jobs);
+        let channel = channel.clone();
+        match rpc {
+            Rpc::Check => {
+                HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await?;
+            }
+            Rpc::UpdateExplorationBudget => {
+                BudgetServiceClient::new(channel)
+                    .update_exploration_budget(pb::UpdateExplorationBudgetRequest {
+                        job_hash: job,
+                        budget_value: 0.1 + (n % 30) as f64 * 0.01,
+                        adjustment_type: AdjustmentType::Boost as i32,
+                        entropy_at_time: Some(0.2),
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            Rpc::CalculateBudgetAdjustment => {
+                BudgetServiceClient::new(channel)
+                    .calculate_budget_adjustment(pb::CalculateBudgetAdjustmentRequest {
+                        job_hash: job,
+                        current_entropy: if n.is_multiple_of(2) { 0.1 } else { 0.5 },
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            Rpc::GetExplorationBudget => {
+                BudgetServiceClient::new(channel)
+                    .get_exploration_budget(pb::GetExplorationBudgetRequest {
+                        job_hash: Some(job),
+                    })
+                    .await?;
+            }
+            Rpc::GetExplorationBudgetHistory => {
+                BudgetServiceClient::new(channel)
+                    .get_exploration_budget_history(pb::GetExplorationBudgetHistoryRequest {
+                        job_hash: Some(job),
+                        limit: 50,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            Rpc::GetExplorationBudgetStatistics => {
+                BudgetServiceClient::new(channel)
+                    .get_exploration_budget_statistics(pb::GetExplorationBudgetStatisticsRequest {
+                        job_hash: Some(job),
+                    })
+                    .await?;
+            }
+            Rpc::GetEntropyResponseStatistics => {
+                EntropyServiceClient::new(channel)
+                    .get_entropy_response_statistics(pb::GetEntropyResponseStatisticsRequest {
+                        job_hash: Some(job),
+                    })
+                    .await?;
+            }
+            Rpc::CalculatePatternEntropy => {
+                EntropyServiceClient::new(channel)
+                    .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest::default())
+                    .await?;
+            }
+            Rpc::CheckEntropyResponseNeeded => {
+                EntropyServiceClient::new(channel)
+                    .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
+                        job_hash: job,
+                        entropy_threshold: Some(0.3),
+                        // No cooldown, so that every call computes the entropy.
+                        cooldown_seconds: Some(0),
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

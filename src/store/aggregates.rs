@@ -1,0 +1,530 @@
+//! Aggregates kept in tables of our own (`ls_` prefix) by SQLite triggers on
+//! the original tables, so that statistics and the entropy population cost
+//! O(1) and O(patterns) instead of a scan of the whole history.
+//!
+//! Triggers, not application code, keep them: rows that another program (the
+//! original Python store, plain SQL) inserts, deletes or updates are counted
+//! too. The original store keeps opening and writing the file, so the
+//! triggers use only SQL that SQLite 3.40 understands, write only `ls_`
+//! tables, and cannot fail an insert of the original: no NOT NULL or CHECK
+//! constraint that a value of an original row could break, upserts instead of
+//! plain inserts, NULL-safe arithmetic.
+//!
+//! Sums use the same Kahan-Babuska-Neumaier steps as SQLite's own SUM/AVG
+//! (3.43+), in insertion order, so an average matches SQLite's AVG over the
+//! same rows; after deletes, or after the backfill of an existing file, it may
+//! differ from a fresh AVG in the last bits.
+//!
+//! MIN/MAX cannot be kept through a delete incrementally. A delete that
+//! removes a row holding the minimum or maximum marks the row `minmax_stale`;
+//! readers then compute MIN/MAX from the job's rows, and the next open
+//! repairs it. The original only deletes through `clear_all`, which empties a
+//! job entirely, and an emptied job's row is removed, so this stays rare.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreResult;
+
+/// Bump when the tables or triggers below change: the next open rebuilds them
+/// and backfills from the original tables.
+const VERSION: i64 = 1;
+
+const TABLES: &[&str] = &[
+    "ls_budget_stats",
+    "ls_response_stats",
+    "ls_pattern_app_counts",
+];
+
+const TRIGGERS: &[&str] = &[
+    "ls_budget_insert",
+    "ls_budget_delete",
+    "ls_budget_update",
+    "ls_response_insert",
+    "ls_response_delete",
+    "ls_response_update",
+    "ls_application_insert",
+    "ls_application_delete",
+    "ls_application_update",
+];
+
+/// Key of the row that aggregates every job.
+pub(super) const ALL_JOBS: (i64, &str) = (1, "");
+
+const CREATE_TABLES: &str = r#"
+CREATE TABLE IF NOT EXISTS ls_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER
+);
+-- One row per job (all_jobs = 0) and one for every job together (all_jobs = 1, job_hash '').
+CREATE TABLE ls_budget_stats (
+    all_jobs INTEGER NOT NULL,
+    job_hash TEXT NOT NULL,
+    n INTEGER,
+    value_sum REAL,
+    value_err REAL,
+    min_value REAL,
+    max_value REAL,
+    minmax_stale INTEGER,
+    floor_enforced INTEGER,
+    boost INTEGER,
+    decay INTEGER,
+    ceiling_enforced INTEGER,
+    initial INTEGER,
+    PRIMARY KEY (all_jobs, job_hash)
+) WITHOUT ROWID;
+CREATE TABLE ls_response_stats (
+    all_jobs INTEGER NOT NULL,
+    job_hash TEXT NOT NULL,
+    n INTEGER,
+    entropy_sum REAL,
+    entropy_err REAL,
+    budget_boosts INTEGER,
+    quarantine_revisits REAL,
+    PRIMARY KEY (all_jobs, job_hash)
+) WITHOUT ROWID;
+-- Applications per pattern id, orphans included (the join with patterns drops them).
+CREATE TABLE ls_pattern_app_counts (
+    pattern_id TEXT PRIMARY KEY,
+    n INTEGER
+) WITHOUT ROWID;
+"#;
+
+/// One Kahan-Babuska-Neumaier step of `sum`/`err` by `x`, as SQLite's
+/// `kahanBabuskaNeumaierStep`: the new error term.
+fn kbn_err(sum: &str, err: &str, x: &str) -> String {
+    format!(
+        "{err} + CASE WHEN abs({sum}) > abs({x}) THEN ({sum} - ({sum} + {x})) + {x} \
+         ELSE ({x} - ({sum} + {x})) + {sum} END"
+    )
+}
+
+/// `(all_jobs, job_hash)` expressions of the two rows a budget/response row feeds.
+fn keys(row: &str) -> [(String, String); 2] {
+    [
+        ("0".to_owned(), format!("{row}.job_hash")),
+        (ALL_JOBS.0.to_string(), format!("'{}'", ALL_JOBS.1)),
+    ]
+}
+
+const ADJUSTMENT_TYPES: [&str; 5] = [
+    "floor_enforced",
+    "boost",
+    "decay",
+    "ceiling_enforced",
+    "initial",
+];
+
+fn budget_add(row: &str) -> String {
+    let v = format!("{row}.budget_value");
+    let type_columns = ADJUSTMENT_TYPES.join(", ");
+    let type_values: Vec<String> = ADJUSTMENT_TYPES
+        .iter()
+        .map(|t| format!("coalesce({row}.adjustment_type = '{t}', 0)"))
+        .collect();
+    let type_updates: Vec<String> = ADJUSTMENT_TYPES
+        .iter()
+        .map(|t| format!("{t} = coalesce({t}, 0) + excluded.{t}"))
+        .collect();
+    let x = "excluded.value_sum";
+    keys(row)
+        .iter()
+        .map(|(all, job)| {
+            format!(
+                "INSERT INTO ls_budget_stats (all_jobs, job_hash, n, value_sum, value_err, \
+                 min_value, max_value, minmax_stale, {type_columns}) \
+                 VALUES ({all}, {job}, 1, {v}, 0.0, {v}, {v}, 0, {type_values}) \
+                 ON CONFLICT (all_jobs, job_hash) DO UPDATE SET \
+                 n = coalesce(n, 0) + 1, \
+                 value_sum = value_sum + {x}, \
+                 value_err = {err}, \
+                 min_value = min(min_value, excluded.min_value), \
+                 max_value = max(max_value, excluded.max_value), \
+                 {type_updates};\n",
+                type_values = type_values.join(", "),
+                type_updates = type_updates.join(", "),
+                err = kbn_err("value_sum", "value_err", x),
+            )
+        })
+        .collect()
+}
+
+fn budget_remove(row: &str) -> String {
+    let v = format!("{row}.budget_value");
+    let type_updates: Vec<String> = ADJUSTMENT_TYPES
+        .iter()
+        .map(|t| format!("{t} = {t} - coalesce({row}.adjustment_type = '{t}', 0)"))
+        .collect();
+    let minus_v = format!("(-{v})");
+    keys(row)
+        .iter()
+        .map(|(all, job)| {
+            format!(
+                "UPDATE ls_budget_stats SET \
+                 n = n - 1, \
+                 value_sum = value_sum + {minus_v}, \
+                 value_err = {err}, \
+                 minmax_stale = CASE WHEN {v} > min_value AND {v} < max_value \
+                 THEN minmax_stale ELSE 1 END, \
+                 {type_updates} \
+                 WHERE all_jobs = {all} AND job_hash = {job};\n\
+                 DELETE FROM ls_budget_stats WHERE all_jobs = {all} AND job_hash = {job} \
+                 AND NOT n > 0;\n",
+                type_updates = type_updates.join(", "),
+                err = kbn_err("value_sum", "value_err", &minus_v),
+            )
+        })
+        .collect()
+}
+
+fn response_add(row: &str) -> String {
+    let e = format!("{row}.entropy_at_trigger");
+    let boosted = format!("coalesce({row}.budget_boosted != 0, 0)");
+    let revisits = format!("coalesce({row}.quarantine_revisits + 0, 0)");
+    let x = "excluded.entropy_sum";
+    keys(row)
+        .iter()
+        .map(|(all, job)| {
+            format!(
+                "INSERT INTO ls_response_stats (all_jobs, job_hash, n, entropy_sum, entropy_err, \
+                 budget_boosts, quarantine_revisits) \
+                 VALUES ({all}, {job}, 1, {e}, 0.0, {boosted}, {revisits}) \
+                 ON CONFLICT (all_jobs, job_hash) DO UPDATE SET \
+                 n = coalesce(n, 0) + 1, \
+                 entropy_sum = entropy_sum + {x}, \
+                 entropy_err = {err}, \
+                 budget_boosts = budget_boosts + excluded.budget_boosts, \
+                 quarantine_revisits = quarantine_revisits + excluded.quarantine_revisits;\n",
+                err = kbn_err("entropy_sum", "entropy_err", x),
+            )
+        })
+        .collect()
+}
+
+fn response_remove(row: &str) -> String {
+    let minus_e = format!("(-{row}.entropy_at_trigger)");
+    keys(row)
+        .iter()
+        .map(|(all, job)| {
+            format!(
+                "UPDATE ls_response_stats SET \
+                 n = n - 1, \
+                 entropy_sum = entropy_sum + {minus_e}, \
+                 entropy_err = {err}, \
+                 budget_boosts = budget_boosts - coalesce({row}.budget_boosted != 0, 0), \
+                 quarantine_revisits = quarantine_revisits \
+                 - coalesce({row}.quarantine_revisits + 0, 0) \
+                 WHERE all_jobs = {all} AND job_hash = {job};\n\
+                 DELETE FROM ls_response_stats WHERE all_jobs = {all} AND job_hash = {job} \
+                 AND NOT n > 0;\n",
+                err = kbn_err("entropy_sum", "entropy_err", &minus_e),
+            )
+        })
+        .collect()
+}
+
+/// The original counts `COUNT(a.id)`: applications with a NULL id or
+/// pattern id are not counted.
+fn application_add(row: &str) -> String {
+    format!(
+        "INSERT INTO ls_pattern_app_counts (pattern_id, n) \
+         SELECT {row}.pattern_id, 1 WHERE {row}.pattern_id IS NOT NULL AND {row}.id IS NOT NULL \
+         ON CONFLICT (pattern_id) DO UPDATE SET n = coalesce(n, 0) + 1;\n"
+    )
+}
+
+fn application_remove(row: &str) -> String {
+    let counted = format!("{row}.id IS NOT NULL");
+    format!(
+        "UPDATE ls_pattern_app_counts SET n = n - 1 \
+         WHERE pattern_id = {row}.pattern_id AND {counted};\n\
+         DELETE FROM ls_pattern_app_counts WHERE pattern_id = {row}.pattern_id AND NOT n > 0;\n"
+    )
+}
+
+fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
+    format!("CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN\n{body}END;\n")
+}
+
+fn create_triggers() -> String {
+    [
+        trigger(
+            "ls_budget_insert",
+            "INSERT",
+            "exploration_budget",
+            &budget_add("NEW"),
+        ),
+        trigger(
+            "ls_budget_delete",
+            "DELETE",
+            "exploration_budget",
+            &budget_remove("OLD"),
+        ),
+        trigger(
+            "ls_budget_update",
+            "UPDATE OF job_hash, budget_value, adjustment_type",
+            "exploration_budget",
+            &(budget_remove("OLD") + &budget_add("NEW")),
+        ),
+        trigger(
+            "ls_response_insert",
+            "INSERT",
+            "entropy_responses",
+            &response_add("NEW"),
+        ),
+        trigger(
+            "ls_response_delete",
+            "DELETE",
+            "entropy_responses",
+            &response_remove("OLD"),
+        ),
+        trigger(
+            "ls_response_update",
+            "UPDATE OF job_hash, entropy_at_trigger, budget_boosted, quarantine_revisits",
+            "entropy_responses",
+            &(response_remove("OLD") + &response_add("NEW")),
+        ),
+        trigger(
+            "ls_application_insert",
+            "INSERT",
+            "pattern_applications",
+            &application_add("NEW"),
+        ),
+        trigger(
+            "ls_application_delete",
+            "DELETE",
+            "pattern_applications",
+            &application_remove("OLD"),
+        ),
+        trigger(
+            "ls_application_update",
+            "UPDATE OF id, pattern_id",
+            "pattern_applications",
+            &(application_remove("OLD") + &application_add("NEW")),
+        ),
+    ]
+    .concat()
+}
+
+/// Aggregates of the rows already there, computed once.
+const BACKFILL: &str = r#"
+INSERT INTO ls_budget_stats
+SELECT 0, job_hash, COUNT(*), TOTAL(budget_value), 0.0, MIN(budget_value), MAX(budget_value), 0,
+       TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'),
+       TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'),
+       TOTAL(adjustment_type = 'initial')
+FROM exploration_budget GROUP BY job_hash;
+INSERT INTO ls_budget_stats
+SELECT 1, '', COUNT(*), TOTAL(budget_value), 0.0, MIN(budget_value), MAX(budget_value), 0,
+       TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'),
+       TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'),
+       TOTAL(adjustment_type = 'initial')
+FROM exploration_budget HAVING COUNT(*) > 0;
+INSERT INTO ls_response_stats
+SELECT 0, job_hash, COUNT(*), TOTAL(entropy_at_trigger), 0.0, TOTAL(budget_boosted != 0),
+       TOTAL(quarantine_revisits)
+FROM entropy_responses GROUP BY job_hash;
+INSERT INTO ls_response_stats
+SELECT 1, '', COUNT(*), TOTAL(entropy_at_trigger), 0.0, TOTAL(budget_boosted != 0),
+       TOTAL(quarantine_revisits)
+FROM entropy_responses HAVING COUNT(*) > 0;
+INSERT INTO ls_pattern_app_counts
+SELECT pattern_id, COUNT(id) FROM pattern_applications
+WHERE pattern_id IS NOT NULL GROUP BY pattern_id HAVING COUNT(id) > 0;
+"#;
+
+/// Recomputes MIN/MAX of rows that a delete left stale.
+const REPAIR_STALE: &str = r#"
+UPDATE ls_budget_stats SET
+    min_value = (SELECT MIN(b.budget_value) FROM exploration_budget b
+                 WHERE all_jobs = 1 OR b.job_hash = ls_budget_stats.job_hash),
+    max_value = (SELECT MAX(b.budget_value) FROM exploration_budget b
+                 WHERE all_jobs = 1 OR b.job_hash = ls_budget_stats.job_hash),
+    minmax_stale = 0
+WHERE minmax_stale != 0;
+"#;
+
+/// A kept sum with its error term, combined as SQLite's AVG does.
+pub(super) fn kbn_total(sum: Option<f64>, err: Option<f64>) -> f64 {
+    let sum = sum.unwrap_or(0.0);
+    match err {
+        Some(err) if err.is_finite() => sum + err,
+        _ => sum,
+    }
+}
+
+fn installed_version(connection: &Connection) -> StoreResult<Option<i64>> {
+    let has_meta: bool = connection.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ls_meta')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_meta {
+        return Ok(None);
+    }
+    Ok(connection
+        .query_row(
+            "SELECT value FROM ls_meta WHERE key = 'aggregates_version'",
+            [],
+            |row| row.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+fn all_present(connection: &Connection) -> StoreResult<bool> {
+    let mut statement =
+        connection.prepare("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = ?1)")?;
+    for name in TABLES.iter().chain(TRIGGERS) {
+        if !statement.query_row([name], |row| row.get::<_, bool>(0))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Creates (or rebuilds) the aggregate tables and their triggers and fills
+/// them from the rows already there. Runs inside the caller's transaction,
+/// so writers of other programs wait and nothing is counted twice or missed.
+pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
+    if installed_version(connection)? == Some(VERSION) && all_present(connection)? {
+        connection.execute_batch(REPAIR_STALE)?;
+        return Ok(());
+    }
+    for name in TRIGGERS {
+        connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {name};"))?;
+    }
+    for name in TABLES {
+        connection.execute_batch(&format!("DROP TABLE IF EXISTS {name};"))?;
+    }
+    connection.execute_batch(CREATE_TABLES)?;
+    connection.execute_batch(&create_triggers())?;
+    connection.execute_batch(BACKFILL)?;
+    connection.execute(
+        "INSERT INTO ls_meta (key, value) VALUES ('aggregates_version', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [VERSION],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Connection {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(include_str!("../../tests/fixtures/original_schema.sql"))
+            .unwrap();
+        ensure(&connection).unwrap();
+        connection
+    }
+
+    fn budget_row(connection: &Connection, job: &str) -> (i64, f64, f64, f64) {
+        connection
+            .query_row(
+                "SELECT n, value_sum + value_err, min_value, max_value FROM ls_budget_stats \
+                 WHERE all_jobs = 0 AND job_hash = ?1",
+                [job],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn running_average_matches_sqlite_avg_bit_for_bit() {
+        let c = store();
+        let values = [0.15, 0.25, 0.2, 0.05, 0.1, 1e-17, 0.3, 0.45, 0.07];
+        for (i, v) in values.iter().enumerate() {
+            c.execute(
+                "INSERT INTO exploration_budget VALUES (?1, 'J', 't', ?2, NULL, 'boost', NULL)",
+                rusqlite::params![format!("id-{i}"), v],
+            )
+            .unwrap();
+        }
+        let (n, sum, min, max) = budget_row(&c, "J");
+        let avg: f64 = c
+            .query_row(
+                "SELECT AVG(budget_value) FROM exploration_budget",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, values.len() as i64);
+        assert_eq!(sum / n as f64, avg);
+        assert_eq!((min, max), (1e-17, 0.45));
+    }
+
+    #[test]
+    fn deleting_every_row_removes_the_aggregate_rows() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);
+             INSERT INTO entropy_responses VALUES ('r', 'J', 't', 0.1, 0.3, '[]', 1, 2, '[]');
+             INSERT INTO pattern_applications (id, pattern_id) VALUES ('x', 'p');
+             DELETE FROM exploration_budget; DELETE FROM entropy_responses;
+             DELETE FROM pattern_applications;",
+        )
+        .unwrap();
+        for table in TABLES {
+            let rows: i64 = c
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 0, "{table}");
+        }
+    }
+
+    #[test]
+    fn a_partial_delete_of_the_minimum_marks_it_stale_and_open_repairs_it() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('b', 'J', 't', 0.3, NULL, 'decay', NULL);
+             DELETE FROM exploration_budget WHERE id = 'a';",
+        )
+        .unwrap();
+        let stale: i64 = c
+            .query_row(
+                "SELECT minmax_stale FROM ls_budget_stats WHERE all_jobs = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stale, 1);
+        ensure(&c).unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.3, 0.3, 0.3));
+    }
+
+    #[test]
+    fn backfill_counts_existing_rows_once() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(include_str!("../../tests/fixtures/original_schema.sql"))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('b', 'K', 't', 0.3, NULL, 'decay', NULL);
+             INSERT INTO pattern_applications (id, pattern_id) VALUES ('x', 'p'), ('y', 'p'),
+                 ('z', NULL), (NULL, 'p');",
+        )
+        .unwrap();
+        ensure(&c).unwrap();
+        ensure(&c).unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.1, 0.1, 0.1));
+        let all: i64 = c
+            .query_row(
+                "SELECT n FROM ls_budget_stats WHERE all_jobs = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(all, 2);
+        let applied: i64 = c
+            .query_row(
+                "SELECT n FROM ls_pattern_app_counts WHERE pattern_id = 'p'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(applied, 2);
+    }
+}

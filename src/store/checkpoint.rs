@@ -1,0 +1,65 @@
+//! WAL checkpoints, mostly on a thread of their own. SQLite's automatic
+//! checkpoint runs inside the COMMIT that crosses its threshold, so the writer
+//! (and the next batch) stalls while the WAL is copied into the database. A
+//! PASSIVE checkpoint here copies it beside the writer instead.
+//!
+//! The writer keeps its automatic checkpoint all the same: the WAL only
+//! restarts from its beginning (instead of growing) when a write transaction
+//! begins with every frame already copied, which under continuous writes only
+//! happens right after a checkpoint in the writer's own thread. Since this
+//! thread has copied most frames by then, the writer's checkpoint is short.
+
+use std::{
+    sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use rusqlite::Connection;
+
+use super::error::{StoreError, StoreResult};
+
+/// How often the WAL is copied into the database.
+const INTERVAL: Duration = Duration::from_millis(50);
+/// The writer's own automatic checkpoint, in WAL frames (pages).
+pub const WRITER_FRAMES: i64 = 2_000;
+
+pub struct Checkpointer {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub fn start(connection: Connection) -> StoreResult<Self> {
+        let (stop, stopped) = channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(&connection, &stopped))
+            .map_err(|e| StoreError::Internal(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(connection: &Connection, stopped: &Receiver<()>) {
+    loop {
+        match stopped.recv_timeout(INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "WAL checkpoint failed");
+        }
+    }
+}
