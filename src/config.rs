@@ -1,6 +1,8 @@
 //! Configuration of `learning-service serve`: every flag is also an
 //! environment variable.
 
+pub mod hardening;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
@@ -38,6 +40,9 @@ pub struct ServeConfig {
     /// How often a quiet stream sends a progress message (e.g. `10s`, `500ms`).
     #[arg(long, env = "LEARNING_STREAM_PROGRESS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub stream_progress_interval: Duration,
+
+    #[command(flatten)]
+    pub hardening: hardening::HardeningArgs,
 }
 
 impl ServeConfig {
@@ -45,6 +50,7 @@ impl ServeConfig {
         ServerOptions {
             max_subscribers: self.max_subscribers,
             stream_progress_interval: self.stream_progress_interval,
+            ..ServerOptions::default()
         }
     }
 

@@ -2,8 +2,14 @@
 //! the learning store, served over gRPC (package `learning.v1`).
 
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod domain;
+pub mod exposure;
+pub mod health;
+pub mod limits;
 pub mod pb;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -1,7 +1,7 @@
 use std::{process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
-use learning_service::{config::ServeConfig, server, store::Store};
+use learning_service::{config::ServeConfig, exposure, server, store::Store};
 use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
@@ -44,6 +44,8 @@ fn main() -> ExitCode {
 fn run_server(config: ServeConfig) -> Result<(), String> {
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut options = config.server_options();
+    config.hardening.apply(&mut options)?;
     let store = Store::open(&config.db, config.store_options())
         .map_err(|e| format!("cannot open {}: {e}", config.db.display()))?;
     let store = Arc::new(store);
@@ -53,9 +55,9 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-        tracing::info!(%address, db = %config.db.display(), "serving learning.v1");
-        let served =
-            server::serve(store.clone(), listener, config.server_options(), shutdown).await;
+        exposure::warn(address, &options);
+        tracing::info!(%address, db = %config.db.display(), tls = options.tls.is_some(), "serving learning.v1");
+        let served = server::serve(store.clone(), listener, options, shutdown).await;
         tracing::info!("stopped accepting requests; finishing queued writes");
         store.close();
         served.map_err(|e| e.to_string())

@@ -1,24 +1,32 @@
-//! Assembles the gRPC server: the three services, health, reflection.
+//! Assembles the gRPC server: the three services, health, reflection,
+//! and the security and limit layers.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::{server::NamedService, transport::Server};
 
 use crate::{
     api::{BudgetApi, EntropyApi, PatternApi},
+    auth::{AuthLayer, BearerTokens},
+    deadline::DeadlineLayer,
+    health::HealthMonitor,
+    limits::{Limits, limit_messages},
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
     store::Store,
+    tls::TlsSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -30,6 +38,13 @@ pub struct ServerOptions {
     pub max_subscribers: usize,
     /// A quiet stream sends a progress message this often.
     pub stream_progress_interval: Duration,
+    /// `None`: plaintext.
+    pub tls: Option<TlsSettings>,
+    /// When set, every service but grpc.health.v1 needs one of these tokens.
+    pub auth: Option<BearerTokens>,
+    pub limits: Limits,
+    /// How often the store is probed for grpc.health.v1; zero: never.
+    pub health_check_interval: Duration,
 }
 
 impl Default for ServerOptions {
@@ -37,6 +52,10 @@ impl Default for ServerOptions {
         Self {
             max_subscribers: 2048,
             stream_progress_interval: Duration::from_secs(10),
+            tls: None,
+            auth: None,
+            limits: Limits::default(),
+            health_check_interval: Duration::from_secs(5),
         }
     }
 }
@@ -50,13 +69,23 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let _ = &options;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
-    health
-        .set_serving::<EntropyServiceServer<EntropyApi>>()
-        .await;
-    health
-        .set_serving::<PatternServiceServer<PatternApi>>()
-        .await;
+    let services = vec![
+        BudgetServiceServer::<BudgetApi>::NAME,
+        EntropyServiceServer::<EntropyApi>::NAME,
+        PatternServiceServer::<PatternApi>::NAME,
+    ];
+    let monitor = HealthMonitor::start(
+        store.clone(),
+        health,
+        services,
+        options.health_check_interval,
+    )
+    .await;
+    let shutdown = async move {
+        shutdown.await;
+        monitor.stop().await;
+    };
+    let limits = &options.limits;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -66,15 +95,45 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
 
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder
+            .tls_config(tls.server_config())
+            .map_err(|e| ServeError::Tls(error_chain(&e)))?;
+    }
+    builder
+        .max_concurrent_streams(limits.max_concurrent_streams)
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
-        .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(BudgetServiceServer::new(BudgetApi::new(store.clone())))
-        .add_service(EntropyServiceServer::new(EntropyApi::new(store.clone())))
-        .add_service(PatternServiceServer::new(PatternApi::new(store)))
+        .layer(AuthLayer::new(options.auth.clone()))
+        .layer(DeadlineLayer::new(limits.request_timeout_max))
+        .add_service(limit_messages!(health_service, limits))
+        .add_service(limit_messages!(reflection().build_v1()?, limits))
+        .add_service(limit_messages!(reflection().build_v1alpha()?, limits))
+        .add_service(limit_messages!(
+            BudgetServiceServer::new(BudgetApi::new(store.clone())),
+            limits
+        ))
+        .add_service(limit_messages!(
+            EntropyServiceServer::new(EntropyApi::new(store.clone())),
+            limits
+        ))
+        .add_service(limit_messages!(
+            PatternServiceServer::new(PatternApi::new(store)),
+            limits
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// tonic's transport error prints only "transport error"; the cause is in its sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

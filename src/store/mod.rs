@@ -7,9 +7,12 @@
 mod budget;
 mod entropy_history;
 pub mod error;
+pub mod fault;
+mod file_watch;
 mod json;
 pub mod page;
 mod patterns;
+mod probe;
 mod responses;
 pub mod schema;
 pub mod time;
@@ -22,6 +25,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use error::{StoreError, StoreResult};
+pub use fault::StoreFault;
 pub use page::{Page, PageKey};
 
 /// How commits reach the disk.
@@ -56,6 +60,7 @@ pub struct Store {
     reads: r2d2::Pool<SqliteConnectionManager>,
     writer: writer::Writer,
     commits: watch::Receiver<u64>,
+    file: file_watch::FileWatch,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -74,6 +79,8 @@ impl Store {
     pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Self> {
         schema::check_existing_file(path)?;
         let mut connection = Connection::open(path)?;
+        fault::refuse_read_only(&connection, path)?;
+        let file = file_watch::FileWatch::new(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         configure(&connection, options.durability)?;
         schema::ensure(&mut connection)?;
@@ -97,6 +104,7 @@ impl Store {
             reads,
             writer,
             commits,
+            file,
         })
     }
 
@@ -125,6 +133,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.file.refuse_writes()?;
         self.writer.write(operation).await
     }
 
