@@ -40,13 +40,20 @@ impl HealthMonitor {
         }
     }
 
-    /// Stops probing and reports NOT_SERVING, so health watchers learn of a
-    /// shutdown before their connection closes.
+    /// Stops probing, reports NOT_SERVING, then ends every Watch stream:
+    /// graceful shutdown waits for open streams, and a health watcher's never
+    /// ends by itself. Checks made after this answer NOT_FOUND.
     pub async fn stop(mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
         set_all(&self.reporter, &self.services, ServingStatus::NotServing).await;
+        // Dropping a status's sender ends its watchers' streams, after they
+        // have seen NOT_SERVING.
+        self.reporter.clear_service_status("").await;
+        for service in &self.services {
+            self.reporter.clear_service_status(service).await;
+        }
     }
 }
 
