@@ -18,8 +18,10 @@ use super::error::{StoreError, StoreResult};
 
 /// Delivers an operation's result once the commit outcome is known.
 type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
-/// Runs an operation on the connection, or fails it when no transaction could begin.
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Completion + Send>;
+/// Runs an operation on the connection, or fails it when no transaction could
+/// begin; also hands back the operation's error, if any.
+type Job =
+    Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Completion, Option<StoreError>) + Send>;
 
 enum Message {
     Run(Job),
@@ -63,9 +65,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
             let result = connection.and_then(|c| in_savepoint(c, operation));
-            Box::new(move |committed: StoreResult<()>| {
+            let error = result.as_ref().err().cloned();
+            let completion: Completion = Box::new(move |committed: StoreResult<()>| {
                 let _ = reply.send(committed.and(result));
-            })
+            });
+            (completion, error)
         });
         match self.queue.try_send(Message::Run(job)) {
             Ok(()) => {}
@@ -92,6 +96,11 @@ fn in_savepoint<T>(
     connection.execute_batch("SAVEPOINT operation")?;
     let result = catch_unwind(AssertUnwindSafe(|| operation(connection)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write operation panicked".into())));
+    if result.is_err() && connection.is_autocommit() {
+        // SQLite rolled the whole transaction back itself (disk full, I/O
+        // error): the savepoint is gone, and the error is the cause to report.
+        return result;
+    }
     let end = if result.is_ok() {
         "RELEASE operation"
     } else {
@@ -129,12 +138,32 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>, commits: &watch::Sende
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
         for job in batch {
-            job(Err(error.clone()))(Err(error.clone()));
+            (job(Err(error.clone())).0)(Err(error.clone()));
         }
         return;
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(Ok(connection))).collect();
-    let committed = connection.execute_batch("COMMIT").map_err(StoreError::from);
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    // Set when SQLite rolled the transaction back: the rest of the batch must
+    // not run, or each would commit on its own (autocommit) and then be told
+    // it failed.
+    let mut rolled_back: Option<StoreError> = None;
+    for job in batch {
+        if let Some(cause) = &rolled_back {
+            completions.push(job(Err(cause.clone())).0);
+            continue;
+        }
+        let (completion, error) = job(Ok(connection));
+        completions.push(completion);
+        if connection.is_autocommit() {
+            rolled_back = Some(error.unwrap_or_else(|| {
+                StoreError::Internal("the write transaction ended unexpectedly".into())
+            }));
+        }
+    }
+    let committed = match rolled_back {
+        Some(cause) => Err(cause),
+        None => connection.execute_batch("COMMIT").map_err(StoreError::from),
+    };
     if committed.is_err() {
         let _ = connection.execute_batch("ROLLBACK");
     } else {
