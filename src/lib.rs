@@ -11,5 +11,6 @@ pub mod health;
 pub mod limits;
 pub mod pb;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod tls;

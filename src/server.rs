@@ -17,6 +17,7 @@ use crate::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
+    shutdown,
     store::Store,
     tls::TlsSettings,
 };
@@ -45,6 +46,9 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How often the store is probed for grpc.health.v1; zero: never.
     pub health_check_interval: Duration,
+    /// After a shutdown signal, how long open calls and connections may take
+    /// to finish before the server stops waiting for them.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerOptions {
@@ -56,6 +60,7 @@ impl Default for ServerOptions {
             auth: None,
             limits: Limits::default(),
             health_check_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -85,6 +90,7 @@ pub async fn serve(
         shutdown.await;
         monitor.stop().await;
     };
+    let (shutdown, give_up) = shutdown::with_grace(shutdown, options.shutdown_grace);
     let limits = &options.limits;
 
     let reflection = || {
@@ -101,7 +107,7 @@ pub async fn serve(
             .tls_config(tls.server_config())
             .map_err(|e| ServeError::Tls(error_chain(&e)))?;
     }
-    builder
+    let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
         .layer(AuthLayer::new(options.auth.clone()))
@@ -121,8 +127,14 @@ pub async fn serve(
             PatternServiceServer::new(PatternApi::new(store)),
             limits
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    tokio::select! {
+        served = serving => served?,
+        () = give_up => tracing::warn!(
+            grace = ?options.shutdown_grace,
+            "calls or connections still open after the shutdown grace period; stopping anyway"
+        ),
+    }
     Ok(())
 }
 

@@ -46,6 +46,11 @@ pub struct HardeningArgs {
     /// How often the store is probed for grpc.health.v1. `0s`: never.
     #[arg(long, env = "LEARNING_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
+
+    /// After SIGTERM/SIGINT, how long open calls and connections may take to
+    /// finish before the server stops waiting (queued writes are still committed).
+    #[arg(long, env = "LEARNING_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 impl HardeningArgs {
@@ -70,6 +75,7 @@ impl HardeningArgs {
             request_timeout_max: Some(self.request_timeout_max).filter(|t| !t.is_zero()),
         };
         options.health_check_interval = self.health_check_interval;
+        options.shutdown_grace = self.shutdown_grace;
         Ok(())
     }
 }

@@ -12,10 +12,10 @@ use super::error::StoreResult;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreFault {
     #[error(
-        "{path} can only be opened for reading (file permissions or a read-only file system), \
-         and the service writes to it"
+        "{path} is not writable ({reason}); the service writes to the database and creates \
+         its -wal and -shm files beside it"
     )]
-    ReadOnlyFile { path: String },
+    NotWritable { path: String, reason: String },
     #[error(
         "the database file {path} was removed or renamed while the service was running; \
          writes are refused because they would be lost when the service stops \
@@ -42,12 +42,43 @@ pub enum StoreFault {
     WriteStalled(Duration),
 }
 
-/// Refuses a database that SQLite could open only for reading: it falls back
-/// to read-only silently, and every write would fail later.
+/// Refuses, before SQLite sees it, a database the service could not write:
+/// SQLite would fall back to read-only without a word, or fail with "unable
+/// to open database file", and every write would fail later.
+pub fn refuse_unwritable(path: &Path) -> StoreResult<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    for target in [path, directory] {
+        let access = rustix::fs::accessat(
+            rustix::fs::CWD,
+            target,
+            rustix::fs::Access::WRITE_OK,
+            rustix::fs::AtFlags::EACCESS,
+        );
+        match access {
+            Ok(()) => {}
+            // A new file is created in the directory, checked next.
+            Err(rustix::io::Errno::NOENT) if target == path => {}
+            Err(errno) => {
+                return Err(StoreFault::NotWritable {
+                    path: target.display().to_string(),
+                    reason: std::io::Error::from(errno).to_string(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The backstop for [`refuse_unwritable`]: SQLite opened the file read-only.
 pub fn refuse_read_only(connection: &Connection, path: &Path) -> StoreResult<()> {
     if connection.is_readonly(rusqlite::MAIN_DB)? {
-        return Err(StoreFault::ReadOnlyFile {
+        return Err(StoreFault::NotWritable {
             path: path.display().to_string(),
+            reason: "SQLite could open it for reading only".into(),
         }
         .into());
     }

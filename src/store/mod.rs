@@ -77,6 +77,7 @@ fn configure(connection: &Connection, durability: Durability) -> rusqlite::Resul
 impl Store {
     /// Opens (creating if needed) the database file. Blocking.
     pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Self> {
+        fault::refuse_unwritable(path)?;
         schema::check_existing_file(path)?;
         let mut connection = Connection::open(path)?;
         fault::refuse_read_only(&connection, path)?;
