@@ -72,7 +72,6 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let _ = &options;
     let (health, health_service) = tonic_health::server::health_reporter();
     let services = vec![
         BudgetServiceServer::<BudgetApi>::NAME,
@@ -105,7 +104,7 @@ pub async fn serve(
     if let Some(tls) = &options.tls {
         builder = builder
             .tls_config(tls.server_config())
-            .map_err(|e| ServeError::Tls(error_chain(&e)))?;
+            .map_err(|e| ServeError::Tls(crate::tls::error_chain(&e)))?;
     }
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -136,16 +135,4 @@ pub async fn serve(
         ),
     }
     Ok(())
-}
-
-/// tonic's transport error prints only "transport error"; the cause is in its sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

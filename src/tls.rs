@@ -4,7 +4,7 @@
 
 use std::{fmt, path::Path, time::Duration};
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 /// A client that connects but does not finish its handshake is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +50,19 @@ impl TlsSettings {
         let client_ca = client_ca
             .map(|path| read_pem(path, "--tls-client-ca", "CERTIFICATE"))
             .transpose()?;
-        Ok(Self::from_pem(cert_chain, key, client_ca))
+        let settings = Self::from_pem(cert_chain, key, client_ca);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Builds the rustls configuration once, so a key that does not match
+    /// its certificate, or a damaged PEM block, stops the start-up before
+    /// anything else happens.
+    pub fn validate(&self) -> Result<(), String> {
+        Server::builder()
+            .tls_config(self.server_config())
+            .map(drop)
+            .map_err(|e| format!("TLS: {}", error_chain(&e)))
     }
 
     pub fn requires_client_certificates(&self) -> bool {
@@ -89,6 +101,18 @@ fn read_pem(path: &Path, flag: &str, label: &str) -> Result<Vec<u8>, String> {
     Ok(pem)
 }
 
+/// tonic's transport error prints only "transport error"; the cause is in its sources.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,7 +132,8 @@ mod tests {
             "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
         )
         .unwrap();
-        assert!(TlsSettings::from_files(&cert, &key, None).is_ok());
+        let damaged = TlsSettings::from_files(&cert, &key, None).unwrap_err();
+        assert!(damaged.starts_with("TLS: "), "{damaged}");
         let swapped = TlsSettings::from_files(&key, &cert, None).unwrap_err();
         assert!(swapped.starts_with("--tls-cert"), "{swapped}");
         let missing =

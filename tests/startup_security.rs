@@ -1,6 +1,8 @@
 //! The binary's security flags: environment variables, clear one-line errors
 //! for unusable files, and the warning for an exposed, unprotected server.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
@@ -50,6 +52,41 @@ fn unreadable_token_and_certificate_files_are_refused_by_name() {
         line.contains("--tls-cert") && line.contains("CERTIFICATE"),
         "{line}"
     );
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::certs::TestCa::new("test CA");
+    let (server, other) = (ca.server(), ca.server());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &server.cert).unwrap();
+    std::fs::write(&key, &other.key).unwrap();
+    let line = refused(
+        &dir.path().join("learning.db"),
+        &[("LEARNING_TLS_CERT", &cert), ("LEARNING_TLS_KEY", &key)],
+    );
+    assert!(
+        line.starts_with("error: TLS: ") && line.contains("KeyMismatch"),
+        "{line}"
+    );
+
+    std::fs::write(&key, &server.key).unwrap();
+    let garbage = dir.path().join("ca.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let line = refused(
+        &dir.path().join("learning.db"),
+        &[
+            ("LEARNING_TLS_CERT", &cert),
+            ("LEARNING_TLS_KEY", &key),
+            ("LEARNING_TLS_CLIENT_CA", &garbage),
+        ],
+    );
+    assert!(line.starts_with("error: TLS: "), "{line}");
 }
 
 #[test]
