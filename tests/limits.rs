@@ -101,10 +101,9 @@ async fn a_call_over_the_time_ceiling_gets_deadline_exceeded() {
     assert!(late.message().contains("300ms"), "{late:?}");
     assert!(took >= ceiling && took < Duration::from_secs(5), "{took:?}");
 
-    // A shorter client deadline wins over the ceiling.
-    let started = Instant::now();
+    // A shorter client deadline wins over the ceiling (tonic answers CANCELLED).
     let mut request = tonic::Request::new(a_write("hurried"));
-    request.set_timeout(Duration::from_millis(100));
+    request.set_timeout(Duration::from_millis(20));
     let hurried = server
         .budget()
         .update_exploration_budget(request)
@@ -114,7 +113,10 @@ async fn a_call_over_the_time_ceiling_gets_deadline_exceeded() {
         matches!(hurried.code(), Code::Cancelled | Code::DeadlineExceeded),
         "{hurried:?}"
     );
-    assert!(started.elapsed() < ceiling, "{:?}", started.elapsed());
+    assert!(
+        !hurried.message().contains("--request-timeout-max"),
+        "{hurried:?}"
+    );
 
     // Reads do not wait for the lock and are not affected.
     server
@@ -182,7 +184,7 @@ async fn a_full_write_queue_answers_resource_exhausted() {
     let mut client = server.budget();
     let first =
         tokio::spawn(async move { client.update_exploration_budget(a_write("first")).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut client = server.budget();
     let second =
         tokio::spawn(async move { client.update_exploration_budget(a_write("second")).await });
