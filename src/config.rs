@@ -1,6 +1,8 @@
 //! Configuration of `learning-service serve`: every flag is also an
 //! environment variable.
 
+pub mod hardening;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
@@ -85,6 +87,9 @@ pub struct ServeConfig {
     /// Quarantined patterns an automatic response revisits at most (0 to 100).
     #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = 3)]
     pub auto_respond_max_revisits: i64,
+
+    #[command(flatten)]
+    pub hardening: hardening::HardeningArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {
@@ -160,6 +165,7 @@ impl ServeConfig {
             )?,
             sampler,
             responder,
+            ..ServerOptions::default()
         })
     }
 

@@ -3,7 +3,7 @@ mod cli;
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
-use learning_service::{config::ServeConfig, server, store::Store};
+use learning_service::{config::ServeConfig, exposure, server, store::Store};
 use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
@@ -48,7 +48,8 @@ fn main() -> ExitCode {
 }
 
 fn run_server(config: ServeConfig) -> Result<(), String> {
-    let options = config.server_options()?;
+    let mut options = config.server_options()?;
+    config.hardening.apply(&mut options)?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = Store::open(&config.db, config.store_options())
@@ -60,7 +61,8 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-        tracing::info!(%address, db = %config.db.display(), "serving learning.v1");
+        exposure::warn(address, &options);
+        tracing::info!(%address, db = %config.db.display(), tls = options.tls.is_some(), "serving learning.v1");
         let served = server::serve(store.clone(), listener, options, shutdown).await;
         tracing::info!("stopped accepting requests; finishing queued writes");
         store.close();

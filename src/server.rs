@@ -1,19 +1,29 @@
-//! Assembles the gRPC server: the three services, health, reflection.
+//! Assembles the gRPC server: the three services, health, reflection,
+//! and the security and limit layers.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::{
+    server::NamedService,
+    transport::{Server, server::TcpIncoming},
+};
 
 use crate::{
     api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
+    auth::{AuthLayer, BearerTokens},
     background::{Background, ResponderOptions, SamplerOptions},
+    deadline::DeadlineLayer,
     feed::Feeds,
+    health::HealthMonitor,
+    limits::{Limits, limit_messages},
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
+    shutdown,
     store::{Store, StoreError},
+    tls::TlsSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +32,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -37,6 +49,16 @@ pub struct ServerOptions {
     pub sampler: Option<SamplerOptions>,
     /// The automatic entropy responder loop, when on.
     pub responder: Option<ResponderOptions>,
+    /// `None`: plaintext.
+    pub tls: Option<TlsSettings>,
+    /// When set, every service but grpc.health.v1 needs one of these tokens.
+    pub auth: Option<BearerTokens>,
+    pub limits: Limits,
+    /// How often the store is probed for grpc.health.v1; zero: never.
+    pub health_check_interval: Duration,
+    /// After a shutdown signal, how long open calls and connections may take
+    /// to finish before the server stops waiting for them.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +68,11 @@ impl Default for ServerOptions {
             stream_progress_interval: Duration::from_secs(10),
             sampler: None,
             responder: None,
+            tls: None,
+            auth: None,
+            limits: Limits::default(),
+            health_check_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -58,7 +85,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let feeds = Feeds::start(store.clone()).await?;
-    let _background = Background::start(store.clone(), options.sampler, options.responder);
+    let _background = Background::start(
+        store.clone(),
+        options.sampler.clone(),
+        options.responder.clone(),
+    );
     let (stop_streams, streams_stopping) = watch::channel(false);
     let subscriptions = Arc::new(Subscriptions::new(
         store.clone(),
@@ -67,20 +98,28 @@ pub async fn serve(
         options.stream_progress_interval,
         streams_stopping,
     ));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let services = vec![
+        BudgetServiceServer::<BudgetApi>::NAME,
+        EntropyServiceServer::<EntropyApi>::NAME,
+        PatternServiceServer::<PatternApi>::NAME,
+    ];
+    let monitor = HealthMonitor::start(
+        store.clone(),
+        health,
+        services,
+        options.health_check_interval,
+    )
+    .await;
     // Streams never finish on their own: end them first, or the graceful
-    // shutdown would wait for them forever.
+    // shutdown would wait for them until the grace period runs out.
     let shutdown = async move {
         shutdown.await;
         let _ = stop_streams.send(true);
+        monitor.stop().await;
     };
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
-    health
-        .set_serving::<EntropyServiceServer<EntropyApi>>()
-        .await;
-    health
-        .set_serving::<PatternServiceServer<PatternApi>>()
-        .await;
+    let (shutdown, give_up) = shutdown::with_grace(shutdown, options.shutdown_grace);
+    let limits = &options.limits;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -90,25 +129,43 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
 
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder
+            .tls_config(tls.server_config())
+            .map_err(|e| ServeError::Tls(crate::tls::error_chain(&e)))?;
+    }
+    let serving = builder
+        .max_concurrent_streams(limits.max_concurrent_streams)
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
         .layer(oversized::layer())
-        .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(BudgetServiceServer::new(BudgetApi::new(
-            store.clone(),
-            subscriptions.clone(),
-        )))
-        .add_service(EntropyServiceServer::new(EntropyApi::new(
-            store.clone(),
-            subscriptions,
-        )))
-        .add_service(PatternServiceServer::new(PatternApi::new(store)))
+        .layer(AuthLayer::new(options.auth.clone()))
+        .layer(DeadlineLayer::new(limits.request_timeout_max))
+        .add_service(limit_messages!(health_service, limits))
+        .add_service(limit_messages!(reflection().build_v1()?, limits))
+        .add_service(limit_messages!(reflection().build_v1alpha()?, limits))
+        .add_service(limit_messages!(
+            BudgetServiceServer::new(BudgetApi::new(store.clone(), subscriptions.clone())),
+            limits
+        ))
+        .add_service(limit_messages!(
+            EntropyServiceServer::new(EntropyApi::new(store.clone(), subscriptions)),
+            limits
+        ))
+        .add_service(limit_messages!(
+            PatternServiceServer::new(PatternApi::new(store)),
+            limits
+        ))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
-        )
-        .await?;
+        );
+    tokio::select! {
+        served = serving => served?,
+        () = give_up => tracing::warn!(
+            grace = ?options.shutdown_grace,
+            "calls or connections still open after the shutdown grace period; stopping anyway"
+        ),
+    }
     Ok(())
 }

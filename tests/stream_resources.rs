@@ -82,7 +82,15 @@ async fn open_and_drop_subscriptions(server: &TestServer, count: usize) -> (usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_dropped_subscriptions_free_their_tasks_and_memory() {
-    let server = TestServer::start().await;
+    // All 1,000 streams share the test's one connection.
+    let server = TestServer::start_with(learning_service::server::ServerOptions {
+        limits: learning_service::limits::Limits {
+            max_concurrent_streams: 1200,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
     let metrics = tokio::runtime::Handle::current().metrics();
     // The first rounds size the allocator's and HTTP/2's pools (measured: the
     // growth halves each round); memory kept after them is reuse, not a leak.

@@ -1,9 +1,8 @@
 //! Store errors as gRPC statuses: the one mapping.
 
-use rusqlite::ErrorCode;
 use tonic::Status;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, fault};
 
 impl From<StoreError> for Status {
     fn from(error: StoreError) -> Self {
@@ -14,20 +13,19 @@ impl From<StoreError> for Status {
                 super::validate::invalid("request_id", "reused with a different request")
             }
             StoreError::Overloaded => Status::resource_exhausted(message),
-            StoreError::Closed | StoreError::Pool(_) => Status::unavailable(message),
+            StoreError::Closed | StoreError::Pool(_) | StoreError::Fault(_) => {
+                Status::unavailable(message)
+            }
             StoreError::NotSqlite { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::OlderSchema { .. } => Status::failed_precondition(message),
-            StoreError::Sqlite(inner) => match inner.sqlite_error_code() {
-                Some(
-                    ErrorCode::DatabaseBusy
-                    | ErrorCode::DatabaseLocked
-                    | ErrorCode::DiskFull
-                    | ErrorCode::ReadOnly
-                    | ErrorCode::CannotOpen
-                    | ErrorCode::SystemIoFailure,
-                ) => Status::unavailable(message),
-                _ => {
+            StoreError::Sqlite(inner) => match fault::describe(inner) {
+                // The client gets the sentence; the log keeps SQLite's own words.
+                Some(sentence) => {
+                    tracing::warn!(%error, "database unavailable");
+                    Status::unavailable(sentence)
+                }
+                None => {
                     tracing::error!(%error, "database error");
                     Status::internal(message)
                 }

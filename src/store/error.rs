@@ -34,6 +34,8 @@ pub enum StoreError {
     Overloaded,
     #[error("the store is shutting down")]
     Closed,
+    #[error(transparent)]
+    Fault(#[from] super::fault::StoreFault),
     #[error("internal error: {0}")]
     Internal(String),
 }

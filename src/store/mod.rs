@@ -10,11 +10,14 @@ mod checkpoint;
 mod durable;
 mod entropy_history;
 pub mod error;
+pub mod fault;
+mod file_watch;
 pub mod idempotency;
 mod json;
 mod op;
 pub mod page;
 mod patterns;
+mod probe;
 mod responses;
 pub mod schema;
 mod streams;
@@ -28,6 +31,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, watch};
 
 pub use error::{StoreError, StoreResult};
+pub use fault::StoreFault;
 pub use idempotency::IdempotencyKey;
 pub use op::WriteOp;
 pub use page::{Page, PageKey};
@@ -79,6 +83,7 @@ pub struct Store {
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
     commits: watch::Receiver<u64>,
     idempotency_prune: idempotency::PruneSchedule,
+    file: file_watch::FileWatch,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -130,8 +135,11 @@ fn start_writer(
 impl Store {
     /// Opens (creating if needed) the database file. Blocking.
     pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Self> {
+        fault::refuse_unwritable(path)?;
         schema::check_existing_file(path)?;
         let mut connection = Connection::open(path)?;
+        fault::refuse_read_only(&connection, path)?;
+        let file = file_watch::FileWatch::new(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         configure(&connection, options.durability)?;
         schema::ensure(&mut connection)?;
@@ -165,6 +173,7 @@ impl Store {
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             commits,
             idempotency_prune: Default::default(),
+            file,
         })
     }
 
@@ -197,6 +206,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.file.refuse_writes()?;
         self.writer.write(operation).await
     }
 

@@ -22,8 +22,10 @@ use tokio::sync::{oneshot, watch};
 use super::error::{StoreError, StoreResult};
 
 use super::durable::{Completion, Syncer};
-/// Runs an operation on the connection, or fails it when no transaction could begin.
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Completion + Send>;
+/// Runs an operation on the connection, or fails it when no transaction could
+/// begin; also hands back the operation's error, if any.
+type Job =
+    Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Completion, Option<StoreError>) + Send>;
 
 enum Message {
     Run(Job),
@@ -125,9 +127,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
             let result = connection.and_then(|c| in_savepoint(c, operation));
-            Box::new(move |committed: StoreResult<()>| {
+            let error = result.as_ref().err().cloned();
+            let completion: Completion = Box::new(move |committed: StoreResult<()>| {
                 let _ = reply.send(committed.and(result));
-            })
+            });
+            (completion, error)
         });
         match self.queue.try_send(Message::Run(job)) {
             Ok(()) => {}
@@ -159,6 +163,11 @@ fn in_savepoint<T>(
     run_cached(connection, "SAVEPOINT operation")?;
     let result = catch_unwind(AssertUnwindSafe(|| operation(connection)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write operation panicked".into())));
+    if result.is_err() && connection.is_autocommit() {
+        // SQLite rolled the whole transaction back itself (disk full, I/O
+        // error): the savepoint is gone, and the error is the cause to report.
+        return result;
+    }
     if result.is_err() {
         run_cached(connection, "ROLLBACK TO operation")?;
     }
@@ -253,26 +262,32 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, S
         tracing::error!(%error, "cannot begin a write transaction");
         let completions = batch
             .into_iter()
-            .map(|job| job(Err(error.clone())))
+            .map(|job| job(Err(error.clone())).0)
             .collect();
         return (completions, Err(error));
     }
-    let completions: Vec<Completion> = batch
-        .into_iter()
-        .map(|job| {
-            // Some errors (disk full, I/O) make SQLite roll the whole transaction
-            // back. The rest of the batch must not then run in autocommit mode:
-            // the COMMIT below fails and every operation of the batch reports it.
-            if connection.is_autocommit() {
-                job(Err(StoreError::Internal(
-                    "the write transaction was rolled back".into(),
-                )))
-            } else {
-                job(Ok(connection))
-            }
-        })
-        .collect();
-    let committed = execute_when_unlocked(connection, "COMMIT").map_err(StoreError::from);
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    // Set when SQLite rolled the transaction back (disk full, I/O error): the
+    // rest of the batch must not run, or each would commit on its own
+    // (autocommit) and then be told it failed.
+    let mut rolled_back: Option<StoreError> = None;
+    for job in batch {
+        if let Some(cause) = &rolled_back {
+            completions.push(job(Err(cause.clone())).0);
+            continue;
+        }
+        let (completion, error) = job(Ok(connection));
+        completions.push(completion);
+        if connection.is_autocommit() {
+            rolled_back = Some(error.unwrap_or_else(|| {
+                StoreError::Internal("the write transaction ended unexpectedly".into())
+            }));
+        }
+    }
+    let committed = match rolled_back {
+        Some(cause) => Err(cause),
+        None => execute_when_unlocked(connection, "COMMIT").map_err(StoreError::from),
+    };
     if committed.is_err() {
         let _ = run_cached(connection, "ROLLBACK");
     }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use learning_service::{
@@ -13,7 +15,12 @@ use learning_service::{
     store::{Store, StoreOptions},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{Code, Status, transport::Channel};
+use tonic::{
+    Code, Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Certificate, Channel, ClientTlsConfig, Identity},
+};
 use tonic_types::StatusExt;
 
 pub struct TestServer {
@@ -51,7 +58,26 @@ impl TestServer {
     }
 
     pub async fn start_on_with(db: PathBuf, options: ServerOptions) -> Self {
-        let store = Arc::new(Store::open(&db, StoreOptions::default()).expect("open store"));
+        Self::start_on_with_store(db, options, StoreOptions::default()).await
+    }
+
+    /// A server with these options and store options over a new database file.
+    pub async fn start_with_store(options: ServerOptions, store_options: StoreOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("learning.db");
+        let mut server = Self::start_on_with_store(db, options, store_options).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// The default channel is plaintext and connects lazily, so a TLS server
+    /// starts too; reach one with [`TestServer::connect`].
+    pub async fn start_on_with_store(
+        db: PathBuf,
+        options: ServerOptions,
+        store_options: StoreOptions,
+    ) -> Self {
+        let store = Arc::new(Store::open(&db, store_options).expect("open store"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -65,9 +91,7 @@ impl TestServer {
         });
         let channel = Channel::from_shared(format!("http://{address}"))
             .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+            .connect_lazy();
         Self {
             address,
             db,
@@ -98,6 +122,41 @@ impl TestServer {
 
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// A new connection: TLS when `ca_pem` is given (server name `localhost`),
+    /// presenting `identity` (certificate and key PEM) when given.
+    pub async fn connect(
+        &self,
+        ca_pem: Option<&str>,
+        identity: Option<(&str, &str)>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let Some(ca) = ca_pem else {
+            return Channel::from_shared(format!("http://{}", self.address))
+                .expect("uri")
+                .connect()
+                .await;
+        };
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        Channel::from_shared(format!("https://localhost:{}", self.address.port()))
+            .expect("uri")
+            .tls_config(tls)?
+            .connect()
+            .await
+    }
+
+    /// The grpc.health.v1 client on the default channel.
+    pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
+        tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
     }
 
     /// A direct connection to the database file, as another program would open it.
@@ -164,6 +223,69 @@ impl TestServer {
             let _ = task.await;
         }
         self.store.close();
+    }
+}
+
+/// Sends `authorization: Bearer <token>` with every call.
+#[derive(Clone)]
+pub struct BearerToken(pub MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// `channel` with a bearer token on every call, e.g.
+/// `BudgetServiceClient::new(with_token(channel, "secret"))`.
+pub fn with_token(channel: Channel, token: &str) -> InterceptedService<Channel, BearerToken> {
+    let value = format!("Bearer {token}").parse().expect("token metadata");
+    InterceptedService::new(channel, BearerToken(value))
+}
+
+/// Health of `service` ("" for the whole server).
+pub async fn health_status<T>(
+    client: &mut tonic_health::pb::health_client::HealthClient<T>,
+    service: &str,
+) -> Result<tonic_health::pb::health_check_response::ServingStatus, Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let answer = client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?;
+    Ok(answer.into_inner().status())
+}
+
+/// Polls until `service` reports `expected`, for at most `within`.
+pub async fn wait_for_health(
+    server: &TestServer,
+    service: &str,
+    expected: tonic_health::pb::health_check_response::ServingStatus,
+    within: std::time::Duration,
+) {
+    let mut client = server.health();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = health_status(&mut client, service)
+            .await
+            .expect("health check");
+        if status == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health of {service:?} is {status:?}, not {expected:?}, after {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
