@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert, idempotency, page_token,
-    subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
+    subscription::{SubscriberStream, Subscriptions, stream_message},
     validate,
 };
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
     },
     domain::records::BudgetRecord,
     pb::{self, budget_service_server::BudgetService},
-    store::{Store, StreamFilter, ops},
+    store::{Store, ops},
 };
 
 pub struct BudgetApi {
@@ -50,18 +50,10 @@ impl BudgetService for BudgetApi {
         request: Request<pb::WatchExplorationBudgetRequest>,
     ) -> Result<Response<Self::WatchExplorationBudgetStream>, Status> {
         let r = request.into_inner();
-        let job = validate::job_filter(r.job_hash)?;
-        let request = StreamRequest {
-            backfill: r.backfill,
-            after_cursor: r.after_cursor,
-            filter: job.clone().map_or(StreamFilter::All, StreamFilter::Job),
-        };
         let tail = self.subscriptions.feeds.budget.clone();
         let stream = self
             .subscriptions
-            .open(tail, request, move |record: &BudgetRecord| {
-                job.as_ref().is_none_or(|job| &record.job_hash == job)
-            })
+            .open_for_job(tail, r.job_hash, r.backfill, r.after_cursor)
             .await?;
         Ok(Response::new(stream))
     }

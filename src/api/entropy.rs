@@ -121,18 +121,10 @@ impl EntropyService for EntropyApi {
         request: Request<pb::WatchEntropyResponsesRequest>,
     ) -> Result<Response<Self::WatchEntropyResponsesStream>, Status> {
         let r = request.into_inner();
-        let job = validate::job_filter(r.job_hash)?;
-        let request = StreamRequest {
-            backfill: r.backfill,
-            after_cursor: r.after_cursor,
-            filter: job.clone().map_or(StreamFilter::All, StreamFilter::Job),
-        };
         let tail = self.subscriptions.feeds.responses.clone();
         let stream = self
             .subscriptions
-            .open(tail, request, move |record: &ResponseRecord| {
-                job.as_ref().is_none_or(|job| &record.job_hash == job)
-            })
+            .open_for_job(tail, r.job_hash, r.backfill, r.after_cursor)
             .await?;
         Ok(Response::new(stream))
     }

@@ -20,6 +20,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use super::validate::invalid;
 use crate::{
+    domain::records::{BudgetRecord, ResponseRecord},
     feed::{Feeds, READ_BATCH, Tail, TailRead},
     store::{Store, StreamFilter},
 };
@@ -71,6 +72,23 @@ macro_rules! stream_message {
     };
 }
 pub(crate) use stream_message;
+
+/// A record that belongs to a job (for job-filtered streams).
+pub trait JobScoped {
+    fn job_hash(&self) -> &str;
+}
+
+impl JobScoped for BudgetRecord {
+    fn job_hash(&self) -> &str {
+        &self.job_hash
+    }
+}
+
+impl JobScoped for ResponseRecord {
+    fn job_hash(&self) -> &str {
+        &self.job_hash
+    }
+}
 
 /// What a subscriber asked for.
 pub struct StreamRequest {
@@ -141,6 +159,31 @@ impl Subscriptions {
 
     /// The position to start after, and the last row recorded so far (the
     /// stream is caught up once past it).
+    /// Opens a stream of records that belong to a job, with an optional job
+    /// filter (absent or empty: all jobs).
+    pub async fn open_for_job<M>(
+        &self,
+        tail: Arc<Tail<M::Record>>,
+        job_hash: Option<String>,
+        backfill: Option<i32>,
+        after_cursor: String,
+    ) -> Result<SubscriberStream<M>, Status>
+    where
+        M: StreamMessage,
+        M::Record: JobScoped,
+    {
+        let job = super::validate::job_filter(job_hash)?;
+        let request = StreamRequest {
+            backfill,
+            after_cursor,
+            filter: job.clone().map_or(StreamFilter::All, StreamFilter::Job),
+        };
+        self.open(tail, request, move |record: &M::Record| {
+            job.as_deref().is_none_or(|job| record.job_hash() == job)
+        })
+        .await
+    }
+
     async fn start_position<M: StreamMessage>(
         &self,
         tail: &Tail<M::Record>,
