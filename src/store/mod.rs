@@ -240,13 +240,6 @@ impl Store {
             checkpointer.take();
         }
     }
-
-    /// Whether a read transaction can run now.
-    pub async fn is_healthy(&self) -> bool {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
-            .is_ok()
-    }
 }
 
 /// One read transaction: a consistent snapshot of the WAL. BEGIN and COMMIT
