@@ -718,10 +718,10 @@ async fn tls_and_mutual_tls() {
     let server = TestServer::start().await;
     seed_budget(&server).await;
     let dir = tempfile::tempdir().unwrap();
-    let ca = cli_support::certs::Authority::new("learning test CA");
-    let other_ca = cli_support::certs::Authority::new("someone else");
+    let ca = cli_support::certs::TestCa::new("learning test CA");
+    let other_ca = cli_support::certs::TestCa::new("someone else");
     let server_pem = ca.server();
-    let client_pem = ca.client();
+    let client_pem = ca.client("cli");
     let write = |name: &str, text: &str| cli_support::certs::write(dir.path(), name, text);
     let ca_file = write("ca.pem", &ca.cert);
     let other_ca_file = write("other-ca.pem", &other_ca.cert);
