@@ -4,8 +4,11 @@
 
 mod common;
 
-use common::{TestServer, assert_invalid};
-use learning_service::pb::{self, AdjustmentType, QuarantineStatus};
+use common::{
+    TestServer, assert_invalid,
+    valid::{adjust, metrics, trigger_context as context, update},
+};
+use learning_service::pb::{self, QuarantineStatus};
 use tonic::{Code, Status};
 
 /// What a case expects.
@@ -65,31 +68,6 @@ impl Call {
     }
 }
 
-fn update() -> pb::UpdateExplorationBudgetRequest {
-    pb::UpdateExplorationBudgetRequest {
-        job_hash: "job".into(),
-        budget_value: 0.2,
-        adjustment_type: AdjustmentType::Boost as i32,
-        ..Default::default()
-    }
-}
-
-fn adjust() -> pb::CalculateBudgetAdjustmentRequest {
-    pb::CalculateBudgetAdjustmentRequest {
-        job_hash: "job".into(),
-        current_entropy: 0.2,
-        ..Default::default()
-    }
-}
-
-fn context() -> pb::EntropyTriggerContext {
-    pb::EntropyTriggerContext {
-        job_hash: "job".into(),
-        entropy_at_trigger: 0.1,
-        threshold_used: 0.3,
-    }
-}
-
 fn trigger(context: Option<pb::EntropyTriggerContext>, config: pb::EntropyResponseConfig) -> Call {
     Call::Trigger(pb::TriggerEntropyResponseRequest {
         trigger: context,
@@ -103,19 +81,6 @@ fn respond() -> pb::RespondToEntropyIfNeededRequest {
         job_hash: "job".into(),
         entropy_threshold: Some(0.9),
         cooldown_seconds: Some(0),
-        ..Default::default()
-    }
-}
-
-fn metrics() -> pb::PatternEntropyMetrics {
-    pb::PatternEntropyMetrics {
-        shannon_entropy: 1.0,
-        max_possible_entropy: 1.0,
-        diversity_index: 1.0,
-        unique_pattern_count: 2,
-        effective_pattern_count: 2,
-        total_applications: 20,
-        dominant_pattern_share: 0.5,
         ..Default::default()
     }
 }

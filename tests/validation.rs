@@ -2,34 +2,16 @@
 
 mod common;
 
-use common::{TestServer, assert_invalid};
-use learning_service::pb::{self, AdjustmentType};
+use common::{
+    TestServer, assert_invalid,
+    valid::{self, adjust, update},
+};
+use learning_service::pb;
 use tonic::Status;
-
-fn update() -> pb::UpdateExplorationBudgetRequest {
-    pb::UpdateExplorationBudgetRequest {
-        job_hash: "job".into(),
-        budget_value: 0.2,
-        adjustment_type: AdjustmentType::Boost as i32,
-        ..Default::default()
-    }
-}
-
-fn adjust() -> pb::CalculateBudgetAdjustmentRequest {
-    pb::CalculateBudgetAdjustmentRequest {
-        job_hash: "job".into(),
-        current_entropy: 0.2,
-        ..Default::default()
-    }
-}
 
 fn trigger() -> pb::TriggerEntropyResponseRequest {
     pb::TriggerEntropyResponseRequest {
-        trigger: Some(pb::EntropyTriggerContext {
-            job_hash: "job".into(),
-            entropy_at_trigger: 0.1,
-            threshold_used: 0.3,
-        }),
+        trigger: Some(valid::trigger_context()),
         config: None,
         request_id: String::new(),
     }
@@ -47,19 +29,6 @@ fn context(t: pb::EntropyTriggerContext) -> pb::TriggerEntropyResponseRequest {
         trigger: Some(t),
         config: None,
         request_id: String::new(),
-    }
-}
-
-fn valid_metrics() -> pb::PatternEntropyMetrics {
-    pb::PatternEntropyMetrics {
-        shannon_entropy: 1.0,
-        max_possible_entropy: 1.0,
-        diversity_index: 1.0,
-        unique_pattern_count: 2,
-        effective_pattern_count: 2,
-        total_applications: 20,
-        dominant_pattern_share: 0.5,
-        ..Default::default()
     }
 }
 
@@ -494,49 +463,49 @@ async fn entropy_requests() {
             "metrics.unique_pattern_count",
             metrics(pb::PatternEntropyMetrics {
                 unique_pattern_count: -1,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.total_applications",
             metrics(pb::PatternEntropyMetrics {
                 total_applications: -5,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.effective_pattern_count",
             metrics(pb::PatternEntropyMetrics {
                 effective_pattern_count: 3,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.effective_pattern_count",
             metrics(pb::PatternEntropyMetrics {
                 total_applications: 1,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.diversity_index",
             metrics(pb::PatternEntropyMetrics {
                 diversity_index: 1.2,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.dominant_pattern_share",
             metrics(pb::PatternEntropyMetrics {
                 dominant_pattern_share: -0.2,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
             "metrics.shannon_entropy",
             metrics(pb::PatternEntropyMetrics {
                 shannon_entropy: -1.0,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
         (
@@ -546,7 +515,7 @@ async fn entropy_requests() {
                     seconds: 0,
                     nanos: -1,
                 }),
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ),
     ];
@@ -555,21 +524,21 @@ async fn entropy_requests() {
             "metrics.shannon_entropy",
             metrics(pb::PatternEntropyMetrics {
                 shannon_entropy: bad,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ));
         snapshots.push((
             "metrics.max_possible_entropy",
             metrics(pb::PatternEntropyMetrics {
                 max_possible_entropy: bad,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ));
         snapshots.push((
             "metrics.diversity_index",
             metrics(pb::PatternEntropyMetrics {
                 diversity_index: bad,
-                ..valid_metrics()
+                ..valid::metrics()
             }),
         ));
     }

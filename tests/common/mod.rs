@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod valid;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
