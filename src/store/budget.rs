@@ -116,29 +116,6 @@ impl Store {
         .await
     }
 
-    /// Records a proposed value, clamped to the bounds.
-    pub async fn update_budget(
-        &self,
-        job: String,
-        proposal: BudgetProposal,
-        bounds: Bounds,
-        entropy_at_time: Option<f64>,
-    ) -> StoreResult<BudgetRecord> {
-        self.write_op(update_budget(job, proposal, bounds, entropy_at_time))
-            .await
-    }
-
-    /// Reads the job's latest budget and records the next one, atomically.
-    pub async fn calculate_adjustment(
-        &self,
-        job: String,
-        current_entropy: f64,
-        params: AdjustmentParams,
-    ) -> StoreResult<BudgetRecord> {
-        self.write_op(calculate_adjustment(job, current_entropy, params))
-            .await
-    }
-
     /// Aggregates (kept by triggers, see `aggregates`) and the current value,
     /// from one snapshot: O(1) in the history size.
     pub async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {

@@ -202,32 +202,6 @@ impl Store {
         self.read(population_entropy).await
     }
 
-    pub async fn record_pattern(&self, new: NewPattern) -> StoreResult<PatternRecord> {
-        self.write_op(record_pattern(new)).await
-    }
-
-    /// Records one application of a known pattern; returns the application id
-    /// and the pattern's application count.
-    pub async fn record_application(
-        &self,
-        pattern_id: String,
-        execution_id: String,
-        led_to_success: bool,
-    ) -> StoreResult<(String, i64)> {
-        self.write_op(record_application(pattern_id, execution_id, led_to_success))
-            .await
-    }
-
-    pub async fn set_quarantine_status(
-        &self,
-        pattern_id: String,
-        status: QuarantineStatus,
-        reason: Option<String>,
-    ) -> StoreResult<PatternRecord> {
-        self.write_op(set_quarantine_status(pattern_id, status, reason))
-            .await
-    }
-
     /// Oldest first, `limit` per page, optionally only one status.
     pub async fn list_patterns(
         &self,

@@ -215,15 +215,6 @@ impl Store {
             .await
     }
 
-    /// Boost, revisit and record in one transaction: all of them or none.
-    pub async fn trigger_response(
-        &self,
-        context: TriggerContext,
-        config: ResponseConfig,
-    ) -> StoreResult<ResponseRecord> {
-        self.write_op(trigger_response(context, config)).await
-    }
-
     /// The check and, when needed, the trigger, in one transaction.
     pub async fn respond_if_needed(
         &self,
