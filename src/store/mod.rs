@@ -27,7 +27,7 @@ mod writer;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{Connection, config::DbConfig};
 use tokio::sync::{Semaphore, watch};
 
 pub use error::{StoreError, StoreResult};
@@ -88,6 +88,10 @@ pub struct Store {
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
     connection.busy_timeout(Duration::from_secs(30))?;
+    // Plans that do not depend on bound values: without this, the bundled
+    // SQLite (STAT4) marks a statement with `LIMIT ?` or `= ?` for re-preparing
+    // on every new binding, and each cached statement was parsed again per call.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     let synchronous = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
@@ -279,6 +283,29 @@ mod tests {
         };
         assert_eq!(store.read(busy_timeout).await.unwrap(), 30_000);
         assert_eq!(store.write(busy_timeout).await.unwrap(), 30_000);
+        store.close();
+    }
+
+    /// A cached statement runs again with new bindings without being parsed
+    /// again: the pagination queries bind `LIMIT ?` and `job_hash = ?`.
+    #[tokio::test]
+    async fn cached_statements_are_not_prepared_again_per_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("learning.db"), StoreOptions::default()).unwrap();
+        let reprepares = |c: &Connection| -> StoreResult<i32> {
+            let sql = "SELECT rowid FROM exploration_budget \
+                       WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3";
+            for (job, limit) in [("a", 1), ("b", 2), ("c", 3)] {
+                let mut statement = c.prepare_cached(sql)?;
+                let rows =
+                    statement.query_map(rusqlite::params![job, i64::MAX, limit], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<Vec<i64>>>()?;
+            }
+            let statement = c.prepare_cached(sql)?;
+            Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+        };
+        assert_eq!(store.read(reprepares).await.unwrap(), 0);
+        assert_eq!(store.write(reprepares).await.unwrap(), 0);
         store.close();
     }
 }
