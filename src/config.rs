@@ -32,7 +32,7 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
 
-    /// Connections in the read pool.
+    /// Read threads, each with its own connection to the file.
     #[arg(long, env = "LEARNING_READ_CONNECTIONS", default_value_t = 8)]
     pub read_connections: u32,
 

@@ -18,6 +18,7 @@ mod op;
 pub mod page;
 mod patterns;
 mod probe;
+mod readers;
 mod responses;
 pub mod schema;
 mod streams;
@@ -28,7 +29,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, config::DbConfig};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 pub use error::{StoreError, StoreResult};
 pub use fault::StoreFault;
@@ -75,10 +76,7 @@ impl Default for StoreOptions {
 }
 
 pub struct Store {
-    reads: r2d2::Pool<SqliteConnectionManager>,
-    /// One permit per pooled connection: a read waits here, on the async
-    /// side, rather than as a blocking thread parked on the pool.
-    read_permits: Arc<Semaphore>,
+    readers: readers::Readers,
     writer: writer::Writer,
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
     commits: watch::Receiver<u64>,
@@ -172,15 +170,14 @@ impl Store {
             .test_on_check_out(false)
             .min_idle(Some(1))
             .build(manager)?;
-        let read_permits = Arc::new(Semaphore::new(read_connections as usize));
+        let readers = readers::Readers::start(reads, read_connections)?;
         let checkpoint_connection = Connection::open(path)?;
         configure(&checkpoint_connection, Durability::Normal)?;
         let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection)?;
         let (commit_sender, commits) = watch::channel(0);
         let writer = start_writer(path, connection, &options, commit_sender)?;
         Ok(Self {
-            reads,
-            read_permits,
+            readers,
             writer,
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             commits,
@@ -189,27 +186,16 @@ impl Store {
         })
     }
 
-    /// Runs `operation` in one read transaction on a pooled connection, off
-    /// the async workers.
+    /// Runs `operation` in one read transaction on a pooled connection, on a
+    /// read thread (off the async workers).
     pub(crate) async fn read<T, F>(&self, operation: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let pool = self.reads.clone();
-        let permit = self
-            .read_permits
-            .clone()
-            .acquire_owned()
+        self.readers
+            .run(move |connection| in_read_transaction(connection, operation))
             .await
-            .map_err(|_| StoreError::Closed)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut connection = pool.get()?;
-            in_read_transaction(&mut connection, operation)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
     /// Runs `operation` atomically on the write path; returns once committed.
@@ -240,6 +226,7 @@ impl Store {
     /// Finishes queued writes and stops the writer. Later writes fail with Closed.
     pub fn close(&self) {
         self.writer.close();
+        self.readers.close();
         if let Ok(mut checkpointer) = self.checkpointer.lock() {
             checkpointer.take();
         }
