@@ -12,7 +12,10 @@ use std::{
     collections::VecDeque,
     future::Future,
     pin::Pin,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -59,6 +62,8 @@ pub struct Tail<T> {
     state: RwLock<TailState<T>>,
     changed: watch::Sender<u64>,
     fetch: Fetch<T>,
+    /// Rows were recorded while no stream read this tail, and not read.
+    stale: AtomicBool,
 }
 
 impl<T: Send + Sync + 'static> Tail<T> {
@@ -72,6 +77,7 @@ impl<T: Send + Sync + 'static> Tail<T> {
             }),
             changed: watch::channel(0).0,
             fetch,
+            stale: AtomicBool::new(false),
         }
     }
 
@@ -109,6 +115,24 @@ impl<T: Send + Sync + 'static> Tail<T> {
             .into_iter()
             .map(|(rowid, row)| (rowid, Arc::new(row)))
             .collect())
+    }
+
+    /// Keeps the tail current while a stream reads it. With no stream, new
+    /// rows are not read at all (that cost a query and a record conversion
+    /// per commit); once a stream subscribes, the tail starts over from the
+    /// table's end, and a stream behind that reads from the store.
+    async fn keep_current(&self, store: &Store) -> StoreResult<bool> {
+        if self.changed.receiver_count() == 0 {
+            self.stale.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        if self.stale.load(Ordering::Relaxed) {
+            let end = store.rowid_bounds(self.table).await?.max.unwrap_or(0);
+            self.reset(end);
+            self.stale.store(false, Ordering::Relaxed);
+        }
+        self.refresh().await?;
+        Ok(true)
     }
 
     /// Reads every row recorded since the high-water mark into the tail.
@@ -232,18 +256,25 @@ async fn refresh_loop(
             }
             _ = poll.tick() => true,
         };
-        let results = [
-            budget.refresh().await,
-            responses.refresh().await,
-            snapshots.refresh().await,
+        let read = [
+            budget.keep_current(&store).await,
+            responses.keep_current(&store).await,
+            snapshots.keep_current(&store).await,
         ];
-        for error in results.into_iter().filter_map(Result::err) {
+        for error in read.iter().filter_map(|r| r.as_ref().err()) {
             tracing::warn!(%error, "cannot read new rows for subscribers");
         }
+        let read = read.map(|r| r.unwrap_or(false));
         if polled {
-            detect_reset(&store, &budget).await;
-            detect_reset(&store, &responses).await;
-            detect_reset(&store, &snapshots).await;
+            if read[0] {
+                detect_reset(&store, &budget).await;
+            }
+            if read[1] {
+                detect_reset(&store, &responses).await;
+            }
+            if read[2] {
+                detect_reset(&store, &snapshots).await;
+            }
         }
     }
 }

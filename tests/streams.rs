@@ -155,6 +155,12 @@ async fn resume_delivers_exactly_what_was_written_meanwhile() {
         }
     }
     assert_eq!(got, meanwhile);
+    // The shared tail skipped those rows while nobody streamed; it picks up
+    // again from the end of the table, with nothing missed or repeated.
+    let live = record(&server, 0.7).await;
+    assert_eq!(snapshots(&mut resumed, 1).await[0].0, live);
+    let more = record(&server, 0.6).await;
+    assert_eq!(snapshots(&mut resumed, 1).await[0].0, more);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

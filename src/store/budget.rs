@@ -39,6 +39,16 @@ pub(super) fn latest(
     Ok(rows.pop().map(|(_, record)| record))
 }
 
+/// The last written value of the job (or of all jobs), without the rest of
+/// its record.
+pub(super) fn latest_value(connection: &Connection, job: Option<&str>) -> StoreResult<Option<f64>> {
+    let select = "SELECT rowid, budget_value FROM exploration_budget";
+    let mut rows = page::newest_rows(connection, select, job, None, 1, |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.pop().map(|(_, value)| value))
+}
+
 /// Inserts an (already enforced) proposal.
 pub(super) fn insert(
     connection: &Connection,
@@ -91,7 +101,7 @@ pub fn calculate_adjustment(
     params: AdjustmentParams,
 ) -> WriteOp<BudgetRecord> {
     WriteOp::new(move |c| {
-        let current = latest(c, Some(&job))?.map(|r| r.budget_value);
+        let current = latest_value(c, Some(&job))?;
         let proposal = next_adjustment(current, current_entropy, &params);
         insert(c, &job, proposal, Some(current_entropy))
     })
@@ -182,6 +192,6 @@ fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<BudgetS
         statistics.min_budget = min.unwrap_or(0.0);
         statistics.max_budget = max.unwrap_or(0.0);
     }
-    statistics.current_budget = latest(connection, job)?.map(|r| r.budget_value);
+    statistics.current_budget = latest_value(connection, job)?;
     Ok(statistics)
 }

@@ -113,7 +113,7 @@ pub(super) fn trigger(
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let current = budget::latest(connection, Some(job))?.map(|r| r.budget_value);
+        let current = budget::latest_value(connection, Some(job))?;
         let proposal = response_boost(
             current,
             config.budget_boost_amount,
