@@ -19,10 +19,14 @@ use rusqlite::Connection;
 
 use super::error::{StoreError, StoreResult};
 
-/// How often the WAL is copied into the database.
-const INTERVAL: Duration = Duration::from_millis(50);
+/// How often the WAL is copied into the database. Pages written again
+/// within one interval (the ends of the table and its indexes, the
+/// aggregates) are copied once: at 50 ms and 2,000 frames, checkpoints took
+/// a fifth of the writer's time under load; at 100 ms and 10,000 frames
+/// (a WAL of up to about 40 MB), writes ran about 10 % faster.
+const INTERVAL: Duration = Duration::from_millis(100);
 /// The writer's own automatic checkpoint, in WAL frames (pages).
-pub const WRITER_FRAMES: i64 = 2_000;
+pub const WRITER_FRAMES: i64 = 10_000;
 
 pub struct Checkpointer {
     stop: Option<Sender<()>>,
