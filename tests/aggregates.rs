@@ -119,6 +119,13 @@ async fn applications_written_by_another_program_are_counted_exactly() {
     )
     .unwrap();
     assert_entropy_exact(&server).await;
+    // A renamed pattern loses its applications (they name the old id).
+    sql.execute(
+        "UPDATE patterns SET id = 'renamed' WHERE id = ?1",
+        [&ids[3]],
+    )
+    .unwrap();
+    assert_entropy_exact(&server).await;
 
     let check = server
         .entropy()

@@ -27,7 +27,7 @@ use super::StoreResult;
 
 /// Bump when the tables or triggers below change: the next open rebuilds them
 /// and backfills from the original tables.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const TABLES: &[&str] = &[
     "ls_budget_stats",
@@ -45,7 +45,19 @@ const TRIGGERS: &[&str] = &[
     "ls_application_insert",
     "ls_application_delete",
     "ls_application_update",
+    "ls_pattern_insert",
+    "ls_pattern_delete",
+    "ls_pattern_update",
 ];
+
+/// Key in `ls_meta` of the entropy population's version: triggers bump it on
+/// every change of a pattern id or of an application count, whoever writes
+/// (this service or another program), so an entropy computed at a version
+/// holds for as long as the version does.
+pub(super) const POPULATION_VERSION: &str = "population_version";
+
+const BUMP_POPULATION: &str =
+    "UPDATE ls_meta SET value = value + 1 WHERE key = 'population_version';\n";
 
 /// Key of the row that aggregates every job.
 pub(super) const ALL_JOBS: (i64, &str) = (1, "");
@@ -241,6 +253,11 @@ fn application_remove(row: &str) -> String {
     )
 }
 
+/// An application count changes: the population's version too.
+fn application_change(body: String) -> String {
+    body + BUMP_POPULATION
+}
+
 fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
     format!("CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN\n{body}END;\n")
 }
@@ -287,19 +304,27 @@ fn create_triggers() -> String {
             "ls_application_insert",
             "INSERT",
             "pattern_applications",
-            &application_add("NEW"),
+            &application_change(application_add("NEW")),
         ),
         trigger(
             "ls_application_delete",
             "DELETE",
             "pattern_applications",
-            &application_remove("OLD"),
+            &application_change(application_remove("OLD")),
         ),
         trigger(
             "ls_application_update",
             "UPDATE OF id, pattern_id",
             "pattern_applications",
-            &(application_remove("OLD") + &application_add("NEW")),
+            &application_change(application_remove("OLD") + &application_add("NEW")),
+        ),
+        trigger("ls_pattern_insert", "INSERT", "patterns", BUMP_POPULATION),
+        trigger("ls_pattern_delete", "DELETE", "patterns", BUMP_POPULATION),
+        trigger(
+            "ls_pattern_update",
+            "UPDATE OF id",
+            "patterns",
+            BUMP_POPULATION,
         ),
     ]
     .concat()
@@ -403,6 +428,10 @@ pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
         "INSERT INTO ls_meta (key, value) VALUES ('aggregates_version', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [VERSION],
+    )?;
+    connection.execute(
+        "INSERT INTO ls_meta (key, value) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING",
+        [POPULATION_VERSION],
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod aggregates;
 mod budget;
 mod checkpoint;
 mod durable;
+mod entropy_cache;
 mod entropy_history;
 pub mod error;
 pub mod fault;
@@ -77,6 +78,7 @@ impl Default for StoreOptions {
 
 pub struct Store {
     readers: readers::Readers,
+    entropy_cache: Arc<entropy_cache::EntropyCache>,
     writer: writer::Writer,
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
     commits: watch::Receiver<u64>,
@@ -178,6 +180,7 @@ impl Store {
         let writer = start_writer(path, connection, &options, commit_sender)?;
         Ok(Self {
             readers,
+            entropy_cache: Default::default(),
             writer,
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             commits,

@@ -199,7 +199,8 @@ pub fn set_quarantine_status(
 
 impl Store {
     pub async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
-        self.read(population_entropy).await
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| cache.entropy(c)).await
     }
 
     /// Oldest first, `limit` per page, optionally only one status.

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
+    entropy::PopulationEntropy,
     fmt3,
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
@@ -66,15 +67,16 @@ fn cooldown_remaining(
     Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
 }
 
-/// The check of CheckEntropyResponseNeeded, on any connection.
+/// The check of CheckEntropyResponseNeeded, on any connection, given the
+/// population entropy in the same transaction.
 pub(super) fn check(
     connection: &Connection,
     job: &str,
     threshold: f64,
     cooldown_seconds: i64,
+    entropy: PopulationEntropy,
 ) -> StoreResult<ResponseCheck> {
     let remaining = cooldown_remaining(connection, job, cooldown_seconds)?;
-    let entropy = patterns::population_entropy(connection)?;
     let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
     let (needs_response, reason) = match (remaining, current_entropy) {
         (Some(remaining), _) => (
@@ -188,7 +190,8 @@ pub fn respond_if_needed(
     config: ResponseConfig,
 ) -> WriteOp<(ResponseCheck, Option<ResponseRecord>)> {
     WriteOp::new(move |c| {
-        let answer = check(c, &job, threshold, cooldown_seconds)?;
+        let entropy = patterns::population_entropy(c)?;
+        let answer = check(c, &job, threshold, cooldown_seconds, entropy)?;
         let response = match answer.current_entropy {
             Some(diversity) if answer.needs_response => {
                 let context = TriggerContext {
@@ -211,8 +214,12 @@ impl Store {
         threshold: f64,
         cooldown_seconds: i64,
     ) -> StoreResult<ResponseCheck> {
-        self.read(move |c| check(c, &job, threshold, cooldown_seconds))
-            .await
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| {
+            let entropy = cache.entropy(c)?;
+            check(c, &job, threshold, cooldown_seconds, entropy)
+        })
+        .await
     }
 
     /// The check and, when needed, the trigger, in one transaction.
