@@ -90,6 +90,20 @@ for rpc in CalculatePatternEntropy CheckEntropyResponseNeeded; do
 done
 stop
 
+echo; echo "## Entropy while applications are recorded (the cached entropy is recomputed after each)"
+start "$(fresh entropy.db)"
+SECONDS_PER_PHASE=${DURATION%s}
+[[ $SECONDS_PER_PHASE =~ ^[0-9]+$ ]] || SECONDS_PER_PHASE=10
+# Long enough to cover both measured phases and their warm-ups.
+$BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 4 --connections 1 \
+  --duration $((2 * SECONDS_PER_PHASE + 6))s --no-ceiling --label "entropy-churn-writes" > "$WORK/churn.txt" &
+CHURN_PID=$!
+sleep 2
+load "entropy-churn-latency" --rpc CalculatePatternEntropy --concurrency 1 --no-ceiling
+load "entropy-churn-64" --rpc CalculatePatternEntropy --no-ceiling
+wait "$CHURN_PID"; echo; cat "$WORK/churn.txt"
+stop
+
 echo; echo "## Mix over 100 jobs (one call in three writes)"
 start "$(fresh small100.db)"; load "mix" --rpc mix --jobs 100; stop
 

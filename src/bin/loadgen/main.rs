@@ -84,10 +84,13 @@ fn run(args: RunArgs) -> Result<(), String> {
         println!("mix");
         return Ok(());
     }
-    let workload = rpcs::Workload::parse(&args.rpc, args.jobs.max(1))?;
+    let mut workload = rpcs::Workload::parse(&args.rpc, args.jobs.max(1))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let channels = drive::connect(&args.server, args.connections.max(1)).await?;
+        if let Some(channel) = channels.first() {
+            workload.resolve(channel).await?;
+        }
         let ceiling = if args.no_ceiling {
             None
         } else {

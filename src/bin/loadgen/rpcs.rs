@@ -2,7 +2,7 @@
 
 use learning_service::pb::{
     self, AdjustmentType, budget_service_client::BudgetServiceClient,
-    entropy_service_client::EntropyServiceClient,
+    entropy_service_client::EntropyServiceClient, pattern_service_client::PatternServiceClient,
 };
 use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -20,9 +20,10 @@ pub enum Rpc {
     GetEntropyResponseStatistics,
     CalculatePatternEntropy,
     CheckEntropyResponseNeeded,
+    RecordPatternApplication,
 }
 
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "UpdateExplorationBudget",
     "CalculateBudgetAdjustment",
     "GetExplorationBudget",
@@ -31,6 +32,7 @@ pub const NAMES: [&str; 8] = [
     "GetEntropyResponseStatistics",
     "CalculatePatternEntropy",
     "CheckEntropyResponseNeeded",
+    "RecordPatternApplication",
 ];
 
 /// The mix: a daemon-and-CLI-like blend, writes about one call in three.
@@ -58,6 +60,7 @@ fn parse(name: &str) -> Option<Rpc> {
         "GetEntropyResponseStatistics" => Rpc::GetEntropyResponseStatistics,
         "CalculatePatternEntropy" => Rpc::CalculatePatternEntropy,
         "CheckEntropyResponseNeeded" => Rpc::CheckEntropyResponseNeeded,
+        "RecordPatternApplication" => Rpc::RecordPatternApplication,
         _ => return None,
     })
 }
@@ -67,6 +70,8 @@ fn parse(name: &str) -> Option<Rpc> {
 pub struct Workload {
     rpcs: Vec<Rpc>,
     jobs: usize,
+    /// The pattern RecordPatternApplication applies (see [`Workload::resolve`]).
+    pattern_id: String,
 }
 
 impl Workload {
@@ -79,13 +84,40 @@ impl Workload {
                     format!("unknown rpc {name:?}; `--rpc list` prints the names")
                 })?]
             };
-        Ok(Self { rpcs, jobs })
+        Ok(Self {
+            rpcs,
+            jobs,
+            pattern_id: String::new(),
+        })
+    }
+
+    /// Picks a known pattern (the first listed) when the workload applies one.
+    pub async fn resolve(&mut self, channel: &Channel) -> Result<(), String> {
+        if !self.rpcs.contains(&Rpc::RecordPatternApplication) {
+            return Ok(());
+        }
+        let listed = PatternServiceClient::new(channel.clone())
+            .list_patterns(pb::ListPatternsRequest {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("cannot list patterns: {e}"))?
+            .into_inner();
+        self.pattern_id = listed
+            .patterns
+            .into_iter()
+            .next()
+            .map(|p| p.id)
+            .ok_or("RecordPatternApplication needs a pattern: seed some with `loadgen seed`")?;
+        Ok(())
     }
 
     pub fn check() -> Self {
         Self {
             rpcs: vec![Rpc::Check],
             jobs: 1,
+            pattern_id: String::new(),
         }
     }
 
@@ -164,6 +196,16 @@ impl Workload {
                         entropy_threshold: Some(0.3),
                         // No cooldown, so that every call computes the entropy.
                         cooldown_seconds: Some(0),
+                    })
+                    .await?;
+            }
+            Rpc::RecordPatternApplication => {
+                PatternServiceClient::new(channel)
+                    .record_pattern_application(pb::RecordPatternApplicationRequest {
+                        pattern_id: self.pattern_id.clone(),
+                        execution_id: format!("load-{caller}-{n}"),
+                        pattern_led_to_success: n.is_multiple_of(2),
+                        request_id: String::new(),
                     })
                     .await?;
             }
