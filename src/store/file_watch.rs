@@ -72,10 +72,10 @@ impl FileWatch {
     }
 
     fn fault(&self, state: u8) -> Option<StoreFault> {
-        let path = self.path.display().to_string();
+        let path = || self.path.display().to_string();
         match state {
-            MISSING => Some(StoreFault::FileMissing { path }),
-            REPLACED => Some(StoreFault::FileReplaced { path }),
+            MISSING => Some(StoreFault::FileMissing { path: path() }),
+            REPLACED => Some(StoreFault::FileReplaced { path: path() }),
             _ => None,
         }
     }
