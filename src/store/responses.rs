@@ -1,6 +1,6 @@
 //! `entropy_responses`: the check, the atomic trigger, latest, history, statistics.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
@@ -48,6 +48,22 @@ fn latest(connection: &Connection, job: Option<&str>) -> StoreResult<Option<Resp
     Ok(rows.pop().map(|(_, record)| record))
 }
 
+/// When the job's (or any job's) last response was recorded, without the
+/// rest of its record: None without responses, Some(None) when its time
+/// cannot be read.
+fn last_recorded_at(
+    connection: &Connection,
+    job: Option<&str>,
+) -> StoreResult<Option<Option<DateTime<Utc>>>> {
+    let select = "SELECT rowid, recorded_at FROM entropy_responses";
+    let mut rows = page::newest_rows(connection, select, job, None, 1, |row| {
+        Ok((row.get(0)?, row.get::<_, Option<String>>(1)?))
+    })?;
+    Ok(rows
+        .pop()
+        .map(|(_, text)| text.as_deref().and_then(time::parse)))
+}
+
 /// Seconds of the job's cooldown still to run, if one is active. Capped at
 /// the cooldown, so a response stamped in the future cannot extend it; a
 /// response whose time cannot be read counts as just recorded.
@@ -56,12 +72,11 @@ fn cooldown_remaining(
     job: &str,
     cooldown_seconds: i64,
 ) -> StoreResult<Option<f64>> {
-    let Some(last) = latest(connection, Some(job))? else {
+    let Some(recorded_at) = last_recorded_at(connection, Some(job))? else {
         return Ok(None);
     };
     let cooldown = cooldown_seconds as f64;
-    let elapsed = last
-        .recorded_at
+    let elapsed = recorded_at
         .map(|at| (Utc::now() - at).as_seconds_f64())
         .unwrap_or(0.0);
     Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
@@ -290,6 +305,6 @@ fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<Respons
         avg_entropy_at_trigger: sum / total as f64,
         budget_boosts: boosts,
         quarantine_revisits: revisits,
-        last_response: latest(connection, job)?.and_then(|r| r.recorded_at),
+        last_response: last_recorded_at(connection, job)?.flatten(),
     })
 }
