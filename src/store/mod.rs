@@ -1,8 +1,9 @@
 //! The store: every SQL statement and transaction of the service.
 //!
-//! Reads run on a pool of connections through `spawn_blocking`, each in one
-//! read transaction (a consistent WAL snapshot that never waits for writers).
-//! Writes go through the single [`writer::Writer`] thread.
+//! Reads run on dedicated read threads (see `readers`), each on a pooled
+//! connection and in one read transaction (a consistent WAL snapshot that
+//! never waits for writers). Writes go through the single [`writer::Writer`]
+//! thread.
 
 mod aggregates;
 mod budget;
