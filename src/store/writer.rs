@@ -21,7 +21,9 @@ use tokio::sync::{oneshot, watch};
 
 use super::error::{StoreError, StoreResult};
 
-use super::durable::{Completion, Syncer};
+/// Delivers an operation's result once the outcome of its commit is known.
+type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
 /// Runs an operation on the connection, or fails it when no transaction could
 /// begin; also hands back the operation's error, if any.
 type Job =
@@ -87,24 +89,20 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread. `commits` is bumped after every commit that
-    /// ran at least one successful operation.
-    ///
-    /// With a `syncer`, the connection commits without fsync
-    /// (`synchronous=NORMAL`) and batches are acknowledged by the syncer once
-    /// the WAL is fsynced; without one, as soon as COMMIT returns.
+    /// Starts the writer thread. `commits` is bumped after every commit.
+    /// Callers are answered as soon as their COMMIT returns (durable with the
+    /// connection's `synchronous=FULL`).
     pub fn start(
         connection: Connection,
         capacity: usize,
         commits: Arc<watch::Sender<u64>>,
-        syncer: Option<Syncer>,
     ) -> StoreResult<Self> {
         let (queue, jobs) = sync_channel(capacity);
         let stats = Arc::new(WriteStats::default());
         let counted = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, jobs, &commits, syncer, &counted))
+            .spawn(move || run(connection, jobs, &commits, &counted))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             queue,
@@ -179,7 +177,6 @@ fn run(
     connection: Connection,
     jobs: Receiver<Message>,
     commits: &watch::Sender<u64>,
-    syncer: Option<Syncer>,
     stats: &WriteStats,
 ) {
     let mut stopping = false;
@@ -200,21 +197,14 @@ fn run(
         if !batch.is_empty() {
             stats.record(batch.len());
             let (completions, committed) = commit_batch(&connection, batch);
-            match (&syncer, committed) {
-                (Some(syncer), Ok(())) => syncer.submit(completions),
-                (_, committed) => {
-                    if committed.is_ok() {
-                        commits.send_modify(|count| *count += 1);
-                    }
-                    for completion in completions {
-                        completion(committed.clone());
-                    }
-                }
+            if committed.is_ok() {
+                commits.send_modify(|count| *count += 1);
+            }
+            for completion in completions {
+                completion(committed.clone());
             }
         }
     }
-    // Acknowledges what waits for its fsync before the writer reports stopped.
-    drop(syncer);
     let counts = stats.counts();
     tracing::info!(
         operations = counts.operations,
@@ -306,7 +296,7 @@ mod tests {
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);")
             .unwrap();
         let (commits, _) = watch::channel(0);
-        Writer::start(connection, 1024, Arc::new(commits), None).unwrap()
+        Writer::start(connection, 1024, Arc::new(commits)).unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,7 +386,7 @@ mod tests {
             .execute_batch("CREATE TABLE t (v INTEGER)")
             .unwrap();
         let (commits, _) = watch::channel(0);
-        let writer = Writer::start(writer_connection, 16, Arc::new(commits), None).unwrap();
+        let writer = Writer::start(writer_connection, 16, Arc::new(commits)).unwrap();
 
         // Another program takes the write lock and keeps it for 25 busy_timeouts.
         let other = open(&path, Duration::from_secs(5));
