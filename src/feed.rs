@@ -121,10 +121,11 @@ impl<T: Send + Sync + 'static> Tail<T> {
     /// rows are not read at all (that cost a query and a record conversion
     /// per commit); once a stream subscribes, the tail starts over from the
     /// table's end, and a stream behind that reads from the store.
-    async fn keep_current(&self, store: &Store) -> StoreResult<bool> {
+    /// `polled`: also look for rows deleted by another program.
+    async fn keep_current(&self, store: &Store, polled: bool) -> StoreResult<()> {
         if self.changed.receiver_count() == 0 {
             self.stale.store(true, Ordering::Relaxed);
-            return Ok(false);
+            return Ok(());
         }
         if self.stale.load(Ordering::Relaxed) {
             let end = store.rowid_bounds(self.table).await?.max.unwrap_or(0);
@@ -132,7 +133,10 @@ impl<T: Send + Sync + 'static> Tail<T> {
             self.stale.store(false, Ordering::Relaxed);
         }
         self.refresh().await?;
-        Ok(true)
+        if polled {
+            detect_reset(store, self).await;
+        }
+        Ok(())
     }
 
     /// Reads every row recorded since the high-water mark into the tail.
@@ -256,25 +260,13 @@ async fn refresh_loop(
             }
             _ = poll.tick() => true,
         };
-        let read = [
-            budget.keep_current(&store).await,
-            responses.keep_current(&store).await,
-            snapshots.keep_current(&store).await,
+        let results = [
+            budget.keep_current(&store, polled).await,
+            responses.keep_current(&store, polled).await,
+            snapshots.keep_current(&store, polled).await,
         ];
-        for error in read.iter().filter_map(|r| r.as_ref().err()) {
+        for error in results.into_iter().filter_map(Result::err) {
             tracing::warn!(%error, "cannot read new rows for subscribers");
-        }
-        let read = read.map(|r| r.unwrap_or(false));
-        if polled {
-            if read[0] {
-                detect_reset(&store, &budget).await;
-            }
-            if read[1] {
-                detect_reset(&store, &responses).await;
-            }
-            if read[2] {
-                detect_reset(&store, &snapshots).await;
-            }
         }
     }
 }

@@ -56,9 +56,6 @@ const TRIGGERS: &[&str] = &[
 /// holds for as long as the version does.
 pub(super) const POPULATION_VERSION: &str = "population_version";
 
-const BUMP_POPULATION: &str =
-    "UPDATE ls_meta SET value = value + 1 WHERE key = 'population_version';\n";
-
 /// Key of the row that aggregates every job.
 pub(super) const ALL_JOBS: (i64, &str) = (1, "");
 
@@ -253,9 +250,13 @@ fn application_remove(row: &str) -> String {
     )
 }
 
+fn bump_population() -> String {
+    format!("UPDATE ls_meta SET value = value + 1 WHERE key = '{POPULATION_VERSION}';\n")
+}
+
 /// An application count changes: the population's version too.
 fn application_change(body: String) -> String {
-    body + BUMP_POPULATION
+    body + &bump_population()
 }
 
 fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
@@ -318,13 +319,23 @@ fn create_triggers() -> String {
             "pattern_applications",
             &application_change(application_remove("OLD") + &application_add("NEW")),
         ),
-        trigger("ls_pattern_insert", "INSERT", "patterns", BUMP_POPULATION),
-        trigger("ls_pattern_delete", "DELETE", "patterns", BUMP_POPULATION),
+        trigger(
+            "ls_pattern_insert",
+            "INSERT",
+            "patterns",
+            &bump_population(),
+        ),
+        trigger(
+            "ls_pattern_delete",
+            "DELETE",
+            "patterns",
+            &bump_population(),
+        ),
         trigger(
             "ls_pattern_update",
             "UPDATE OF id",
             "patterns",
-            BUMP_POPULATION,
+            &bump_population(),
         ),
     ]
     .concat()
@@ -386,12 +397,14 @@ fn installed_version(connection: &Connection) -> StoreResult<Option<i64>> {
     if !has_meta {
         return Ok(None);
     }
+    meta_value(connection, "aggregates_version")
+}
+
+/// A value of `ls_meta` (None when its row is missing or NULL).
+pub(super) fn meta_value(connection: &Connection, key: &str) -> StoreResult<Option<i64>> {
     Ok(connection
-        .query_row(
-            "SELECT value FROM ls_meta WHERE key = 'aggregates_version'",
-            [],
-            |row| row.get::<_, Option<i64>>(0),
-        )
+        .prepare_cached("SELECT value FROM ls_meta WHERE key = ?1")?
+        .query_row([key], |row| row.get::<_, Option<i64>>(0))
         .optional()?
         .flatten())
 }

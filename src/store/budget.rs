@@ -35,18 +35,16 @@ pub(super) fn latest(
     job: Option<&str>,
 ) -> StoreResult<Option<BudgetRecord>> {
     let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-    let mut rows = page::newest_rows(connection, &select, job, None, 1, from_row)?;
-    Ok(rows.pop().map(|(_, record)| record))
+    page::newest_row(connection, &select, job, from_row)
 }
 
 /// The last written value of the job (or of all jobs), without the rest of
 /// its record.
 pub(super) fn latest_value(connection: &Connection, job: Option<&str>) -> StoreResult<Option<f64>> {
     let select = "SELECT rowid, budget_value FROM exploration_budget";
-    let mut rows = page::newest_rows(connection, select, job, None, 1, |row| {
+    page::newest_row(connection, select, job, |row| {
         Ok((row.get(0)?, row.get(1)?))
-    })?;
-    Ok(rows.pop().map(|(_, value)| value))
+    })
 }
 
 /// Inserts an (already enforced) proposal.

@@ -8,9 +8,13 @@
 
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use super::{StoreResult, aggregates::POPULATION_VERSION, patterns::population_entropy};
+use super::{
+    StoreResult,
+    aggregates::{POPULATION_VERSION, meta_value},
+    patterns::population_entropy,
+};
 use crate::domain::entropy::PopulationEntropy;
 
 #[derive(Default)]
@@ -21,7 +25,7 @@ pub struct EntropyCache {
 impl EntropyCache {
     /// The population entropy in `connection`'s read transaction.
     pub fn entropy(&self, connection: &Connection) -> StoreResult<PopulationEntropy> {
-        let Some(version) = population_version(connection)? else {
+        let Some(version) = meta_value(connection, POPULATION_VERSION)? else {
             return population_entropy(connection);
         };
         if let Some((cached, entropy)) = *self.lock()
@@ -43,14 +47,6 @@ impl EntropyCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-fn population_version(connection: &Connection) -> StoreResult<Option<i64>> {
-    Ok(connection
-        .prepare_cached("SELECT value FROM ls_meta WHERE key = ?1")?
-        .query_row([POPULATION_VERSION], |row| row.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten())
 }
 
 #[cfg(test)]

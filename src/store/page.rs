@@ -64,6 +64,18 @@ pub(super) fn newest_rows<T>(
     Ok(rows)
 }
 
+/// The last inserted row of a job-scoped table (or of every job), mapped
+/// without its rowid.
+pub(super) fn newest_row<T>(
+    connection: &rusqlite::Connection,
+    select: &str,
+    job: Option<&str>,
+    map: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, T)>,
+) -> super::StoreResult<Option<T>> {
+    let mut rows = newest_rows(connection, select, job, None, 1, map)?;
+    Ok(rows.pop().map(|(_, item)| item))
+}
+
 /// A newest-first page of a job-scoped table.
 pub(super) fn newest_page<T>(
     connection: &rusqlite::Connection,

@@ -44,8 +44,7 @@ pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
 
 fn latest(connection: &Connection, job: Option<&str>) -> StoreResult<Option<ResponseRecord>> {
     let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-    let mut rows = page::newest_rows(connection, &select, job, None, 1, from_row)?;
-    Ok(rows.pop().map(|(_, record)| record))
+    page::newest_row(connection, &select, job, from_row)
 }
 
 /// When the job's (or any job's) last response was recorded, without the
@@ -56,12 +55,10 @@ fn last_recorded_at(
     job: Option<&str>,
 ) -> StoreResult<Option<Option<DateTime<Utc>>>> {
     let select = "SELECT rowid, recorded_at FROM entropy_responses";
-    let mut rows = page::newest_rows(connection, select, job, None, 1, |row| {
+    let text = page::newest_row(connection, select, job, |row| {
         Ok((row.get(0)?, row.get::<_, Option<String>>(1)?))
     })?;
-    Ok(rows
-        .pop()
-        .map(|(_, text)| text.as_deref().and_then(time::parse)))
+    Ok(text.map(|text| text.as_deref().and_then(time::parse)))
 }
 
 /// Seconds of the job's cooldown still to run, if one is active. Capped at
