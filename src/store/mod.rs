@@ -282,6 +282,28 @@ mod tests {
         }
     }
 
+    /// The bundled SQLite is built by `.cargo/config.toml` without the shared
+    /// page cache (one mutex for every connection's page lookups) and without
+    /// memory statistics (one mutex for every allocation).
+    #[test]
+    fn sqlite_is_built_without_process_wide_mutexes() {
+        let connection = Connection::open_in_memory().unwrap();
+        let mut statement = connection.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// A cached statement runs again with new bindings without being parsed
     /// again: the pagination queries bind `LIMIT ?` and `job_hash = ?`.
     #[tokio::test]
