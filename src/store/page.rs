@@ -46,22 +46,39 @@ pub(super) fn newest_rows<T>(
     map: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, T)>,
 ) -> super::StoreResult<Vec<(i64, T)>> {
     let before = before.unwrap_or(i64::MAX);
-    let fetch = fetch as i64;
-    let rows = match job {
-        Some(job) => connection
-            .prepare_cached(&format!(
-                "{select} WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3"
-            ))?
-            .query_map(rusqlite::params![job, before, fetch], map)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => connection
-            .prepare_cached(&format!(
-                "{select} WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
-            ))?
-            .query_map(rusqlite::params![before, fetch], map)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
+    // Sized once: growing a vector of records by doubling copied them a few
+    // times per page. `fetch` is bounded by the largest page size.
+    let mut rows = Vec::with_capacity(fetch);
+    let limit = fetch as i64;
+    match job {
+        Some(job) => collect_into(
+            &mut rows,
+            connection
+                .prepare_cached(&format!(
+                    "{select} WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3"
+                ))?
+                .query_map(rusqlite::params![job, before, limit], map)?,
+        )?,
+        None => collect_into(
+            &mut rows,
+            connection
+                .prepare_cached(&format!(
+                    "{select} WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
+                ))?
+                .query_map(rusqlite::params![before, limit], map)?,
+        )?,
+    }
     Ok(rows)
+}
+
+fn collect_into<T>(
+    rows: &mut Vec<T>,
+    mapped: impl Iterator<Item = rusqlite::Result<T>>,
+) -> rusqlite::Result<()> {
+    for row in mapped {
+        rows.push(row?);
+    }
+    Ok(())
 }
 
 /// The last inserted row of a job-scoped table (or of every job), mapped
