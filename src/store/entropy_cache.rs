@@ -6,7 +6,7 @@
 //! Only reads fill it: a write transaction may still roll back, and a version
 //! number seen inside it could then come back with other contents.
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
@@ -19,7 +19,21 @@ use crate::domain::entropy::PopulationEntropy;
 
 #[derive(Default)]
 pub struct EntropyCache {
-    last: Mutex<Option<(i64, PopulationEntropy)>>,
+    state: Mutex<State>,
+    /// Signalled whenever a computation ends, with or without a result.
+    computed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<(i64, PopulationEntropy)>,
+    /// The version a read thread is computing now. Readers of the same
+    /// version wait for its result instead of scanning the patterns too:
+    /// while applications were recorded, 64 callers each recomputing put the
+    /// p50 at 180 ms.
+    computing: Option<i64>,
+    #[cfg(test)]
+    computations: u64,
 }
 
 impl EntropyCache {
@@ -28,24 +42,69 @@ impl EntropyCache {
         let Some(version) = meta_value(connection, POPULATION_VERSION)? else {
             return population_entropy(connection);
         };
-        if let Some((cached, entropy)) = *self.lock()
-            && cached == version
-        {
-            return Ok(entropy);
+        let mut state = self.lock();
+        loop {
+            if let Some((cached, entropy)) = state.last
+                && cached == version
+            {
+                return Ok(entropy);
+            }
+            if state.computing != Some(version) {
+                break;
+            }
+            // Same version, so the same committed population as this
+            // reader's snapshot: its result is exact here too.
+            state = self
+                .computed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        state.computing = Some(version);
+        #[cfg(test)]
+        {
+            state.computations += 1;
+        }
+        drop(state);
+        // Clears the mark and wakes the waiters however the computation
+        // ends (an error or a panic included); a waiter then computes itself.
+        let _computing = Computing {
+            cache: self,
+            version,
+        };
         let entropy = population_entropy(connection)?;
-        let mut last = self.lock();
+        let mut state = self.lock();
         // Committed versions only grow: never replace a newer entry.
-        if last.is_none_or(|(cached, _)| cached < version) {
-            *last = Some((version, entropy));
+        if state.last.is_none_or(|(cached, _)| cached < version) {
+            state.last = Some((version, entropy));
         }
         Ok(entropy)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(i64, PopulationEntropy)>> {
-        self.last
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[cfg(test)]
+    fn computations(&self) -> u64 {
+        self.lock().computations
+    }
+}
+
+struct Computing<'a> {
+    cache: &'a EntropyCache,
+    version: i64,
+}
+
+impl Drop for Computing<'_> {
+    fn drop(&mut self) {
+        let mut state = self.cache.lock();
+        if state.computing == Some(self.version) {
+            state.computing = None;
+        }
+        drop(state);
+        self.cache.computed.notify_all();
     }
 }
 
@@ -107,5 +166,43 @@ mod tests {
             4
         );
         store.close();
+    }
+
+    /// Readers that find the same uncached version at once compute it once:
+    /// the others wait for that result.
+    #[test]
+    fn concurrent_readers_of_one_version_compute_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("learning.db");
+        Store::open(&path, StoreOptions::default()).unwrap().close();
+        let sql = Connection::open(&path).unwrap();
+        sql.execute_batch(
+            "BEGIN; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO patterns (id, pattern_type, pattern_name) \
+             SELECT 'p' || i, 't', 'n' FROM n; \
+             INSERT INTO pattern_applications (id, pattern_id) \
+             SELECT 'a' || id, id FROM patterns; \
+             COMMIT;",
+        )
+        .unwrap();
+        let cache = EntropyCache::default();
+        let readers = 8;
+        let start = std::sync::Barrier::new(readers);
+        let results: Vec<PopulationEntropy> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..readers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let connection = Connection::open(&path).unwrap();
+                        start.wait();
+                        cache.entropy(&connection).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(cache.computations(), 1);
+        assert!(results.iter().all(|r| *r == results[0]));
+        assert_eq!(results[0].total_applications, 20_000);
     }
 }

@@ -72,9 +72,9 @@ fn parse_written(text: &str) -> Option<NaiveDateTime> {
         return None;
     }
     let number = |digits: &[u8]| {
-        digits
-            .iter()
-            .try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
     };
     let micros = match fraction {
         [] => 0,
@@ -174,7 +174,13 @@ mod tests {
             parsed_with(text, &NAIVE[0]).and_then(|p| p.to_naive_datetime_with_offset(0).ok())
         };
         let mut checked = 0;
-        for date in ["2025-01-01", "2024-02-29", "1999-12-31", "0001-01-01", "9999-12-31"] {
+        for date in [
+            "2025-01-01",
+            "2024-02-29",
+            "1999-12-31",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
             for time in ["00:00:00", "10:05:09", "23:59:59"] {
                 for fraction in ["", ".5", ".05", ".123", ".000100", ".999999", ".000000"] {
                     let text = format!("{date}T{time}{fraction}");
@@ -198,7 +204,11 @@ mod tests {
         ] {
             assert_eq!(parse_written(declined), None, "{declined}");
         }
-        for invalid in ["2025-02-30T10:00:00", "2025-13-01T10:00:00", "2025-01-01T24:00:00"] {
+        for invalid in [
+            "2025-02-30T10:00:00",
+            "2025-13-01T10:00:00",
+            "2025-01-01T24:00:00",
+        ] {
             assert_eq!(parse_written(invalid), None, "{invalid}");
             assert_eq!(by_pattern(invalid), None, "{invalid}");
         }

@@ -3,6 +3,7 @@
 //! with the same callers, the ceiling to compare against. Also seeds database
 //! files for the history-size runs. See BENCHMARKS.md.
 
+mod cpu;
 mod drive;
 mod rpcs;
 mod rss;
@@ -50,7 +51,8 @@ pub struct RunArgs {
     /// HTTP/2 connections the callers share.
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Server process whose memory (VmRSS, VmHWM) is reported after the run.
+    /// Server process whose memory (VmRSS, VmHWM) is reported after the run,
+    /// and whose CPU time per call is reported beside the load generator's.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Skip the Check phase (e.g. for latency-only runs at concurrency 1).
@@ -91,35 +93,48 @@ fn run(args: RunArgs) -> Result<(), String> {
         if let Some(channel) = channels.first() {
             workload.resolve(channel).await?;
         }
+        let measure = |workload: rpcs::Workload| {
+            let channels = &channels;
+            async move {
+                drive::phase(channels, &workload, args.concurrency, args.warmup).await;
+                let cpu = cpu::start(args.server_pid);
+                let outcome =
+                    drive::phase(channels, &workload, args.concurrency, args.duration).await;
+                let cpu = cpu.per_call(args.server_pid, outcome.calls);
+                (outcome, cpu)
+            }
+        };
         let ceiling = if args.no_ceiling {
             None
         } else {
-            let check = rpcs::Workload::check();
-            drive::phase(&channels, &check, args.concurrency, args.warmup).await;
-            Some(drive::phase(&channels, &check, args.concurrency, args.duration).await)
+            Some(measure(rpcs::Workload::check()).await)
         };
-        drive::phase(&channels, &workload, args.concurrency, args.warmup).await;
-        let measured = drive::phase(&channels, &workload, args.concurrency, args.duration).await;
+        let measured = measure(workload).await;
         let memory = args.server_pid.map(rss::read);
         report(&args, &measured, ceiling.as_ref(), memory);
         Ok(())
     })
 }
 
+type Measured = (drive::Outcome, cpu::PerCall);
+
 fn report(
     args: &RunArgs,
-    measured: &drive::Outcome,
-    ceiling: Option<&drive::Outcome>,
+    (measured, cpu): &Measured,
+    ceiling: Option<&Measured>,
     memory: Option<Result<rss::Memory, String>>,
 ) {
     println!(
         "rpc={} concurrency={} duration={:?} jobs={} connections={} {}",
         args.rpc, args.concurrency, args.duration, args.jobs, args.connections, args.label
     );
-    if let Some(ceiling) = ceiling {
+    if let Some((ceiling, ceiling_cpu)) = ceiling {
         println!("  {:<34} {}", "grpc.health.v1 Check (ceiling)", ceiling);
+        println!("  {:<34} {}", "  CPU per call", ceiling_cpu.describe());
     }
     println!("  {:<34} {}", args.rpc, measured);
+    println!("  {:<34} {}", "  CPU per call", cpu.describe());
+    let ceiling = ceiling.map(|(outcome, _)| outcome);
     let ratio = ceiling.map(|c| 100.0 * measured.calls_per_second() / c.calls_per_second());
     if let Some(ratio) = ratio {
         println!("  ratio: {ratio:.1}% of the Check rate");
@@ -141,8 +156,9 @@ fn report(
         }
         None => ("-".into(), "-".into()),
     };
+    let (server_cpu_us, client_cpu_us) = cpu.fields();
     println!(
-        "RESULT label={} rpc={} concurrency={} jobs={} calls_per_s={:.0} p50_ms={:.3} p99_ms={:.3} errors={} check_calls_per_s={} ratio_pct={} rss_mib={} hwm_mib={}",
+        "RESULT label={} rpc={} concurrency={} jobs={} calls_per_s={:.0} p50_ms={:.3} p99_ms={:.3} errors={} check_calls_per_s={} ratio_pct={} rss_mib={} hwm_mib={} server_cpu_us_per_call={} loadgen_cpu_us_per_call={}",
         if args.label.is_empty() {
             "-"
         } else {
@@ -159,6 +175,8 @@ fn report(
         ratio.map_or("-".into(), |r| format!("{r:.1}")),
         rss,
         hwm,
+        server_cpu_us,
+        client_cpu_us,
     );
     if let Some(first) = &measured.first_error {
         println!("  first error: {first}");
