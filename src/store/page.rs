@@ -46,39 +46,27 @@ pub(super) fn newest_rows<T>(
     map: impl Fn(&rusqlite::Row) -> rusqlite::Result<(i64, T)>,
 ) -> super::StoreResult<Vec<(i64, T)>> {
     let before = before.unwrap_or(i64::MAX);
+    let limit = fetch as i64;
+    let (sql, params): (String, Vec<&dyn rusqlite::ToSql>) = match &job {
+        Some(job) => (
+            format!("{select} WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3"),
+            vec![job, &before, &limit],
+        ),
+        None => (
+            format!("{select} WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"),
+            vec![&before, &limit],
+        ),
+    };
     // Sized once: growing a vector of records by doubling copied them a few
     // times per page. `fetch` is bounded by the largest page size.
     let mut rows = Vec::with_capacity(fetch);
-    let limit = fetch as i64;
-    match job {
-        Some(job) => collect_into(
-            &mut rows,
-            connection
-                .prepare_cached(&format!(
-                    "{select} WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3"
-                ))?
-                .query_map(rusqlite::params![job, before, limit], map)?,
-        )?,
-        None => collect_into(
-            &mut rows,
-            connection
-                .prepare_cached(&format!(
-                    "{select} WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2"
-                ))?
-                .query_map(rusqlite::params![before, limit], map)?,
-        )?,
-    }
-    Ok(rows)
-}
-
-fn collect_into<T>(
-    rows: &mut Vec<T>,
-    mapped: impl Iterator<Item = rusqlite::Result<T>>,
-) -> rusqlite::Result<()> {
-    for row in mapped {
+    for row in connection
+        .prepare_cached(&sql)?
+        .query_map(params.as_slice(), map)?
+    {
         rows.push(row?);
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// The last inserted row of a job-scoped table (or of every job), mapped

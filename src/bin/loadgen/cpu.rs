@@ -27,9 +27,10 @@ fn process_cpu(process: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
 }
 
-/// CPU times at the start of a phase.
+/// CPU times at the start of a phase: the server's (with its /proc name)
+/// and this process's.
 pub struct Start {
-    server: Option<Result<Duration, String>>,
+    server: Option<(String, Result<Duration, String>)>,
     client: Result<Duration, String>,
 }
 
@@ -41,21 +42,25 @@ pub struct PerCall {
 
 pub fn start(server_pid: Option<u32>) -> Start {
     Start {
-        server: server_pid.map(|pid| process_cpu(&pid.to_string())),
+        server: server_pid.map(|pid| {
+            let process = pid.to_string();
+            let cpu = process_cpu(&process);
+            (process, cpu)
+        }),
         client: process_cpu("self"),
     }
 }
 
 impl Start {
-    pub fn per_call(self, server_pid: Option<u32>, calls: u64) -> PerCall {
+    pub fn per_call(self, calls: u64) -> PerCall {
         let per_call = |start: Result<Duration, String>, process: &str| {
             let spent = process_cpu(process)?.saturating_sub(start?);
             Ok(spent.as_secs_f64() * 1e6 / calls.max(1) as f64)
         };
         PerCall {
-            server_us: server_pid
-                .zip(self.server)
-                .map(|(pid, start)| per_call(start, &pid.to_string())),
+            server_us: self
+                .server
+                .map(|(process, start)| per_call(start, &process)),
             client_us: per_call(self.client, "self"),
         }
     }

@@ -100,7 +100,7 @@ fn run(args: RunArgs) -> Result<(), String> {
                 let cpu = cpu::start(args.server_pid);
                 let outcome =
                     drive::phase(channels, &workload, args.concurrency, args.duration).await;
-                let cpu = cpu.per_call(args.server_pid, outcome.calls);
+                let cpu = cpu.per_call(outcome.calls);
                 (outcome, cpu)
             }
         };
