@@ -1,7 +1,8 @@
-//! Loops the service runs by itself (both off by default): the entropy
-//! sampler records a snapshot at an interval, and the automatic responder
-//! checks named jobs and responds to low entropy (check and trigger in one
-//! transaction, so it never races with clients doing the same).
+//! Loops the service runs by itself: the entropy sampler records a snapshot
+//! at an interval, and the automatic responder checks named jobs and
+//! responds to low entropy (check and trigger in one transaction, so it
+//! never races with clients doing the same); both are off by default. The
+//! prune of expired request ids always runs, off every client's path.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     domain::records::{EntropySnapshot, ResponseConfig},
-    store::Store,
+    store::{PRUNE_BATCH, PRUNE_INTERVAL, RETENTION, Store},
 };
 
 /// Records an entropy snapshot every `interval`.
@@ -45,11 +46,11 @@ impl Drop for Background {
 
 impl Background {
     pub fn start(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         sampler: Option<SamplerOptions>,
         responder: Option<ResponderOptions>,
     ) -> Self {
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(prune_request_ids(store.clone()))];
         if let Some(options) = sampler {
             tracing::info!(interval = ?options.interval, alert_threshold = options.alert_threshold, "entropy sampler on");
             tasks.push(tokio::spawn(sample(store.clone(), options)));
@@ -68,7 +69,25 @@ fn ticker(interval: Duration) -> tokio::time::Interval {
     ticker
 }
 
-async fn sample(store: Arc<Store>, options: SamplerOptions) {
+/// Deletes request ids older than [`RETENTION`], a batch per transaction,
+/// at every interval (and at once again while batches come back full).
+async fn prune_request_ids(store: Arc<dyn Store>) {
+    let mut ticker = ticker(PRUNE_INTERVAL);
+    loop {
+        ticker.tick().await;
+        loop {
+            let before = chrono::Utc::now() - RETENTION;
+            match store.prune_request_ids(before, PRUNE_BATCH).await {
+                Ok(deleted) if deleted >= PRUNE_BATCH => continue,
+                Ok(deleted) => tracing::debug!(deleted, "pruned expired request ids"),
+                Err(error) => tracing::warn!(%error, "cannot prune expired request ids"),
+            }
+            break;
+        }
+    }
+}
+
+async fn sample(store: Arc<dyn Store>, options: SamplerOptions) {
     let mut ticker = ticker(options.interval);
     loop {
         ticker.tick().await;
@@ -95,7 +114,7 @@ async fn sample(store: Arc<Store>, options: SamplerOptions) {
     }
 }
 
-async fn respond(store: Arc<Store>, options: ResponderOptions) {
+async fn respond(store: Arc<dyn Store>, options: ResponderOptions) {
     let mut ticker = ticker(options.interval);
     loop {
         ticker.tick().await;

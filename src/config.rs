@@ -3,7 +3,7 @@
 
 pub mod hardening;
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use crate::{
     background::{ResponderOptions, SamplerOptions},
@@ -14,14 +14,15 @@ use crate::{
         records::ResponseConfig,
     },
     server::ServerOptions,
-    store::{Durability, StoreOptions},
+    store::{Durability, StoreLocation, StoreOptions},
 };
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeConfig {
-    /// SQLite database file; created with the learning store schema on first start.
+    /// The store: a SQLite file path (or `sqlite:PATH`), created with the
+    /// learning store schema on first start.
     #[arg(long, env = "LEARNING_DB", default_value = "./learning.db")]
-    pub db: PathBuf,
+    pub db: StoreLocation,
 
     /// Address to listen on.
     #[arg(long, env = "LEARNING_LISTEN", default_value = "127.0.0.1:50051")]

@@ -1,9 +1,10 @@
 //! Fan-out of newly recorded rows to stream subscribers.
 //!
 //! The store stays the source of truth. For each streamed table one refresher
-//! task reads the rows recorded since its high-water mark (after every commit
-//! of this service, and on a short poll for rows written by other programs)
-//! into a bounded in-memory tail shared by every subscriber. A subscriber reads
+//! task reads the records committed since its high-water mark (whenever the
+//! store's wake-up signal changes: after every commit of this service, and
+//! after each look for records written by other programs) into a bounded
+//! in-memory tail shared by every subscriber. A subscriber reads
 //! from the tail when its position is still covered, and from the store
 //! otherwise, so a slow subscriber is never dropped and never skips a row,
 //! and a thousand subscribers cost one query per commit, not a thousand.
@@ -13,36 +14,31 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, RwLock,
+        Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
 };
 
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     domain::records::{BudgetRecord, EntropySnapshot, ResponseRecord},
-    store::{Store, StoreResult, StreamTable},
+    store::{Position, Store, StoreResult, StreamTable},
 };
 
 /// Rows kept in memory per table.
 const TAIL_CAPACITY: usize = 4096;
 /// Rows read from the store per query.
 pub const READ_BATCH: usize = 512;
-/// How often rows written by other programs are looked for.
-const EXTERNAL_POLL: Duration = Duration::from_millis(500);
 
-type Fetch<T> = Arc<
-    dyn Fn(i64, usize) -> Pin<Box<dyn Future<Output = StoreResult<Vec<(i64, T)>>> + Send>>
-        + Send
-        + Sync,
->;
+type Fetched<T> = StoreResult<Vec<(Position, T)>>;
+type Fetch<T> =
+    Arc<dyn Fn(Position, usize) -> Pin<Box<dyn Future<Output = Fetched<T>> + Send>> + Send + Sync>;
 
 /// What the tail holds after a position.
 pub enum TailRead<T> {
     /// The rows after the position (at most the asked number).
-    Rows(Vec<(i64, Arc<T>)>),
+    Rows(Vec<(Position, Arc<T>)>),
     /// Nothing after the position has been seen yet: wait for a change.
     Waiting,
     /// The position is older than the tail: read from the store.
@@ -50,10 +46,10 @@ pub enum TailRead<T> {
 }
 
 struct TailState<T> {
-    rows: VecDeque<(i64, Arc<T>)>,
-    /// Every row with rowid in (covered_from, high_water] is in `rows`.
-    covered_from: i64,
-    high_water: i64,
+    rows: VecDeque<(Position, Arc<T>)>,
+    /// Every record with a position in (covered_from, high_water] is in `rows`.
+    covered_from: Position,
+    high_water: Position,
 }
 
 /// The most recent rows of one table.
@@ -67,7 +63,7 @@ pub struct Tail<T> {
 }
 
 impl<T: Send + Sync + 'static> Tail<T> {
-    fn new(table: StreamTable, high_water: i64, fetch: Fetch<T>) -> Self {
+    fn new(table: StreamTable, high_water: Position, fetch: Fetch<T>) -> Self {
         Self {
             table,
             state: RwLock::new(TailState {
@@ -90,30 +86,42 @@ impl<T: Send + Sync + 'static> Tail<T> {
         self.changed.subscribe()
     }
 
-    pub fn high_water(&self) -> i64 {
-        self.state.read().map(|s| s.high_water).unwrap_or(i64::MAX)
+    pub fn high_water(&self) -> Position {
+        self.read_state().high_water
     }
 
-    pub fn read_after(&self, position: i64, max: usize) -> TailRead<T> {
-        let Ok(state) = self.state.read() else {
-            return TailRead::Behind;
-        };
+    /// The state, also after a panic while it was written: every change to
+    /// it leaves it consistent, so a poisoned lock must not stop the streams.
+    fn read_state(&self) -> RwLockReadGuard<'_, TailState<T>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, TailState<T>> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn read_after(&self, position: Position, max: usize) -> TailRead<T> {
+        let state = self.read_state();
         if position >= state.high_water {
             return TailRead::Waiting;
         }
         if position < state.covered_from {
             return TailRead::Behind;
         }
-        let start = state.rows.partition_point(|(rowid, _)| *rowid <= position);
+        let start = state.rows.partition_point(|(at, _)| *at <= position);
         TailRead::Rows(state.rows.iter().skip(start).take(max).cloned().collect())
     }
 
     /// Rows after `position` from the store (for subscribers behind the tail).
-    pub async fn fetch_after(&self, position: i64, max: usize) -> StoreResult<Vec<(i64, Arc<T>)>> {
+    pub async fn fetch_after(
+        &self,
+        position: Position,
+        max: usize,
+    ) -> StoreResult<Vec<(Position, Arc<T>)>> {
         let rows = (self.fetch)(position, max).await?;
         Ok(rows
             .into_iter()
-            .map(|(rowid, row)| (rowid, Arc::new(row)))
+            .map(|(at, row)| (at, Arc::new(row)))
             .collect())
     }
 
@@ -122,13 +130,13 @@ impl<T: Send + Sync + 'static> Tail<T> {
     /// per commit); once a stream subscribes, the tail starts over from the
     /// table's end, and a stream behind that reads from the store.
     /// `polled`: also look for rows deleted by another program.
-    async fn keep_current(&self, store: &Store, polled: bool) -> StoreResult<()> {
+    async fn keep_current(&self, store: &dyn Store, polled: bool) -> StoreResult<()> {
         if self.changed.receiver_count() == 0 {
             self.stale.store(true, Ordering::Relaxed);
             return Ok(());
         }
         if self.stale.load(Ordering::Relaxed) {
-            let end = store.rowid_bounds(self.table).await?.max.unwrap_or(0);
+            let end = store.stream_bounds(self.table).await?.end();
             self.reset(end);
             self.stale.store(false, Ordering::Relaxed);
         }
@@ -148,17 +156,17 @@ impl<T: Send + Sync + 'static> Tail<T> {
             if rows.is_empty() {
                 return Ok(());
             }
-            if let Ok(mut state) = self.state.write() {
-                for (rowid, row) in rows {
-                    state.high_water = rowid;
-                    state.rows.push_back((rowid, Arc::new(row)));
-                }
-                while state.rows.len() > TAIL_CAPACITY {
-                    if let Some((evicted, _)) = state.rows.pop_front() {
-                        state.covered_from = evicted;
-                    }
+            let mut state = self.write_state();
+            for (at, row) in rows {
+                state.high_water = at;
+                state.rows.push_back((at, Arc::new(row)));
+            }
+            while state.rows.len() > TAIL_CAPACITY {
+                if let Some((evicted, _)) = state.rows.pop_front() {
+                    state.covered_from = evicted;
                 }
             }
+            drop(state);
             self.changed.send_modify(|version| *version += 1);
             if !full {
                 return Ok(());
@@ -167,12 +175,12 @@ impl<T: Send + Sync + 'static> Tail<T> {
     }
 
     /// Starts over from `high_water` (rows were deleted under the tail).
-    fn reset(&self, high_water: i64) {
-        if let Ok(mut state) = self.state.write() {
-            state.rows.clear();
-            state.covered_from = high_water;
-            state.high_water = high_water;
-        }
+    fn reset(&self, high_water: Position) {
+        let mut state = self.write_state();
+        state.rows.clear();
+        state.covered_from = high_water;
+        state.high_water = high_water;
+        drop(state);
         self.changed.send_modify(|version| *version += 1);
     }
 }
@@ -193,7 +201,7 @@ impl Drop for Feeds {
 
 impl Feeds {
     /// Starts the tails at the current end of each table.
-    pub async fn start(store: Arc<Store>) -> StoreResult<Self> {
+    pub async fn start(store: Arc<dyn Store>) -> StoreResult<Self> {
         let budget = tail(
             &store,
             StreamTable::Budget,
@@ -228,13 +236,17 @@ impl Feeds {
 }
 
 /// A tail starting at the current end of `table`, reading with `read`.
-async fn tail<T, F, R>(store: &Arc<Store>, table: StreamTable, read: F) -> StoreResult<Arc<Tail<T>>>
+async fn tail<T, F, R>(
+    store: &Arc<dyn Store>,
+    table: StreamTable,
+    read: F,
+) -> StoreResult<Arc<Tail<T>>>
 where
     T: Send + Sync + 'static,
-    F: Fn(Arc<Store>, i64, usize) -> R + Send + Sync + 'static,
-    R: Future<Output = StoreResult<Vec<(i64, T)>>> + Send + 'static,
+    F: Fn(Arc<dyn Store>, Position, usize) -> R + Send + Sync + 'static,
+    R: Future<Output = Fetched<T>> + Send + 'static,
 {
-    let end = store.rowid_bounds(table).await?.max.unwrap_or(0);
+    let end = store.stream_bounds(table).await?.end();
     let source = store.clone();
     let fetch: Fetch<T> =
         Arc::new(move |after, limit| Box::pin(read(source.clone(), after, limit)));
@@ -242,28 +254,24 @@ where
 }
 
 async fn refresh_loop(
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     budget: Arc<Tail<BudgetRecord>>,
     responses: Arc<Tail<ResponseRecord>>,
     snapshots: Arc<Tail<EntropySnapshot>>,
 ) {
-    let mut commits = store.commits();
-    let mut poll = tokio::time::interval(EXTERNAL_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wakeups = store.wakeups();
+    let mut polls = wakeups.borrow().polls;
     loop {
-        let polled = tokio::select! {
-            changed = commits.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                false
-            }
-            _ = poll.tick() => true,
-        };
+        if wakeups.changed().await.is_err() {
+            return;
+        }
+        let wakeup = *wakeups.borrow_and_update();
+        let polled = wakeup.polls != polls;
+        polls = wakeup.polls;
         let results = [
-            budget.keep_current(&store, polled).await,
-            responses.keep_current(&store, polled).await,
-            snapshots.keep_current(&store, polled).await,
+            budget.keep_current(&*store, polled).await,
+            responses.keep_current(&*store, polled).await,
+            snapshots.keep_current(&*store, polled).await,
         ];
         for error in results.into_iter().filter_map(Result::err) {
             tracing::warn!(%error, "cannot read new rows for subscribers");
@@ -273,12 +281,54 @@ async fn refresh_loop(
 
 /// Rows deleted at the end of a table (another program cleared it) leave the
 /// tail ahead of the store; new rows would reuse rowids below its mark.
-async fn detect_reset<T: Send + Sync + 'static>(store: &Store, tail: &Tail<T>) {
-    if let Ok(bounds) = store.rowid_bounds(tail.table()).await {
-        let end = bounds.max.unwrap_or(0);
+async fn detect_reset<T: Send + Sync + 'static>(store: &dyn Store, tail: &Tail<T>) {
+    if let Ok(bounds) = store.stream_bounds(tail.table()).await {
+        let end = bounds.end();
         if end < tail.high_water() {
-            tracing::warn!(table = ?tail.table(), end, "rows were deleted; streams restart from the store");
+            tracing::warn!(table = ?tail.table(), end = end.value(), "rows were deleted; streams restart from the store");
             tail.reset(end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail_over(rows: Vec<(i64, u32)>) -> Tail<u32> {
+        let fetch: Fetch<u32> = Arc::new(move |after: Position, max: usize| {
+            let rows: Vec<(Position, u32)> = rows
+                .iter()
+                .filter_map(|(at, row)| Some((Position::new(*at)?, *row)))
+                .filter(|(at, _)| *at > after)
+                .take(max)
+                .collect();
+            Box::pin(async move { Ok(rows) })
+        });
+        Tail::new(StreamTable::Snapshots, Position::START, fetch)
+    }
+
+    /// A panic while the tail's lock was held must not leave subscribers
+    /// waiting forever: the tail keeps reading and serving rows.
+    #[tokio::test]
+    async fn a_poisoned_tail_keeps_serving() {
+        let tail = Arc::new(tail_over(vec![(1, 10), (2, 20)]));
+        let _subscriber = tail.subscribe();
+        let poisoner = tail.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = poisoner.state.write().unwrap();
+            panic!("poison the tail's lock");
+        })
+        .join();
+        assert!(panicked.is_err() && tail.state.is_poisoned());
+        tail.refresh().await.unwrap();
+        assert_eq!(tail.high_water(), Position::new(2).unwrap());
+        match tail.read_after(Position::START, 10) {
+            TailRead::Rows(rows) => {
+                let values: Vec<u32> = rows.iter().map(|(_, row)| **row).collect();
+                assert_eq!(values, vec![10, 20]);
+            }
+            _ => panic!("the tail does not serve its rows"),
         }
     }
 }

@@ -22,7 +22,7 @@ impl HealthMonitor {
     /// Reports SERVING for `services` and "", then, unless `interval` is zero,
     /// probes the store now and every `interval`.
     pub async fn start(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         reporter: HealthReporter,
         services: Vec<&'static str>,
         interval: Duration,
@@ -66,7 +66,7 @@ impl Drop for HealthMonitor {
 }
 
 async fn probe_forever(
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     reporter: HealthReporter,
     services: Vec<&'static str>,
     interval: Duration,

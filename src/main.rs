@@ -1,9 +1,9 @@
 mod cli;
 
-use std::{io::IsTerminal, process::ExitCode, sync::Arc};
+use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use learning_service::{config::ServeConfig, exposure, server, store::Store};
+use learning_service::{config::ServeConfig, exposure, server, store};
 use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
@@ -52,9 +52,9 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
     config.hardening.apply(&mut options)?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let store = Store::open(&config.db, config.store_options())
-        .map_err(|e| format!("cannot open {}: {e}", config.db.display()))?;
-    let store = Arc::new(store);
+    let store = store::open(&config.db, config.store_options())
+        .map_err(|e| format!("cannot open {}: {e}", config.db))?;
+    let grace = options.shutdown_grace;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -62,10 +62,10 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
         exposure::warn(address, &options);
-        tracing::info!(%address, db = %config.db.display(), tls = options.tls.is_some(), "serving learning.v1");
+        tracing::info!(%address, db = %config.db, tls = options.tls.is_some(), "serving learning.v1");
         let served = server::serve(store.clone(), listener, options, shutdown).await;
         tracing::info!("stopped accepting requests; finishing queued writes");
-        store.close();
+        store.close(grace);
         served.map_err(|e| e.to_string())
     })
 }

@@ -79,7 +79,7 @@ impl Default for ServerOptions {
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,

@@ -32,8 +32,7 @@ async fn the_sampler_records_snapshots_marked_against_the_alert_threshold() {
     let db = dir.path().join("learning.db");
     {
         // Applications exist before the server starts: diversity 0.469.
-        let store = learning_service::store::Store::open(&db, Default::default()).unwrap();
-        store.close();
+        learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
         seed_applications(&rusqlite::Connection::open(&db).unwrap(), &[90, 10]);
     }
     let server = TestServer::start_on_with(
@@ -66,8 +65,7 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
     {
-        let store = learning_service::store::Store::open(&db, Default::default()).unwrap();
-        store.close();
+        learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
         seed_applications(&rusqlite::Connection::open(&db).unwrap(), &[97, 1, 1, 1]);
     }
     let server = TestServer::start_on_with(

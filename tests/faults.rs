@@ -63,7 +63,7 @@ async fn a_full_database_is_unavailable_until_it_has_room_again() {
 
     // The limit cannot go below the current size, so 1 means "no new page".
     server
-        .store()
+        .sqlite()
         .execute_on_write_connection("PRAGMA max_page_count = 1")
         .await
         .unwrap();
@@ -80,7 +80,7 @@ async fn a_full_database_is_unavailable_until_it_has_room_again() {
     assert_all(&server, ServingStatus::NotServing).await;
 
     server
-        .store()
+        .sqlite()
         .execute_on_write_connection("PRAGMA max_page_count = 1000000")
         .await
         .unwrap();
@@ -96,7 +96,7 @@ async fn a_full_database_is_unavailable_until_it_has_room_again() {
 async fn a_read_only_database_is_unavailable_and_not_serving() {
     let server = probed_often().await;
     server
-        .store()
+        .sqlite()
         .execute_on_write_connection("PRAGMA query_only = ON")
         .await
         .unwrap();
@@ -193,7 +193,7 @@ async fn writes_grouped_with_a_full_disk_failure_are_answered_truthfully() {
         .await
         .unwrap();
     server
-        .store()
+        .sqlite()
         .execute_on_write_connection("PRAGMA max_page_count = 1")
         .await
         .unwrap();

@@ -111,12 +111,13 @@ async fn shutdown_gives_up_on_open_calls_after_the_grace_period() {
     use learning_service::{
         limits::Limits,
         server::{self, ServerOptions},
-        store::{Store, StoreOptions},
+        store::{Store, StoreOptions, sqlite::SqliteStore},
     };
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
-    let store = std::sync::Arc::new(Store::open(&db, StoreOptions::default()).unwrap());
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqliteStore::open(&db, StoreOptions::default()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let options = ServerOptions {
@@ -165,7 +166,7 @@ async fn shutdown_gives_up_on_open_calls_after_the_grace_period() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
 
     blocker.execute_batch("COMMIT").unwrap();
-    tokio::task::spawn_blocking(move || store.close())
+    tokio::task::spawn_blocking(move || store.close(Duration::from_secs(10)))
         .await
         .unwrap();
     let rows: i64 = blocker

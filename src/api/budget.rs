@@ -16,16 +16,16 @@ use crate::{
     },
     domain::records::BudgetRecord,
     pb::{self, budget_service_server::BudgetService},
-    store::{Store, ops},
+    store::{Store, Write, Written},
 };
 
 pub struct BudgetApi {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     subscriptions: Arc<Subscriptions>,
 }
 
 impl BudgetApi {
-    pub fn new(store: Arc<Store>, subscriptions: Arc<Subscriptions>) -> Self {
+    pub fn new(store: Arc<dyn Store>, subscriptions: Arc<Subscriptions>) -> Self {
         Self {
             store,
             subscriptions,
@@ -104,12 +104,19 @@ impl BudgetService for BudgetApi {
             adjustment_type,
             reason,
         };
-        let op = ops::update_budget(job, proposal, bounds, entropy).map(|record| {
-            pb::UpdateExplorationBudgetResponse {
+        let write = Write::UpdateBudget {
+            job,
+            proposal,
+            bounds,
+            entropy_at_time: entropy,
+        };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Budget(record) => Some(pb::UpdateExplorationBudgetResponse {
                 record: Some(convert::budget_record(record)),
-            }
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn calculate_budget_adjustment(
@@ -143,12 +150,18 @@ impl BudgetService for BudgetApi {
                 DEFAULT_INITIAL_BUDGET,
             )?,
         };
-        let op = ops::calculate_adjustment(job, entropy, params).map(|record| {
-            pb::CalculateBudgetAdjustmentResponse {
+        let write = Write::CalculateAdjustment {
+            job,
+            current_entropy: entropy,
+            params,
+        };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Budget(record) => Some(pb::CalculateBudgetAdjustmentResponse {
                 record: Some(convert::budget_record(record)),
-            }
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn get_exploration_budget_statistics(

@@ -15,19 +15,19 @@ use crate::{
         records::{EntropySnapshot, ResponseRecord},
     },
     pb::{self, entropy_service_server::EntropyService},
-    store::{Store, StreamFilter, ops},
+    store::{Store, StreamFilter, Write, Written},
 };
 
 /// Default cooldown between two responses of a job, in seconds.
 pub const DEFAULT_COOLDOWN_SECONDS: i64 = 3600;
 
 pub struct EntropyApi {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     subscriptions: Arc<Subscriptions>,
 }
 
 impl EntropyApi {
-    pub fn new(store: Arc<Store>, subscriptions: Arc<Subscriptions>) -> Self {
+    pub fn new(store: Arc<dyn Store>, subscriptions: Arc<Subscriptions>) -> Self {
         Self {
             store,
             subscriptions,
@@ -141,16 +141,23 @@ impl EntropyService for EntropyApi {
             cooldown_seconds,
         } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
         let config = convert::response_config(r.config)?;
-        let op = ops::respond_if_needed(job, threshold, cooldown_seconds, config).map(
-            |(check, response)| pb::RespondToEntropyIfNeededResponse {
+        let write = Write::RespondIfNeeded {
+            job,
+            threshold,
+            cooldown_seconds,
+            config,
+        };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Responded { check, response } => Some(pb::RespondToEntropyIfNeededResponse {
                 needs_response: check.needs_response,
                 current_entropy: check.current_entropy,
                 reason: check.reason,
                 cooldown_remaining_seconds: check.cooldown_remaining_seconds,
                 response: response.map(convert::response_record),
-            },
-        );
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+            }),
+            _ => None,
+        });
+        Ok(Response::new(response.await?))
     }
 
     async fn check_entropy_response_needed(
@@ -183,12 +190,14 @@ impl EntropyService for EntropyApi {
         let key = idempotency::key(&mut r)?;
         let context = convert::trigger_context(r.trigger)?;
         let config = convert::response_config(r.config)?;
-        let op = ops::trigger_response(context, config).map(|record| {
-            pb::TriggerEntropyResponseResponse {
+        let write = Write::TriggerResponse { context, config };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Response(record) => Some(pb::TriggerEntropyResponseResponse {
                 record: Some(convert::response_record(record)),
-            }
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn get_last_entropy_response(
@@ -264,11 +273,15 @@ impl EntropyService for EntropyApi {
         let mut r = request.into_inner();
         let key = idempotency::key(&mut r)?;
         let snapshot = convert::snapshot_to_record(r.metrics)?;
-        let op = ops::record_snapshot(snapshot).map(|stored| pb::RecordPatternEntropyResponse {
-            id: stored.id.clone().unwrap_or_default(),
-            metrics: Some(convert::snapshot(stored)),
+        let write = Write::RecordSnapshot(snapshot);
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Snapshot(stored) => Some(pb::RecordPatternEntropyResponse {
+                id: stored.id.clone().unwrap_or_default(),
+                metrics: Some(convert::snapshot(stored)),
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn get_pattern_entropy_history(

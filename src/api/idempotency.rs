@@ -5,7 +5,10 @@ use prost::Message;
 use tonic::Status;
 
 use super::validate::invalid;
-use crate::{pb, store::IdempotencyKey};
+use crate::{
+    pb,
+    store::{IdempotencyKey, Idempotent, Store, StoreError, Write, WriteOutcome, Written},
+};
 
 /// Longest accepted request_id, in bytes.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
@@ -64,6 +67,36 @@ pub fn key<R: Keyed>(request: &mut R) -> Result<Option<IdempotencyKey>, Status> 
         request_id,
         &request.encode_to_vec(),
     )))
+}
+
+/// Runs `write` (at most once under `key`) and answers with the RPC's
+/// response: `respond` builds it from what was written, and its encoding is
+/// what the store keeps for a retry of the same request.
+pub async fn write<R>(
+    store: &dyn Store,
+    key: Option<IdempotencyKey>,
+    write: Write,
+    respond: fn(Written) -> Option<R>,
+) -> Result<R, Status>
+where
+    R: Message + Default + 'static,
+{
+    let once = key.map(|key| Idempotent {
+        key,
+        encode: Box::new(move |written: &Written| {
+            respond(written.clone()).map_or_else(Vec::new, |r| r.encode_to_vec())
+        }),
+    });
+    match store.write(write, once).await? {
+        WriteOutcome::Written(written) => respond(written)
+            .ok_or_else(|| StoreError::internal("a write answered another kind of record").into()),
+        WriteOutcome::Replayed(bytes) => R::decode(bytes.as_slice()).map_err(|e| {
+            StoreError::internal(format!(
+                "the stored response of a request_id is unreadable: {e}"
+            ))
+            .into()
+        }),
+    }
 }
 
 #[cfg(test)]

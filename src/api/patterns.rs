@@ -8,15 +8,15 @@ use super::{convert, idempotency, page_token, validate};
 use crate::{
     domain::records::{NewPattern, QuarantineStatus},
     pb::{self, pattern_service_server::PatternService},
-    store::{Store, ops},
+    store::{Store, Write, Written},
 };
 
 pub struct PatternApi {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
 }
 
 impl PatternApi {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
 }
@@ -38,10 +38,14 @@ impl PatternService for PatternApi {
                 Some(s) => convert::requested_quarantine_status("quarantine_status", s)?,
             },
         };
-        let op = ops::record_pattern(new).map(|pattern| pb::RecordPatternResponse {
-            pattern: Some(convert::pattern(pattern)),
+        let write = Write::RecordPattern(new);
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Pattern(pattern) => Some(pb::RecordPatternResponse {
+                pattern: Some(convert::pattern(pattern)),
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn record_pattern_application(
@@ -52,13 +56,19 @@ impl PatternService for PatternApi {
         let key = idempotency::key(&mut r)?;
         let pattern_id = validate::required_id("pattern_id", r.pattern_id)?;
         let execution_id = validate::required_id("execution_id", r.execution_id)?;
-        let op = ops::record_application(pattern_id, execution_id, r.pattern_led_to_success).map(
-            |(application_id, application_count)| pb::RecordPatternApplicationResponse {
-                application_id,
-                application_count,
-            },
-        );
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        let write = Write::RecordApplication {
+            pattern_id,
+            execution_id,
+            led_to_success: r.pattern_led_to_success,
+        };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Application { id, count } => Some(pb::RecordPatternApplicationResponse {
+                application_id: id,
+                application_count: count,
+            }),
+            _ => None,
+        });
+        Ok(Response::new(response.await?))
     }
 
     async fn set_pattern_quarantine_status(
@@ -70,12 +80,18 @@ impl PatternService for PatternApi {
         let pattern_id = validate::required_id("pattern_id", r.pattern_id)?;
         let status = convert::requested_quarantine_status("status", r.status)?;
         let reason = validate::text("reason", r.reason)?;
-        let op = ops::set_quarantine_status(pattern_id, status, reason).map(|pattern| {
-            pb::SetPatternQuarantineStatusResponse {
+        let write = Write::SetQuarantineStatus {
+            pattern_id,
+            status,
+            reason,
+        };
+        let response = idempotency::write(&*self.store, key, write, |written| match written {
+            Written::Pattern(pattern) => Some(pb::SetPatternQuarantineStatusResponse {
                 pattern: Some(convert::pattern(pattern)),
-            }
+            }),
+            _ => None,
         });
-        Ok(Response::new(self.store.write_idempotent(key, op).await?))
+        Ok(Response::new(response.await?))
     }
 
     async fn list_patterns(

@@ -22,7 +22,7 @@ use super::validate::invalid;
 use crate::{
     domain::records::{BudgetRecord, ResponseRecord},
     feed::{Feeds, READ_BATCH, Tail, TailRead},
-    store::{Store, StreamFilter},
+    store::{Position, Store, StreamFilter},
 };
 
 /// Largest accepted backfill.
@@ -100,7 +100,7 @@ pub struct StreamRequest {
 
 /// Shared by every stream of the server.
 pub struct Subscriptions {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     pub feeds: Feeds,
     permits: Arc<Semaphore>,
     progress_interval: Duration,
@@ -109,7 +109,7 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         feeds: Feeds,
         max_subscribers: usize,
         progress_interval: Duration,
@@ -188,12 +188,12 @@ impl Subscriptions {
         &self,
         tail: &Tail<M::Record>,
         request: StreamRequest,
-    ) -> Result<(i64, i64), Status> {
-        let bounds = self.store.rowid_bounds(tail.table()).await?;
-        let end = bounds.max.unwrap_or(0);
+    ) -> Result<(Position, Position), Status> {
+        let bounds = self.store.stream_bounds(tail.table()).await?;
+        let end = bounds.end();
         if !request.after_cursor.is_empty() {
             let position = decode_cursor(M::CURSOR_TAG, &request.after_cursor)?;
-            let oldest = bounds.min.map_or(0, |min| min - 1);
+            let oldest = bounds.before_oldest();
             if position > end || position < oldest {
                 return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest)));
             }
@@ -208,7 +208,7 @@ impl Subscriptions {
             }
             Some(n) if n > 0 => {
                 self.store
-                    .backfill_position(tail.table(), request.filter, n as usize)
+                    .backfill_start(tail.table(), request.filter, n as usize)
                     .await?
             }
             _ => end,
@@ -217,11 +217,13 @@ impl Subscriptions {
     }
 }
 
-pub fn encode_cursor(tag: &str, position: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1|{tag}|{position}"))
+/// A stream's cursor: its tag and the position, opaque to clients. The form
+/// is the one every release handed out, so old cursors keep working.
+pub fn encode_cursor(tag: &str, position: Position) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1|{tag}|{}", position.value()))
 }
 
-fn decode_cursor(tag: &str, cursor: &str) -> Result<i64, Status> {
+fn decode_cursor(tag: &str, cursor: &str) -> Result<Position, Status> {
     let refused = || invalid("after_cursor", "is not a cursor of this stream");
     let text = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -233,7 +235,7 @@ fn decode_cursor(tag: &str, cursor: &str) -> Result<i64, Status> {
         (Some("v1"), Some(found), Some(position)) if found == tag => position
             .parse::<i64>()
             .ok()
-            .filter(|p| *p >= 0)
+            .and_then(Position::new)
             .ok_or_else(refused),
         _ => Err(refused()),
     }
@@ -257,15 +259,15 @@ type Matcher<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 /// The task behind one stream.
 struct Producer<M: StreamMessage> {
     tail: Arc<Tail<M::Record>>,
-    position: i64,
+    position: Position,
     /// The last row recorded when the stream started; the caught-up marker
     /// goes out once the position has passed it.
-    caught_up_at: i64,
+    caught_up_at: Position,
     matches: Matcher<M::Record>,
     sender: mpsc::Sender<Result<M, Status>>,
     progress_interval: Duration,
     stopping: watch::Receiver<bool>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -332,10 +334,10 @@ impl<M: StreamMessage> Producer<M> {
                 }
                 continue;
             }
-            for (rowid, record) in rows {
-                self.position = rowid;
+            for (at, record) in rows {
+                self.position = at;
                 if (self.matches)(&record) {
-                    let message = M::record(encode_cursor(M::CURSOR_TAG, rowid), &record);
+                    let message = M::record(encode_cursor(M::CURSOR_TAG, at), &record);
                     if self.send(message).await.is_err() {
                         return;
                     }
@@ -347,15 +349,18 @@ impl<M: StreamMessage> Producer<M> {
 
     /// Rows after the position from the store; fails when the rows right
     /// after the position were pruned while this subscriber was behind.
-    async fn read_store(&self) -> Result<Vec<(i64, Arc<M::Record>)>, Status> {
+    async fn read_store(&self) -> Result<Vec<(Position, Arc<M::Record>)>, Status> {
         let rows = self.tail.fetch_after(self.position, READ_BATCH).await?;
         let skipped = rows
             .first()
-            .is_some_and(|(rowid, _)| *rowid > self.position + 1);
+            .is_some_and(|(at, _)| !self.position.is_followed_by(*at));
         if skipped {
-            let bounds = self.store.rowid_bounds(self.tail.table()).await?;
-            if let Some(min) = bounds.min.filter(|min| *min > self.position + 1) {
-                return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, min - 1)));
+            let bounds = self.store.stream_bounds(self.tail.table()).await?;
+            if let Some(oldest) = bounds
+                .oldest
+                .filter(|oldest| !self.position.is_followed_by(*oldest))
+            {
+                return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest.before())));
             }
         }
         Ok(rows)
@@ -414,8 +419,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_are_tagged() {
-        let cursor = encode_cursor("budget", 42);
-        assert_eq!(decode_cursor("budget", &cursor).unwrap(), 42);
+        let cursor = encode_cursor("budget", Position::new(42).unwrap());
+        assert_eq!(decode_cursor("budget", &cursor).unwrap().value(), 42);
+        // The form every earlier release handed out.
+        assert_eq!(cursor, URL_SAFE_NO_PAD.encode("v1|budget|42"));
         assert!(decode_cursor("snapshots", &cursor).is_err());
         assert!(decode_cursor("budget", "garbage!").is_err());
         assert!(decode_cursor("budget", &URL_SAFE_NO_PAD.encode("v1|budget|-3")).is_err());

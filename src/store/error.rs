@@ -1,55 +1,93 @@
-//! The one error type of the store.
+//! The contract's one error type: kinds by meaning, never a backend's text.
+//!
+//! A client sees the kind and a sentence. Whatever a backend knows beyond that
+//! (SQL error text, file paths) goes to the server log together with a short
+//! reference, and the sentence carries the same reference, so an operator can
+//! find the log line from a client's report.
 
-use std::sync::Arc;
-
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The request cannot be carried out as asked (the client's fault).
+    #[error("{field}: {message}")]
+    InvalidArgument {
+        field: &'static str,
+        message: String,
+    },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
-    #[error("{path} is not a SQLite database (left untouched)")]
-    NotSqlite { path: String },
-    #[error(
-        "{path} has schema version {found}, newer than the {supported} this service supports (left untouched)"
-    )]
-    NewerSchema {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-    #[error(
-        "{path} has schema version {found}, older than {supported}; open it once with the original learning store to migrate it (left untouched)"
-    )]
-    OlderSchema {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-    #[error("database error: {0}")]
-    Sqlite(Arc<rusqlite::Error>),
-    #[error("database connection unavailable: {0}")]
-    Pool(String),
-    #[error("request_id: reused with a different request")]
-    RequestIdReused,
+    /// Another writer got there first and retrying did not help.
+    #[error("{0}")]
+    Conflict(String),
+    /// The write queue is full: retry later.
     #[error("the write queue is full")]
     Overloaded,
-    #[error("the store is shutting down")]
-    Closed,
-    #[error(transparent)]
-    Fault(#[from] super::fault::StoreFault),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The store cannot serve now (shutting down, disk, file, database down).
+    #[error("{reason}")]
+    Unavailable { reason: String },
+    /// A defect or an unexpected state; the detail is in the server log.
+    #[error("internal error (reference {reference}); the server log has the details")]
+    Internal { reference: String },
+    /// The store refused to open (not a database, another schema version, ...).
+    #[error("{0}")]
+    Refused(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Sqlite(Arc::new(error))
+impl StoreError {
+    pub fn request_id_reused() -> Self {
+        Self::InvalidArgument {
+            field: "request_id",
+            message: "reused with a different request".into(),
+        }
+    }
+
+    pub fn closed() -> Self {
+        Self::Unavailable {
+            reason: "the store is shutting down".into(),
+        }
+    }
+
+    /// Logs `detail` with a new reference and returns the error naming it.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let reference = new_reference();
+        tracing::error!(reference, %detail, "internal store error");
+        Self::Internal { reference }
+    }
+
+    /// A client sentence (`reason`, no paths or backend text) for a cause that
+    /// is logged with a new reference; the sentence carries the reference.
+    pub fn unavailable(reason: &str, detail: impl std::fmt::Display) -> Self {
+        let reference = new_reference();
+        tracing::warn!(reference, %detail, reason, "store unavailable");
+        Self::Unavailable {
+            reason: format!("{reason} (reference {reference})"),
+        }
     }
 }
 
-impl From<r2d2::Error> for StoreError {
-    fn from(error: r2d2::Error) -> Self {
-        Self::Pool(error.to_string())
-    }
+/// Eight hex digits: enough to find one log line among a day's.
+fn new_reference() -> String {
+    let bytes = uuid::Uuid::new_v4();
+    bytes.simple().to_string()[..8].to_owned()
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_carry_a_reference_and_not_the_detail() {
+        let error = StoreError::internal("no such column: secret_path /var/lib/x.db");
+        let text = error.to_string();
+        assert!(
+            !text.contains("secret_path") && !text.contains("/var/lib"),
+            "{text}"
+        );
+        let StoreError::Internal { reference } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(reference.len(), 8);
+        assert!(text.contains(reference.as_str()));
+    }
+}

@@ -1,52 +1,41 @@
-//! The store: every SQL statement and transaction of the service.
+//! The store contract every backend implements, and its backend-neutral
+//! types. The backends live in one folder each (`sqlite/`, the embedded
+//! default); nothing outside them names a backend type or holds SQL.
 //!
-//! Reads run on dedicated read threads (see `readers`), each on a pooled
-//! connection and in one read transaction (a consistent WAL snapshot that
-//! never waits for writers). Writes go through the single [`writer::Writer`]
-//! thread.
+//! A call goes `api/` -> [`Store`] -> backend, one hop per layer. Reads are
+//! each one consistent snapshot; a [`Write`] is one transaction, and its
+//! idempotency record (opaque bytes) commits in that same transaction.
 
-mod aggregates;
-mod budget;
-mod checkpoint;
-mod entropy_cache;
-mod entropy_history;
-pub mod error;
-pub mod fault;
-mod file_watch;
-pub mod idempotency;
-mod json;
-mod op;
-pub mod page;
-mod patterns;
-mod probe;
-mod readers;
-mod responses;
-pub mod schema;
-mod streams;
-pub mod time;
-mod writer;
+mod error;
+mod fault;
+mod idempotency;
+mod location;
+mod page;
+pub mod sqlite;
+mod stream;
+mod write;
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, config::DbConfig};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
+
+use crate::domain::{
+    entropy::PopulationEntropy,
+    records::{
+        BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
+        ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
+    },
+};
 
 pub use error::{StoreError, StoreResult};
 pub use fault::StoreFault;
-pub use idempotency::IdempotencyKey;
-pub use op::WriteOp;
+pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, RETENTION};
+pub use location::StoreLocation;
 pub use page::{Page, PageKey};
-pub use streams::{RowidBounds, StreamFilter, StreamTable};
-
-/// Every write of the store as a [`WriteOp`], for [`Store::write_idempotent`].
-pub mod ops {
-    pub use super::budget::{calculate_adjustment, update_budget};
-    pub use super::entropy_history::record_snapshot;
-    pub use super::patterns::{record_application, record_pattern, set_quarantine_status};
-    pub use super::responses::{respond_if_needed, trigger_response};
-}
-pub use writer::WriteCounts;
+pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Wakeup};
+pub use write::{Write, WriteOutcome, Written};
 
 /// How commits reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -54,8 +43,8 @@ pub enum Durability {
     /// Every commit is fsynced: an acknowledged write survives power loss.
     #[default]
     Full,
-    /// WAL with synchronous=NORMAL: survives a crash of the service, but the
-    /// last commits may be lost on power loss.
+    /// Commits are not fsynced: they survive a crash of the service, but the
+    /// last ones may be lost on power loss.
     Normal,
 }
 
@@ -76,258 +65,152 @@ impl Default for StoreOptions {
     }
 }
 
-pub struct Store {
-    readers: readers::Readers,
-    entropy_cache: Arc<entropy_cache::EntropyCache>,
-    writer: writer::Writer,
-    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
-    commits: watch::Receiver<u64>,
-    idempotency_prune: idempotency::PruneSchedule,
-    file: file_watch::FileWatch,
+/// What the write path did so far, to see that batches form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    /// Writes run (successful or not).
+    pub operations: u64,
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Most writes committed together.
+    pub largest_batch: u64,
 }
 
-fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
-    connection.busy_timeout(Duration::from_secs(30))?;
-    // Plans that do not depend on bound values: without this, the bundled
-    // SQLite (STAT4) marks a statement with `LIMIT ?` or `= ?` for re-preparing
-    // on every new binding, and each cached statement was parsed again per call.
-    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    connection.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
-    ))
-}
+/// The store as the gRPC layer, the stream feeds, the background loops and
+/// the health monitor use it. Held as `Arc<dyn Store>`, chosen at start-up.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Budget records.
+    async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>>;
+    /// Newest first, `limit` per page, before the page key's position.
+    async fn budget_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<BudgetRecord>>;
+    /// O(1) in the history size.
+    async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics>;
 
-/// Page cache of each read connection, in KiB: reads are index seeks over a
-/// few pages, and the OS page cache holds the file anyway; SQLite's default
-/// (2 MiB per connection) made the pool alone weigh 16 MiB on large files.
-const READER_CACHE_KIB: i64 = 512;
+    // Entropy responses.
+    async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>>;
+    async fn response_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<ResponseRecord>>;
+    async fn response_statistics(&self, job: Option<String>) -> StoreResult<ResponseStatistics>;
+    /// The read-only check of CheckEntropyResponseNeeded.
+    async fn check_response_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+    ) -> StoreResult<ResponseCheck>;
 
-/// Page cache of the write connection, in KiB. Small on purpose: a COMMIT
-/// whose inserts split a page scans the whole cache's hash table (SQLite
-/// renumbers pages through a page past the end of the file while it balances
-/// the B-tree), so a large cache cost more per commit than it saved in reads
-/// from the OS page cache. 2 MiB against 32 MiB, measured on 1k-row and
-/// 1M-row files: 8 to 12 % less server CPU per write (BENCHMARKS.md).
-const WRITER_CACHE_KIB: i64 = 2 * 1024;
+    // Patterns and entropy.
+    /// O(patterns) at most, whatever the number of applications.
+    async fn population_entropy(&self) -> StoreResult<PopulationEntropy>;
+    /// Newest `calculated_at` first.
+    async fn snapshot_history(
+        &self,
+        limit: usize,
+        before: Option<(String, i64)>,
+    ) -> StoreResult<Page<EntropySnapshot>>;
+    /// Oldest first, after the page key's position.
+    async fn list_patterns(
+        &self,
+        status: Option<QuarantineStatus>,
+        limit: usize,
+        after: Option<i64>,
+    ) -> StoreResult<Page<PatternRecord>>;
 
-/// The write path. With `--durability full` the writer's connection fsyncs
-/// the WAL inside each COMMIT (`synchronous=FULL`, set by [`configure`]), so
-/// a batch becomes visible to readers and streams only once it is durable,
-/// and its callers are answered after that. (An fsync on a thread of its own,
-/// beside the writer, ran no faster here and let readers see a batch before it
-/// was durable.)
-fn start_writer(
-    connection: Connection,
-    options: &StoreOptions,
-    commits: watch::Sender<u64>,
-) -> StoreResult<writer::Writer> {
-    connection.execute_batch(&format!(
-        "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {};",
-        checkpoint::WRITER_FRAMES
-    ))?;
-    writer::Writer::start(connection, options.write_queue_capacity, Arc::new(commits))
-}
+    // Writes.
+    /// Runs `write` as one transaction and answers once it is committed (and
+    /// durable as configured). With `once`, at most once per key: a later
+    /// call with the same key gets the first run's bytes back and writes
+    /// nothing; the same key with another request is InvalidArgument.
+    async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome>;
+    /// Deletes up to `batch` idempotency keys created before `before`.
+    async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize>;
+    fn write_counts(&self) -> WriteCounts;
 
-impl Store {
-    /// Opens (creating if needed) the database file. Blocking.
-    pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Self> {
-        fault::refuse_unwritable(path)?;
-        schema::check_existing_file(path)?;
-        let mut connection = Connection::open(path)?;
-        fault::refuse_read_only(&connection, path)?;
-        let file = file_watch::FileWatch::new(path)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        configure(&connection, options.durability)?;
-        schema::ensure(&mut connection)?;
+    // Streams (see [`stream`] for the position contract).
+    /// At most `limit` records after `after`, in position order.
+    async fn budget_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, BudgetRecord)>>;
+    async fn responses_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, ResponseRecord)>>;
+    async fn snapshots_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, EntropySnapshot)>>;
+    async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds>;
+    /// The position after which the `count` most recent matching records lie
+    /// (the end of the table for 0).
+    async fn backfill_start(
+        &self,
+        table: StreamTable,
+        filter: StreamFilter,
+        count: usize,
+    ) -> StoreResult<Position>;
+    /// Changes after this process's commits and after each look for writes
+    /// of other programs; the tails read new records when it changes.
+    fn wakeups(&self) -> watch::Receiver<Wakeup>;
 
-        let durability = options.durability;
-        let manager = SqliteConnectionManager::file(path)
-            .with_flags(
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_URI
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .with_init(move |c| {
-                configure(c, durability)?;
-                c.execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))
-            });
-        let read_connections = options.read_connections.max(1);
-        let reads = r2d2::Pool::builder()
-            .max_size(read_connections)
-            // A check per checkout costs a statement per read; a broken
-            // connection fails its read instead.
-            .test_on_check_out(false)
-            .min_idle(Some(1))
-            .build(manager)?;
-        let readers = readers::Readers::start(reads, read_connections)?;
-        let checkpoint_connection = Connection::open(path)?;
-        configure(&checkpoint_connection, Durability::Normal)?;
-        let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection)?;
-        let (commit_sender, commits) = watch::channel(0);
-        let writer = start_writer(connection, &options, commit_sender)?;
-        Ok(Self {
-            readers,
-            entropy_cache: Default::default(),
-            writer,
-            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
-            commits,
-            idempotency_prune: Default::default(),
-            file,
-        })
+    // Health and lifecycle.
+    /// Whether the store can read and write right now. Never blocks an async
+    /// worker: file-system calls run on a blocking thread.
+    async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault>;
+    /// Commits what is queued, then stops; waits at most `grace` for a write
+    /// that is stuck (a lock held by another program). Later calls fail with
+    /// UNAVAILABLE. Blocking.
+    fn close(&self, grace: Duration);
+
+    // Conveniences over `write`, for the loops the service runs itself.
+    async fn record_snapshot(&self, snapshot: EntropySnapshot) -> StoreResult<EntropySnapshot> {
+        match self.write(Write::RecordSnapshot(snapshot), None).await? {
+            WriteOutcome::Written(Written::Snapshot(stored)) => Ok(stored),
+            other => Err(unexpected(&other)),
+        }
     }
 
-    /// Runs `operation` in one read transaction on a pooled connection, on a
-    /// read thread (off the async workers).
-    pub(crate) async fn read<T, F>(&self, operation: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.readers
-            .run(move |connection| in_read_transaction(connection, operation))
-            .await
-    }
-
-    /// Runs `operation` atomically on the write path; returns once committed.
-    pub(crate) async fn write<T, F>(&self, operation: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.file.refuse_writes()?;
-        self.writer.write(operation).await
-    }
-
-    /// Runs a store operation on the write path; returns once committed.
-    pub async fn write_op<T: Send + 'static>(&self, op: WriteOp<T>) -> StoreResult<T> {
-        self.write(move |c| op.run(c)).await
-    }
-
-    /// What the writer did so far: operations, commits, largest batch.
-    pub fn write_counts(&self) -> WriteCounts {
-        self.writer.counts()
-    }
-
-    /// Changes after every commit of this service.
-    pub fn commits(&self) -> watch::Receiver<u64> {
-        self.commits.clone()
-    }
-
-    /// Finishes queued writes and stops the writer. Later writes fail with Closed.
-    pub fn close(&self) {
-        self.writer.close();
-        self.readers.close();
-        if let Ok(mut checkpointer) = self.checkpointer.lock() {
-            checkpointer.take();
+    async fn respond_if_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+        config: ResponseConfig,
+    ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
+        let write = Write::RespondIfNeeded {
+            job,
+            threshold,
+            cooldown_seconds,
+            config,
+        };
+        match self.write(write, None).await? {
+            WriteOutcome::Written(Written::Responded { check, response }) => Ok((check, response)),
+            other => Err(unexpected(&other)),
         }
     }
 }
 
-/// One read transaction: a consistent snapshot of the WAL. BEGIN and COMMIT
-/// are cached statements: parsing them again costs as much as a point read.
-fn in_read_transaction<T>(
-    connection: &mut Connection,
-    operation: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    connection.prepare_cached("BEGIN")?.execute([])?;
-    let result = operation(connection);
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = connection
-        .prepare_cached(end)
-        .and_then(|mut s| s.execute([]));
-    let result = result?;
-    ended?;
-    Ok(result)
+/// A backend answered a write with the wrong kind of result (a defect).
+pub fn unexpected(outcome: &WriteOutcome) -> StoreError {
+    StoreError::internal(format!("a write answered {outcome:?}"))
 }
 
-/// New record ids: lowercase UUID v4, as the original.
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Another program may hold the file's lock: every connection waits for
-    /// it (30 s, as the original) rather than failing with SQLITE_BUSY.
-    #[tokio::test]
-    async fn read_and_write_connections_wait_for_locks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("learning.db"), StoreOptions::default()).unwrap();
-        let busy_timeout = |c: &Connection| -> StoreResult<i64> {
-            Ok(c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?)
-        };
-        assert_eq!(store.read(busy_timeout).await.unwrap(), 30_000);
-        assert_eq!(store.write(busy_timeout).await.unwrap(), 30_000);
-        store.close();
-    }
-
-    /// `--durability full` fsyncs inside every COMMIT (FULL = 2), so a batch
-    /// is visible only once durable; `normal` does not (NORMAL = 1).
-    #[tokio::test]
-    async fn the_writer_commits_as_durably_as_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let synchronous = |c: &Connection| -> StoreResult<i64> {
-            Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
-        };
-        for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
-            let options = StoreOptions {
-                durability,
-                ..StoreOptions::default()
-            };
-            let store = Store::open(&dir.path().join(format!("{expected}.db")), options).unwrap();
-            assert_eq!(store.write(synchronous).await.unwrap(), expected);
-            store.close();
-        }
-    }
-
-    /// The bundled SQLite is built by `.cargo/config.toml` without the shared
-    /// page cache (one mutex for every connection's page lookups) and without
-    /// memory statistics (one mutex for every allocation).
-    #[test]
-    fn sqlite_is_built_without_process_wide_mutexes() {
-        let connection = Connection::open_in_memory().unwrap();
-        let mut statement = connection.prepare("PRAGMA compile_options").unwrap();
-        let options: Vec<String> = statement
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(
-            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "{options:?}"
-        );
-        assert!(
-            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
-        );
-    }
-
-    /// A cached statement runs again with new bindings without being parsed
-    /// again: the pagination queries bind `LIMIT ?` and `job_hash = ?`.
-    #[tokio::test]
-    async fn cached_statements_are_not_prepared_again_per_binding() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("learning.db"), StoreOptions::default()).unwrap();
-        let reprepares = |c: &Connection| -> StoreResult<i32> {
-            let sql = "SELECT rowid FROM exploration_budget \
-                       WHERE job_hash = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT ?3";
-            for (job, limit) in [("a", 1), ("b", 2), ("c", 3)] {
-                let mut statement = c.prepare_cached(sql)?;
-                let rows =
-                    statement.query_map(rusqlite::params![job, i64::MAX, limit], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<Vec<i64>>>()?;
-            }
-            let statement = c.prepare_cached(sql)?;
-            Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
-        };
-        assert_eq!(store.read(reprepares).await.unwrap(), 0);
-        assert_eq!(store.write(reprepares).await.unwrap(), 0);
-        store.close();
+/// Opens the store at `location`. Blocking (run it before serving).
+pub fn open(location: &StoreLocation, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
     }
 }

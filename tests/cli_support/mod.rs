@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::Path, process::Stdio, sync::Arc, time::Duration
 
 use learning_service::{
     server::{self, ServerOptions},
-    store::{Store, StoreOptions},
+    store::{Store, StoreOptions, sqlite::SqliteStore},
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
@@ -166,12 +166,13 @@ impl Watch {
 pub struct Restartable {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
 }
 
 impl Restartable {
     pub async fn start(db: &Path, address: SocketAddr) -> Self {
-        let store = Arc::new(Store::open(db, StoreOptions::default()).expect("open store"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(db, StoreOptions::default()).expect("open store"));
         let listener = TcpListener::bind(address).await.expect("bind");
         let (stop, stopped) = oneshot::channel::<()>();
         let served = store.clone();
@@ -188,7 +189,7 @@ impl Restartable {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
-        self.store.close();
+        self.store.close(Duration::from_secs(10));
     }
 }
 

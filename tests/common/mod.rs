@@ -1,7 +1,9 @@
-//! Shared test setup: a real server on 127.0.0.1:0 over a temporary SQLite file.
+//! Shared test setup: a real server on 127.0.0.1:0 over a temporary store
+//! on the backend `backend::chosen()` names (a SQLite file by default).
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod certs;
 pub mod valid;
 
@@ -13,7 +15,7 @@ use learning_service::{
         pattern_service_client::PatternServiceClient,
     },
     server::{self, ServerOptions},
-    store::{Store, StoreOptions},
+    store::{Store, StoreOptions, sqlite::SqliteStore},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
@@ -30,7 +32,9 @@ pub struct TestServer {
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
+    /// The same store when the backend is SQLite (for file-level tests).
+    sqlite: Option<Arc<SqliteStore>>,
     channel: Channel,
 }
 
@@ -78,7 +82,7 @@ impl TestServer {
         options: ServerOptions,
         store_options: StoreOptions,
     ) -> Self {
-        let store = Arc::new(Store::open(&db, store_options).expect("open store"));
+        let (store, sqlite) = backend::open(&db, store_options);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -100,6 +104,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             store,
+            sqlite,
             channel,
         }
     }
@@ -125,8 +130,15 @@ impl TestServer {
         self.channel.clone()
     }
 
-    pub fn store(&self) -> Arc<Store> {
+    pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
+    }
+
+    /// The SQLite store behind the server (for tests of SQLite itself).
+    pub fn sqlite(&self) -> Arc<SqliteStore> {
+        self.sqlite
+            .clone()
+            .expect("this test needs the SQLite backend")
     }
 
     /// A new connection: TLS when `ca_pem` is given (server name `localhost`),
@@ -223,7 +235,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.store.close();
+        self.store.close(backend::CLOSE_GRACE);
     }
 }
 

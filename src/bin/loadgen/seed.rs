@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Instant};
 
 use chrono::{Duration, NaiveDate};
 use clap::Args;
-use learning_service::store::schema;
+use learning_service::store::sqlite::schema;
 use rusqlite::{Connection, params};
 
 use crate::job_name;

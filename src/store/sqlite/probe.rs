@@ -8,22 +8,29 @@
 
 use std::time::Duration;
 
-use super::{Store, StoreError, fault::StoreFault};
+use super::SqliteStore;
+use crate::store::{StoreError, StoreFault};
 
 /// Below this, writes are about to fail with "disk full": a group commit can
 /// append hundreds of pages to the WAL.
 pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
-impl Store {
+impl SqliteStore {
     /// Checks, in order: the file is still the one opened, its file system
     /// has room, a read transaction works, and the write path answers within
     /// `write_timeout` with a writable database that has room to grow.
-    pub async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
-        self.file.check()?;
-        self.check_free_space()?;
+    pub(super) async fn probe_now(&self, write_timeout: Duration) -> Result<(), StoreFault> {
+        // stat and statvfs may block on a failing disk: not on an async worker.
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            file.check()?;
+            check_free_space(file.path())
+        })
+        .await
+        .map_err(|e| StoreFault::Read(format!("the file check did not finish: {e}")))??;
         self.read(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?))
             .await
-            .map_err(|e| StoreFault::Read(explain(&e)))?;
+            .map_err(|e| StoreFault::Read(e.to_string()))?;
         let write = self.writer.write(|c| {
             c.execute("UPDATE schema_version SET version = version WHERE 0", [])?;
             let pragma =
@@ -40,43 +47,24 @@ impl Store {
             )),
             // A full queue means the writer is busy, not broken.
             Ok(Err(StoreError::Overloaded)) => Ok(()),
-            Ok(Err(e)) => Err(StoreFault::Write(explain(&e))),
+            Ok(Err(e)) => Err(StoreFault::Write(e.to_string())),
         }
-    }
-
-    fn check_free_space(&self) -> Result<(), StoreFault> {
-        let path = self.file.path();
-        let stats = rustix::fs::statvfs(path).map_err(|e| {
-            StoreFault::Read(format!(
-                "cannot inspect the file system of {}: {e}",
-                path.display()
-            ))
-        })?;
-        let available = stats.f_bavail.saturating_mul(stats.f_frsize);
-        if available < MIN_FREE_BYTES {
-            return Err(StoreFault::LowDiskSpace {
-                path: path.display().to_string(),
-                available,
-            });
-        }
-        Ok(())
-    }
-
-    /// Runs `sql` on the write connection, inside the writer's transaction.
-    /// For fault-injection tests (e.g. `PRAGMA max_page_count`), not for use.
-    #[doc(hidden)]
-    pub async fn execute_on_write_connection(&self, sql: &str) -> Result<(), StoreError> {
-        let sql = sql.to_owned();
-        self.writer.write(move |c| Ok(c.execute_batch(&sql)?)).await
     }
 }
 
-/// The operator's sentence for a store error.
-fn explain(error: &StoreError) -> String {
-    match error {
-        StoreError::Sqlite(inner) => {
-            super::fault::describe(inner).map_or_else(|| error.to_string(), str::to_owned)
-        }
-        other => other.to_string(),
+fn check_free_space(path: &std::path::Path) -> Result<(), StoreFault> {
+    let stats = rustix::fs::statvfs(path).map_err(|e| {
+        StoreFault::Read(format!(
+            "cannot inspect the file system of {}: {e}",
+            path.display()
+        ))
+    })?;
+    let available = stats.f_bavail.saturating_mul(stats.f_frsize);
+    if available < MIN_FREE_BYTES {
+        return Err(StoreFault::LowDiskSpace {
+            path: path.display().to_string(),
+            available,
+        });
     }
+    Ok(())
 }

@@ -11,11 +11,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use rusqlite::Connection;
 
 use super::{
-    StoreResult,
     aggregates::{POPULATION_VERSION, meta_value},
     patterns::population_entropy,
 };
 use crate::domain::entropy::PopulationEntropy;
+use crate::store::StoreResult;
 
 #[derive(Default)]
 pub struct EntropyCache {
@@ -110,8 +110,10 @@ impl Drop for Computing<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::store::{Store, StoreOptions};
+    use crate::store::{Store, StoreOptions, sqlite::SqliteStore};
 
     fn patterns_with_counts(sql: &Connection, counts: &[i64]) {
         for (n, count) in counts.iter().enumerate() {
@@ -134,7 +136,7 @@ mod tests {
     async fn computed_once_per_population_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("learning.db");
-        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
         let sql = Connection::open(&path).unwrap();
         patterns_with_counts(&sql, &[3, 1]);
         let first = store.population_entropy().await.unwrap();
@@ -165,7 +167,7 @@ mod tests {
             store.population_entropy().await.unwrap().total_applications,
             4
         );
-        store.close();
+        store.close(Duration::from_secs(5));
     }
 
     /// Readers that find the same uncached version at once compute it once:
@@ -174,7 +176,9 @@ mod tests {
     fn concurrent_readers_of_one_version_compute_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("learning.db");
-        Store::open(&path, StoreOptions::default()).unwrap().close();
+        SqliteStore::open(&path, StoreOptions::default())
+            .unwrap()
+            .close(Duration::from_secs(5));
         let sql = Connection::open(&path).unwrap();
         sql.execute_batch(
             "BEGIN; \

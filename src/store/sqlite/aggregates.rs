@@ -23,7 +23,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::StoreResult;
+use crate::store::StoreResult;
 
 /// Bump when the tables or triggers below change: the next open rebuilds them
 /// and backfills from the original tables.
@@ -456,7 +456,7 @@ mod tests {
     fn store() -> Connection {
         let connection = Connection::open_in_memory().unwrap();
         connection
-            .execute_batch(include_str!("../../tests/fixtures/original_schema.sql"))
+            .execute_batch(include_str!("../../../tests/fixtures/original_schema.sql"))
             .unwrap();
         ensure(&connection).unwrap();
         connection
@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn backfill_counts_existing_rows_once() {
         let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(include_str!("../../tests/fixtures/original_schema.sql"))
+        c.execute_batch(include_str!("../../../tests/fixtures/original_schema.sql"))
             .unwrap();
         c.execute_batch(
             "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{
-    Page, Store, StoreResult, WriteOp, aggregates, budget, json, new_id, page, patterns, time,
-};
+use super::{aggregates, budget, json, new_id, page, patterns, time};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     entropy::PopulationEntropy,
@@ -15,6 +13,7 @@ use crate::domain::{
         TriggerContext,
     },
 };
+use crate::store::{Page, StoreResult};
 
 pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
                        actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
@@ -42,7 +41,10 @@ pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
     ))
 }
 
-fn latest(connection: &Connection, job: Option<&str>) -> StoreResult<Option<ResponseRecord>> {
+pub(super) fn latest(
+    connection: &Connection,
+    job: Option<&str>,
+) -> StoreResult<Option<ResponseRecord>> {
     let select = format!("SELECT {COLUMNS} FROM entropy_responses");
     page::newest_row(connection, &select, job, from_row)
 }
@@ -117,7 +119,7 @@ pub(super) fn check(
     })
 }
 
-/// Every action of a response and its record, on the write transaction.
+/// Boost, revisit and record, on the write transaction: all of them or none.
 pub(super) fn trigger(
     connection: &Connection,
     context: &TriggerContext,
@@ -186,95 +188,49 @@ pub(super) fn trigger(
     })
 }
 
-/// Boost, revisit and record in one transaction: all of them or none.
-pub fn trigger_response(
-    context: TriggerContext,
-    config: ResponseConfig,
-) -> WriteOp<ResponseRecord> {
-    WriteOp::new(move |c| trigger(c, &context, &config))
-}
-
-/// The check and, when needed, the trigger, in one transaction.
-pub fn respond_if_needed(
+/// The check and, when needed, the trigger, in one transaction (atomic
+/// under SQLite's one write lock: concurrent callers inside the cooldown
+/// record exactly one response).
+pub(super) fn respond_if_needed(
+    c: &Connection,
     job: String,
     threshold: f64,
     cooldown_seconds: i64,
-    config: ResponseConfig,
-) -> WriteOp<(ResponseCheck, Option<ResponseRecord>)> {
-    WriteOp::new(move |c| {
-        let entropy = patterns::population_entropy(c)?;
-        let answer = check(c, &job, threshold, cooldown_seconds, entropy)?;
-        let response = match answer.current_entropy {
-            Some(diversity) if answer.needs_response => {
-                let context = TriggerContext {
-                    job_hash: job,
-                    entropy_at_trigger: diversity,
-                    threshold_used: threshold,
-                };
-                Some(trigger(c, &context, &config)?)
-            }
-            _ => None,
-        };
-        Ok((answer, response))
-    })
+    config: &ResponseConfig,
+) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
+    let entropy = patterns::population_entropy(c)?;
+    let answer = check(c, &job, threshold, cooldown_seconds, entropy)?;
+    let response = match answer.current_entropy {
+        Some(diversity) if answer.needs_response => {
+            let context = TriggerContext {
+                job_hash: job,
+                entropy_at_trigger: diversity,
+                threshold_used: threshold,
+            };
+            Some(trigger(c, &context, config)?)
+        }
+        _ => None,
+    };
+    Ok((answer, response))
 }
 
-impl Store {
-    pub async fn check_response_needed(
-        &self,
-        job: String,
-        threshold: f64,
-        cooldown_seconds: i64,
-    ) -> StoreResult<ResponseCheck> {
-        let cache = self.entropy_cache.clone();
-        self.read(move |c| {
-            let entropy = cache.entropy(c)?;
-            check(c, &job, threshold, cooldown_seconds, entropy)
-        })
-        .await
-    }
-
-    /// The check and, when needed, the trigger, in one transaction.
-    pub async fn respond_if_needed(
-        &self,
-        job: String,
-        threshold: f64,
-        cooldown_seconds: i64,
-        config: ResponseConfig,
-    ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
-        self.write_op(respond_if_needed(job, threshold, cooldown_seconds, config))
-            .await
-    }
-
-    pub async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
-        self.read(move |c| latest(c, job.as_deref())).await
-    }
-
-    /// Newest first, `limit` per page.
-    pub async fn response_history(
-        &self,
-        job: Option<String>,
-        limit: usize,
-        page: Option<i64>,
-    ) -> StoreResult<Page<ResponseRecord>> {
-        self.read(move |c| {
-            let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-            page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
-        })
-        .await
-    }
-
-    /// Aggregates (kept by triggers, see `aggregates`) and the latest time,
-    /// from one snapshot: O(1) in the history size.
-    pub async fn response_statistics(
-        &self,
-        job: Option<String>,
-    ) -> StoreResult<ResponseStatistics> {
-        self.read(move |c| statistics(c, job.as_deref())).await
-    }
+/// Newest first, `limit` per page.
+pub(super) fn history(
+    c: &Connection,
+    job: Option<&str>,
+    limit: usize,
+    before: Option<i64>,
+) -> StoreResult<Page<ResponseRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
+    page::newest_page(c, &select, job, before, limit, from_row)
 }
 
-fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<ResponseStatistics> {
+/// Aggregates (kept by triggers, see `aggregates`) and the latest time,
+/// from one snapshot: O(1) in the history size.
+pub(super) fn statistics(
+    connection: &Connection,
+    job: Option<&str>,
+) -> StoreResult<ResponseStatistics> {
     let (all_jobs, key) = match job {
         Some(job) => (0, job),
         None => aggregates::ALL_JOBS,

@@ -9,8 +9,8 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
-        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel},
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -19,7 +19,8 @@ use std::{
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::{oneshot, watch};
 
-use super::error::{StoreError, StoreResult};
+use super::file_watch::FileWatch;
+use crate::store::{StoreError, StoreResult, Wakeup, WriteCounts};
 
 /// Delivers an operation's result once the outcome of its commit is known.
 type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
@@ -54,17 +55,6 @@ pub struct WriteStats {
     largest_batch: AtomicU64,
 }
 
-/// A copy of [`WriteStats`] at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteCounts {
-    /// Operations run (successful or not).
-    pub operations: u64,
-    /// Transactions committed (or attempted): one fsync each.
-    pub commits: u64,
-    /// Most operations committed together.
-    pub largest_batch: u64,
-}
-
 impl WriteStats {
     pub fn counts(&self) -> WriteCounts {
         WriteCounts {
@@ -85,29 +75,55 @@ impl WriteStats {
 pub struct Writer {
     queue: SyncSender<Message>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Disconnected when the thread has finished.
+    finished: std::sync::Mutex<Receiver<()>>,
     stats: Arc<WriteStats>,
+    /// Set by [`Writer::close`]: a lock held by another program is no longer
+    /// waited for, so a shutdown never waits for it.
+    closing: Arc<AtomicBool>,
+}
+
+/// What the writer thread shares with the rest of the store.
+struct Shared {
+    wakeups: Arc<watch::Sender<Wakeup>>,
+    file: Arc<FileWatch>,
+    stats: Arc<WriteStats>,
+    closing: Arc<AtomicBool>,
 }
 
 impl Writer {
-    /// Starts the writer thread. `commits` is bumped after every commit.
-    /// Callers are answered as soon as their COMMIT returns (durable with the
-    /// connection's `synchronous=FULL`).
+    /// Starts the writer thread. `wakeups.commits` is bumped after every
+    /// commit. Callers are answered as soon as their COMMIT returns (durable
+    /// with the connection's `synchronous=FULL`); before it, `file` is
+    /// checked, so no write is acknowledged into a file that is gone.
     pub fn start(
         connection: Connection,
         capacity: usize,
-        commits: Arc<watch::Sender<u64>>,
+        wakeups: Arc<watch::Sender<Wakeup>>,
+        file: Arc<FileWatch>,
     ) -> StoreResult<Self> {
         let (queue, jobs) = sync_channel(capacity);
-        let stats = Arc::new(WriteStats::default());
-        let counted = stats.clone();
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let shared = Shared {
+            wakeups,
+            file,
+            stats: Arc::new(WriteStats::default()),
+            closing: Arc::new(AtomicBool::new(false)),
+        };
+        let (stats, closing) = (shared.stats.clone(), shared.closing.clone());
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, jobs, &commits, &counted))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+            .spawn(move || {
+                let _finish = finish;
+                run(connection, jobs, &shared)
+            })
+            .map_err(|e| StoreError::internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             queue,
             thread: std::sync::Mutex::new(Some(thread)),
+            finished: std::sync::Mutex::new(finished),
             stats,
+            closing,
         })
     }
 
@@ -134,14 +150,31 @@ impl Writer {
         match self.queue.try_send(Message::Run(job)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::closed()),
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::closed())?
     }
 
-    /// Finishes every queued operation, then stops the thread.
-    pub fn close(&self) {
-        let _ = self.queue.send(Message::Stop);
+    /// Commits every queued operation that can commit now (a lock held by
+    /// another program is no longer waited for), then stops the thread.
+    /// Waits at most `grace` for it: a statement may still sit in SQLite's
+    /// busy wait, and its callers were never answered, so nothing
+    /// acknowledged is left behind.
+    pub fn close(&self, grace: Duration) {
+        self.closing.store(true, Ordering::Relaxed);
+        let _ = self.queue.try_send(Message::Stop);
+        let finished = self
+            .finished
+            .lock()
+            .map(|finished| finished.recv_timeout(grace))
+            .unwrap_or(Err(RecvTimeoutError::Disconnected));
+        if finished == Err(RecvTimeoutError::Timeout) {
+            tracing::warn!(
+                ?grace,
+                "the writer is still waiting for the database; not waiting longer"
+            );
+            return;
+        }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = thread.join();
@@ -160,7 +193,7 @@ fn in_savepoint<T>(
 ) -> StoreResult<T> {
     run_cached(connection, "SAVEPOINT operation")?;
     let result = catch_unwind(AssertUnwindSafe(|| operation(connection)))
-        .unwrap_or_else(|_| Err(StoreError::Internal("a write operation panicked".into())));
+        .unwrap_or_else(|_| Err(StoreError::internal("a write operation panicked")));
     if result.is_err() && connection.is_autocommit() {
         // SQLite rolled the whole transaction back itself (disk full, I/O
         // error): the savepoint is gone, and the error is the cause to report.
@@ -173,12 +206,8 @@ fn in_savepoint<T>(
     result
 }
 
-fn run(
-    connection: Connection,
-    jobs: Receiver<Message>,
-    commits: &watch::Sender<u64>,
-    stats: &WriteStats,
-) {
+fn run(connection: Connection, jobs: Receiver<Message>, shared: &Shared) {
+    let stats = &shared.stats;
     let mut stopping = false;
     while !stopping {
         let Ok(first) = jobs.recv() else { break };
@@ -196,9 +225,9 @@ fn run(
         }
         if !batch.is_empty() {
             stats.record(batch.len());
-            let (completions, committed) = commit_batch(&connection, batch);
+            let (completions, committed) = commit_batch(&connection, batch, shared);
             if committed.is_ok() {
-                commits.send_modify(|count| *count += 1);
+                shared.wakeups.send_modify(|wakeup| wakeup.commits += 1);
             }
             for completion in completions {
                 completion(committed.clone());
@@ -223,13 +252,21 @@ fn is_locked(error: &rusqlite::Error) -> bool {
 }
 
 /// Runs `sql` (BEGIN or COMMIT: both may be retried after SQLITE_BUSY),
-/// retrying while the database is locked by someone else.
-fn execute_when_unlocked(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+/// retrying while the database is locked by someone else, unless closing.
+fn execute_when_unlocked(
+    connection: &Connection,
+    sql: &str,
+    closing: &AtomicBool,
+) -> rusqlite::Result<()> {
     let started = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
         match run_cached(connection, sql) {
-            Err(error) if is_locked(&error) && started.elapsed() < MAX_LOCKED_WAIT => {
+            Err(error)
+                if is_locked(&error)
+                    && started.elapsed() < MAX_LOCKED_WAIT
+                    && !closing.load(Ordering::Relaxed) =>
+            {
                 tracing::warn!(
                     %error,
                     statement = sql,
@@ -246,8 +283,13 @@ fn execute_when_unlocked(connection: &Connection, sql: &str) -> rusqlite::Result
 
 /// Runs a batch in one transaction; returns each operation's completion and
 /// the outcome of the COMMIT.
-fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, StoreResult<()>) {
-    if let Err(error) = execute_when_unlocked(connection, "BEGIN IMMEDIATE") {
+fn commit_batch(
+    connection: &Connection,
+    batch: Vec<Job>,
+    shared: &Shared,
+) -> (Vec<Completion>, StoreResult<()>) {
+    let closing = &shared.closing;
+    if let Err(error) = execute_when_unlocked(connection, "BEGIN IMMEDIATE", closing) {
         let error = StoreError::from(error);
         tracing::error!(%error, "cannot begin a write transaction");
         let completions = batch
@@ -270,13 +312,23 @@ fn commit_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Completion>, S
         completions.push(completion);
         if connection.is_autocommit() {
             rolled_back = Some(error.unwrap_or_else(|| {
-                StoreError::Internal("the write transaction ended unexpectedly".into())
+                StoreError::internal("the write transaction ended unexpectedly")
             }));
         }
     }
     let committed = match rolled_back {
         Some(cause) => Err(cause),
-        None => execute_when_unlocked(connection, "COMMIT").map_err(StoreError::from),
+        // The file must still be the one at the path, or the batch would be
+        // acknowledged into a file that is gone (one stat per batch).
+        None => match shared.file.check() {
+            Err(fault) => {
+                tracing::error!(%fault, "writes refused");
+                Err(fault.into())
+            }
+            Ok(()) => {
+                execute_when_unlocked(connection, "COMMIT", closing).map_err(StoreError::from)
+            }
+        },
     };
     if committed.is_err() {
         let _ = run_cached(connection, "ROLLBACK");
@@ -290,13 +342,18 @@ mod tests {
 
     use super::*;
 
+    fn start(connection: Connection, path: &std::path::Path, capacity: usize) -> Writer {
+        let (wakeups, _) = watch::channel(Wakeup::default());
+        let file = Arc::new(FileWatch::new(path).unwrap());
+        Writer::start(connection, capacity, Arc::new(wakeups), file).unwrap()
+    }
+
     fn writer(dir: &tempfile::TempDir) -> Writer {
         let connection = Connection::open(dir.path().join("w.db")).unwrap();
         connection
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);")
             .unwrap();
-        let (commits, _) = watch::channel(0);
-        Writer::start(connection, 1024, Arc::new(commits)).unwrap()
+        start(connection, &dir.path().join("w.db"), 1024)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +403,7 @@ mod tests {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(v) => ok.push(v),
-                Err(StoreError::NotFound { .. }) | Err(StoreError::Sqlite(_)) => {}
+                Err(StoreError::NotFound { .. }) | Err(StoreError::Internal { .. }) => {}
                 Err(other) => panic!("unexpected {other:?}"),
             }
         }
@@ -365,7 +422,7 @@ mod tests {
         assert_eq!(counts.operations, 41);
         assert!(counts.commits <= 3, "no batch formed: {counts:?}");
         assert!(counts.largest_batch >= 20, "{counts:?}");
-        writer.close();
+        writer.close(Duration::from_secs(5));
     }
 
     fn open(path: &std::path::Path, busy_timeout: Duration) -> Connection {
@@ -385,8 +442,7 @@ mod tests {
         writer_connection
             .execute_batch("CREATE TABLE t (v INTEGER)")
             .unwrap();
-        let (commits, _) = watch::channel(0);
-        let writer = Writer::start(writer_connection, 16, Arc::new(commits)).unwrap();
+        let writer = start(writer_connection, &path, 16);
 
         // Another program takes the write lock and keeps it for 25 busy_timeouts.
         let other = open(&path, Duration::from_secs(5));
@@ -411,6 +467,6 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 2);
-        writer.close();
+        writer.close(Duration::from_secs(5));
     }
 }

@@ -7,7 +7,7 @@ use std::{io::Read, path::Path};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::error::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 pub const SCHEMA_VERSION: i64 = 15;
 
@@ -106,6 +106,10 @@ CREATE INDEX IF NOT EXISTS idx_app_pattern ON pattern_applications(pattern_id);
 CREATE INDEX IF NOT EXISTS idx_app_execution ON pattern_applications(execution_id);
 "#;
 
+fn not_sqlite(path: &str) -> StoreError {
+    StoreError::Refused(format!("{path} is not a SQLite database (left untouched)"))
+}
+
 /// Refuses, without writing anything, a file this service must not open:
 /// not SQLite, or a schema version other than the one it keeps.
 pub fn check_existing_file(path: &Path) -> StoreResult<()> {
@@ -115,13 +119,13 @@ pub fn check_existing_file(path: &Path) -> StoreResult<()> {
         Ok(mut file) => {
             let length = file.metadata().map(|m| m.len()).unwrap_or(0);
             if length > 0 && (length < 16 || file.read_exact(&mut header).is_err()) {
-                return Err(StoreError::NotSqlite { path: display });
+                return Err(not_sqlite(&display));
             }
             length
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(error) => {
-            return Err(StoreError::Internal(format!(
+            return Err(StoreError::Refused(format!(
                 "cannot read {display}: {error}"
             )));
         }
@@ -130,21 +134,19 @@ pub fn check_existing_file(path: &Path) -> StoreResult<()> {
         return Ok(());
     }
     if &header != SQLITE_HEADER {
-        return Err(StoreError::NotSqlite { path: display });
+        return Err(not_sqlite(&display));
     }
     let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     match stored_version(&connection)? {
         None => Ok(()),
-        Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
-            path: display,
-            found,
-            supported: SCHEMA_VERSION,
-        }),
-        Some(found) if found < SCHEMA_VERSION => Err(StoreError::OlderSchema {
-            path: display,
-            found,
-            supported: SCHEMA_VERSION,
-        }),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::Refused(format!(
+            "{display} has schema version {found}, newer than the {SCHEMA_VERSION} this service \
+             supports (left untouched)"
+        ))),
+        Some(found) if found < SCHEMA_VERSION => Err(StoreError::Refused(format!(
+            "{display} has schema version {found}, older than {SCHEMA_VERSION}; open it once with \
+             the original learning store to migrate it (left untouched)"
+        ))),
         Some(_) => Ok(()),
     }
 }

@@ -17,7 +17,7 @@ use std::{
 
 use rusqlite::Connection;
 
-use super::error::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// How often the WAL is copied into the database. Pages written again
 /// within one interval (the ends of the table and its indexes, the
@@ -39,7 +39,7 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&connection, &stopped))
-            .map_err(|e| StoreError::Internal(format!("cannot start the checkpointer: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self {
             stop: Some(stop),
             thread: Some(thread),

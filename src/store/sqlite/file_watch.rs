@@ -12,10 +12,7 @@ use std::{
     sync::atomic::{AtomicU8, Ordering},
 };
 
-use super::{
-    error::{StoreError, StoreResult},
-    fault::StoreFault,
-};
+use crate::store::{StoreError, StoreFault, StoreResult};
 
 const PRESENT: u8 = 0;
 const MISSING: u8 = 1;
@@ -32,7 +29,7 @@ impl FileWatch {
     /// Call right after opening `path`, so the identity is the open file's.
     pub fn new(path: &Path) -> StoreResult<Self> {
         let metadata = std::fs::metadata(path)
-            .map_err(|e| StoreError::Internal(format!("cannot inspect {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Refused(format!("cannot inspect {}: {e}", path.display())))?;
         Ok(Self {
             path: path.to_path_buf(),
             device: metadata.dev(),
@@ -67,7 +64,7 @@ impl FileWatch {
     pub fn refuse_writes(&self) -> StoreResult<()> {
         match self.fault(self.state.load(Ordering::Relaxed)) {
             None => Ok(()),
-            Some(fault) => Err(StoreError::Fault(fault)),
+            Some(fault) => Err(fault.into()),
         }
     }
 

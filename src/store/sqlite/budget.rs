@@ -2,11 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Page, Store, StoreResult, WriteOp, aggregates, new_id, page, time};
+use super::{aggregates, new_id, page, time};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
     records::{BudgetRecord, BudgetStatistics},
 };
+use crate::store::{Page, StoreResult};
 
 pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
                        adjustment_type, adjustment_reason";
@@ -83,55 +84,46 @@ pub(super) fn insert(
 }
 
 /// Records a proposed value, clamped to the bounds.
-pub fn update_budget(
-    job: String,
+pub(super) fn update_budget(
+    connection: &Connection,
+    job: &str,
     proposal: BudgetProposal,
     bounds: Bounds,
     entropy_at_time: Option<f64>,
-) -> WriteOp<BudgetRecord> {
-    WriteOp::new(move |c| insert(c, &job, proposal.enforce(bounds), entropy_at_time))
+) -> StoreResult<BudgetRecord> {
+    insert(connection, job, proposal.enforce(bounds), entropy_at_time)
 }
 
-/// Reads the job's latest budget and records the next one, atomically.
-pub fn calculate_adjustment(
-    job: String,
+/// Reads the job's latest budget and records the next one. Atomic because
+/// the writer holds SQLite's one write lock for the whole transaction.
+pub(super) fn calculate_adjustment(
+    connection: &Connection,
+    job: &str,
     current_entropy: f64,
-    params: AdjustmentParams,
-) -> WriteOp<BudgetRecord> {
-    WriteOp::new(move |c| {
-        let current = latest_value(c, Some(&job))?;
-        let proposal = next_adjustment(current, current_entropy, &params);
-        insert(c, &job, proposal, Some(current_entropy))
-    })
+    params: &AdjustmentParams,
+) -> StoreResult<BudgetRecord> {
+    let current = latest_value(connection, Some(job))?;
+    let proposal = next_adjustment(current, current_entropy, params);
+    insert(connection, job, proposal, Some(current_entropy))
 }
 
-impl Store {
-    pub async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
-        self.read(move |c| latest(c, job.as_deref())).await
-    }
-
-    /// Newest first, `limit` per page.
-    pub async fn budget_history(
-        &self,
-        job: Option<String>,
-        limit: usize,
-        page: Option<i64>,
-    ) -> StoreResult<Page<BudgetRecord>> {
-        self.read(move |c| {
-            let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-            page::newest_page(c, &select, job.as_deref(), page, limit, from_row)
-        })
-        .await
-    }
-
-    /// Aggregates (kept by triggers, see `aggregates`) and the current value,
-    /// from one snapshot: O(1) in the history size.
-    pub async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
-        self.read(move |c| statistics(c, job.as_deref())).await
-    }
+/// Newest first, `limit` per page.
+pub(super) fn history(
+    connection: &Connection,
+    job: Option<&str>,
+    limit: usize,
+    before: Option<i64>,
+) -> StoreResult<Page<BudgetRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
+    page::newest_page(connection, &select, job, before, limit, from_row)
 }
 
-fn statistics(connection: &Connection, job: Option<&str>) -> StoreResult<BudgetStatistics> {
+/// Aggregates (kept by triggers, see `aggregates`) and the current value,
+/// from one snapshot: O(1) in the history size.
+pub(super) fn statistics(
+    connection: &Connection,
+    job: Option<&str>,
+) -> StoreResult<BudgetStatistics> {
     let (all_jobs, key) = match job {
         Some(job) => (0, job),
         None => aggregates::ALL_JOBS,

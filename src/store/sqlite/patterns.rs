@@ -3,11 +3,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Page, PageKey, Store, StoreError, StoreResult, WriteOp, new_id, time};
+use super::{new_id, time};
 use crate::domain::{
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
 };
+use crate::store::{Page, PageKey, StoreError, StoreResult};
 
 const REVISIT_REASON: &str = "Entropy response: revisiting for revalidation";
 
@@ -102,138 +103,124 @@ pub(super) fn revisit_quarantined(connection: &Connection, limit: i64) -> StoreR
 }
 
 /// Records a new pattern.
-pub fn record_pattern(new: NewPattern) -> WriteOp<PatternRecord> {
-    WriteOp::new(move |c| {
-        let id = new_id();
-        let now = time::now_text();
-        let status = new.quarantine_status;
-        c.prepare_cached(
-            "INSERT INTO patterns (id, pattern_type, pattern_name, description, first_seen, \
-             last_seen, quarantine_status, quarantined_at, validated_at, active) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1)",
-        )?
-        .execute(params![
-            id,
-            new.pattern_type,
-            new.pattern_name,
-            new.description,
-            now,
-            status.as_str(),
-            (status == QuarantineStatus::Quarantined).then_some(&now),
-            (status == QuarantineStatus::Validated).then_some(&now),
-        ])?;
-        pattern(c, &id)
-    })
+pub(super) fn record_pattern(c: &Connection, new: NewPattern) -> StoreResult<PatternRecord> {
+    let id = new_id();
+    let now = time::now_text();
+    let status = new.quarantine_status;
+    c.prepare_cached(
+        "INSERT INTO patterns (id, pattern_type, pattern_name, description, first_seen, \
+         last_seen, quarantine_status, quarantined_at, validated_at, active) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1)",
+    )?
+    .execute(params![
+        id,
+        new.pattern_type,
+        new.pattern_name,
+        new.description,
+        now,
+        status.as_str(),
+        (status == QuarantineStatus::Quarantined).then_some(&now),
+        (status == QuarantineStatus::Validated).then_some(&now),
+    ])?;
+    pattern(c, &id)
 }
 
 /// Records one application of a known pattern; returns the application id
 /// and the pattern's application count.
-pub fn record_application(
+pub(super) fn record_application(
+    c: &Connection,
     pattern_id: String,
     execution_id: String,
     led_to_success: bool,
-) -> WriteOp<(String, i64)> {
-    WriteOp::new(move |c| {
-        let counter = if led_to_success {
-            "led_to_success_count"
-        } else {
-            "led_to_failure_count"
-        };
-        let updated = c
-            .prepare_cached(&format!(
-                "UPDATE patterns SET {counter} = coalesce({counter}, 0) + 1 WHERE id = ?1"
-            ))?
-            .execute([&pattern_id])?;
-        if updated == 0 {
-            return Err(StoreError::NotFound {
-                what: "pattern",
-                id: pattern_id,
-            });
-        }
-        let id = new_id();
-        c.prepare_cached(
-            "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
-             pattern_led_to_success) VALUES (?1, ?2, ?3, ?4, ?5)",
+) -> StoreResult<(String, i64)> {
+    let counter = if led_to_success {
+        "led_to_success_count"
+    } else {
+        "led_to_failure_count"
+    };
+    let updated = c
+        .prepare_cached(&format!(
+            "UPDATE patterns SET {counter} = coalesce({counter}, 0) + 1 WHERE id = ?1"
+        ))?
+        .execute([&pattern_id])?;
+    if updated == 0 {
+        return Err(StoreError::NotFound {
+            what: "pattern",
+            id: pattern_id,
+        });
+    }
+    let id = new_id();
+    c.prepare_cached(
+        "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
+         pattern_led_to_success) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id,
+        pattern_id,
+        execution_id,
+        time::now_text(),
+        led_to_success
+    ])?;
+    let count = c
+        .prepare_cached(
+            "SELECT coalesce((SELECT n FROM ls_pattern_app_counts WHERE pattern_id = ?1), 0)",
         )?
-        .execute(params![
-            id,
-            pattern_id,
-            execution_id,
-            time::now_text(),
-            led_to_success
-        ])?;
-        let count = c
-            .prepare_cached(
-                "SELECT coalesce((SELECT n FROM ls_pattern_app_counts WHERE pattern_id = ?1), 0)",
-            )?
-            .query_row([&pattern_id], |row| row.get(0))?;
-        Ok((id, count))
-    })
+        .query_row([&pattern_id], |row| row.get(0))?;
+    Ok((id, count))
 }
 
 /// Sets a pattern's status (and the time of the status, when it has one).
-pub fn set_quarantine_status(
+pub(super) fn set_quarantine_status(
+    c: &Connection,
     pattern_id: String,
     status: QuarantineStatus,
     reason: Option<String>,
-) -> WriteOp<PatternRecord> {
-    WriteOp::new(move |c| {
-        let now = time::now_text();
-        let updated = c
-            .prepare_cached(
-                "UPDATE patterns SET quarantine_status = ?2, quarantine_reason = ?3, \
-                 quarantined_at = CASE WHEN ?2 = 'quarantined' THEN ?4 ELSE quarantined_at END, \
-                 validated_at = CASE WHEN ?2 = 'validated' THEN ?4 ELSE validated_at END \
-                 WHERE id = ?1",
-            )?
-            .execute(params![pattern_id, status.as_str(), reason, now])?;
-        if updated == 0 {
-            return Err(StoreError::NotFound {
-                what: "pattern",
-                id: pattern_id,
-            });
-        }
-        pattern(c, &pattern_id)
-    })
+) -> StoreResult<PatternRecord> {
+    let now = time::now_text();
+    let updated = c
+        .prepare_cached(
+            "UPDATE patterns SET quarantine_status = ?2, quarantine_reason = ?3, \
+             quarantined_at = CASE WHEN ?2 = 'quarantined' THEN ?4 ELSE quarantined_at END, \
+             validated_at = CASE WHEN ?2 = 'validated' THEN ?4 ELSE validated_at END \
+             WHERE id = ?1",
+        )?
+        .execute(params![pattern_id, status.as_str(), reason, now])?;
+    if updated == 0 {
+        return Err(StoreError::NotFound {
+            what: "pattern",
+            id: pattern_id,
+        });
+    }
+    pattern(c, &pattern_id)
 }
 
-impl Store {
-    pub async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
-        let cache = self.entropy_cache.clone();
-        self.read(move |c| cache.entropy(c)).await
-    }
-
-    /// Oldest first, `limit` per page, optionally only one status.
-    pub async fn list_patterns(
-        &self,
-        status: Option<QuarantineStatus>,
-        limit: usize,
-        after: Option<i64>,
-    ) -> StoreResult<Page<PatternRecord>> {
-        self.read(move |c| {
-            let after = after.unwrap_or(i64::MIN);
-            let fetch = limit as i64 + 1;
-            let rows = match status {
-                Some(status) => c
-                    .prepare_cached(&format!(
-                        "{SELECT} WHERE lower(coalesce(p.quarantine_status, 'pending')) = ?1 \
-                         AND p.rowid > ?2 ORDER BY p.rowid LIMIT ?3"
-                    ))?
-                    .query_map(params![status.as_str(), after, fetch], from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-                None => c
-                    .prepare_cached(&format!(
-                        "{SELECT} WHERE p.rowid > ?1 ORDER BY p.rowid LIMIT ?2"
-                    ))?
-                    .query_map(params![after, fetch], from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            };
-            let keyed = rows
-                .into_iter()
-                .map(|(rowid, record)| (PageKey::After(rowid), record))
-                .collect();
-            Ok(Page::from_rows(keyed, limit))
-        })
-        .await
-    }
+/// Oldest first, `limit` per page, optionally only one status.
+pub(super) fn list(
+    c: &Connection,
+    status: Option<QuarantineStatus>,
+    limit: usize,
+    after: Option<i64>,
+) -> StoreResult<Page<PatternRecord>> {
+    let after = after.unwrap_or(i64::MIN);
+    let fetch = limit as i64 + 1;
+    let rows = match status {
+        Some(status) => c
+            .prepare_cached(&format!(
+                "{SELECT} WHERE lower(coalesce(p.quarantine_status, 'pending')) = ?1 \
+                 AND p.rowid > ?2 ORDER BY p.rowid LIMIT ?3"
+            ))?
+            .query_map(params![status.as_str(), after, fetch], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => c
+            .prepare_cached(&format!(
+                "{SELECT} WHERE p.rowid > ?1 ORDER BY p.rowid LIMIT ?2"
+            ))?
+            .query_map(params![after, fetch], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    let keyed = rows
+        .into_iter()
+        .map(|(rowid, record)| (PageKey::After(rowid), record))
+        .collect();
+    Ok(Page::from_rows(keyed, limit))
 }

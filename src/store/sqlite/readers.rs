@@ -6,7 +6,7 @@
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     thread::JoinHandle,
 };
 
@@ -14,19 +14,21 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use r2d2_sqlite::SqliteConnectionManager;
 use tokio::sync::{Semaphore, oneshot};
 
-use super::error::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 type Connection = r2d2::PooledConnection<SqliteConnectionManager>;
 type ReadJob = Box<dyn FnOnce(&Pool) + Send>;
 
 /// Reads queued beyond this wait on the async side (no thread, no memory
-/// but the caller's own future).
+/// but the caller's own future). A read's admission permit travels with its
+/// job and is given back only when a thread has taken the job, so a
+/// cancelled caller does not free room while its job still waits.
 const MAX_QUEUED_PER_THREAD: usize = 256;
 
 pub struct Readers {
     queue: Mutex<Option<Sender<ReadJob>>>,
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -34,6 +36,11 @@ impl Readers {
     /// Starts `count` threads sharing `pool` (which should hold as many
     /// connections).
     pub fn start(pool: Pool, count: u32) -> StoreResult<Self> {
+        Self::start_with_room(pool, count, count.max(1) as usize * MAX_QUEUED_PER_THREAD)
+    }
+
+    /// [`Self::start`] with `room` reads admitted at once.
+    fn start_with_room(pool: Pool, count: u32, room: usize) -> StoreResult<Self> {
         let (queue, jobs) = unbounded::<ReadJob>();
         let threads = (0..count.max(1))
             .map(|n| {
@@ -41,12 +48,12 @@ impl Readers {
                 std::thread::Builder::new()
                     .name(format!("sqlite-read-{n}"))
                     .spawn(move || run(&pool, &jobs))
-                    .map_err(|e| StoreError::Internal(format!("cannot start a read thread: {e}")))
+                    .map_err(|e| StoreError::internal(format!("cannot start a read thread: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
             queue: Mutex::new(Some(queue)),
-            admitted: Semaphore::new(threads.len() * MAX_QUEUED_PER_THREAD),
+            admitted: Arc::new(Semaphore::new(room)),
             threads: Mutex::new(threads),
         })
     }
@@ -57,31 +64,38 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _admitted = self
+        let admitted = self
             .admitted
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
+            .map_err(|_| StoreError::closed())?;
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
         let job: ReadJob = Box::new(move |pool| {
+            if reply.is_closed() {
+                // The caller is gone (cancelled, timed out): nobody reads the answer.
+                return;
+            }
             let result = pool
                 .get()
                 .map_err(StoreError::from)
                 .and_then(|mut connection| operation(&mut connection));
+            // The room is free before the caller hears back.
+            drop(admitted);
             let _ = reply.send(result);
         });
         // An unbounded send never blocks: the lock is held for a push.
         self.queue
             .lock()
-            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::closed())?
             .as_ref()
-            .ok_or(StoreError::Closed)?
+            .ok_or_else(StoreError::closed)?
             .send(job)
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|_| StoreError::closed())?;
         // The reply is dropped unanswered only if the read panicked.
         answer
             .await
-            .map_err(|_| StoreError::Internal("a read failed unexpectedly".into()))?
+            .map_err(|_| StoreError::internal("a read failed unexpectedly"))?
     }
 
     /// Lets queued reads finish, then stops the threads. Later reads fail with Closed.
@@ -120,20 +134,88 @@ mod tests {
     use super::*;
 
     fn readers(threads: u32) -> (tempfile::TempDir, Readers) {
+        readers_with_room(threads, threads as usize * MAX_QUEUED_PER_THREAD)
+    }
+
+    fn readers_with_room(threads: u32, room: usize) -> (tempfile::TempDir, Readers) {
         let dir = tempfile::tempdir().unwrap();
         let manager = SqliteConnectionManager::file(dir.path().join("r.db"));
         let pool = r2d2::Pool::builder()
             .max_size(threads)
             .build(manager)
             .unwrap();
-        (dir, Readers::start(pool, threads).unwrap())
+        (dir, Readers::start_with_room(pool, threads, room).unwrap())
+    }
+
+    /// A cancelled caller's job keeps its admission until a thread takes it,
+    /// and is then skipped: admission bounds the queued jobs, cancelled or not.
+    #[tokio::test]
+    async fn cancelled_reads_keep_their_room_until_skipped() {
+        let (_dir, readers) = readers_with_room(1, 4);
+        let readers = Arc::new(readers);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let blocker = {
+            let readers = readers.clone();
+            tokio::spawn(async move {
+                readers
+                    .run(move |_| {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..3 {
+            let ran = ran.clone();
+            let read = readers.run(move |_| {
+                ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            });
+            // Polled until queued, then dropped: the caller gives up.
+            let mut read = Box::pin(read);
+            assert!(futures_poll_once(&mut read).await.is_none());
+        }
+        assert_eq!(
+            readers.admitted.available_permits(),
+            0,
+            "cancelled jobs freed their room"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        readers.run(|_| Ok(())).await.unwrap();
+        assert_eq!(
+            ran.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "cancelled jobs ran"
+        );
+        assert_eq!(readers.admitted.available_permits(), 4);
+    }
+
+    /// Polls `future` once; None when it is still pending.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(
+        future: &mut F,
+    ) -> Option<F::Output> {
+        std::future::poll_fn(|context| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(context) {
+                std::task::Poll::Ready(output) => Some(output),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     #[tokio::test]
     async fn a_panicking_read_fails_alone_and_the_threads_go_on() {
         let (_dir, readers) = readers(1);
         let failed = readers.run(|_| -> StoreResult<()> { panic!("boom") }).await;
-        assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
+        assert!(
+            matches!(failed, Err(StoreError::Internal { .. })),
+            "{failed:?}"
+        );
         let value = readers
             .run(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?))
             .await
@@ -162,6 +244,9 @@ mod tests {
         assert_eq!(leaders, 1);
         readers.close();
         let closed = readers.run(|_| Ok(())).await;
-        assert!(matches!(closed, Err(StoreError::Closed)), "{closed:?}");
+        assert!(
+            matches!(closed, Err(StoreError::Unavailable { .. })),
+            "{closed:?}"
+        );
     }
 }

@@ -1,0 +1,194 @@
+//! The store contract on SQLite: each method is one read transaction on a
+//! read thread, or one write on the writer thread, calling this folder's SQL.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::{SqliteStore, budget, entropy_history, idempotency, ops, patterns, responses, streams};
+use crate::{
+    domain::{
+        entropy::PopulationEntropy,
+        records::{
+            BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
+            ResponseCheck, ResponseRecord, ResponseStatistics,
+        },
+    },
+    store::{
+        Idempotent, Page, Position, Store, StoreFault, StoreResult, StreamBounds, StreamFilter,
+        StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+    },
+};
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
+        self.read(move |c| budget::latest(c, job.as_deref())).await
+    }
+
+    async fn budget_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<BudgetRecord>> {
+        self.read(move |c| budget::history(c, job.as_deref(), limit, before))
+            .await
+    }
+
+    async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
+        self.read(move |c| budget::statistics(c, job.as_deref()))
+            .await
+    }
+
+    async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
+        self.read(move |c| responses::latest(c, job.as_deref()))
+            .await
+    }
+
+    async fn response_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<ResponseRecord>> {
+        self.read(move |c| responses::history(c, job.as_deref(), limit, before))
+            .await
+    }
+
+    async fn response_statistics(&self, job: Option<String>) -> StoreResult<ResponseStatistics> {
+        self.read(move |c| responses::statistics(c, job.as_deref()))
+            .await
+    }
+
+    async fn check_response_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+    ) -> StoreResult<ResponseCheck> {
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| {
+            let entropy = cache.entropy(c)?;
+            responses::check(c, &job, threshold, cooldown_seconds, entropy)
+        })
+        .await
+    }
+
+    async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| cache.entropy(c)).await
+    }
+
+    async fn snapshot_history(
+        &self,
+        limit: usize,
+        before: Option<(String, i64)>,
+    ) -> StoreResult<Page<EntropySnapshot>> {
+        self.read(move |c| entropy_history::history(c, limit, before))
+            .await
+    }
+
+    async fn list_patterns(
+        &self,
+        status: Option<QuarantineStatus>,
+        limit: usize,
+        after: Option<i64>,
+    ) -> StoreResult<Page<PatternRecord>> {
+        self.read(move |c| patterns::list(c, status, limit, after))
+            .await
+    }
+
+    async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
+        match once {
+            None => {
+                self.write_with(move |c| ops::run(c, write).map(WriteOutcome::Written))
+                    .await
+            }
+            Some(once) => {
+                self.write_with(move |c| idempotency::run_once(c, once, |c| ops::run(c, write)))
+                    .await
+            }
+        }
+    }
+
+    async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize> {
+        self.write_with(move |c| idempotency::prune(c, before, batch))
+            .await
+    }
+
+    fn write_counts(&self) -> WriteCounts {
+        self.writer.counts()
+    }
+
+    async fn budget_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, BudgetRecord)>> {
+        self.read(move |c| {
+            let (table, columns) = (StreamTable::Budget, budget::COLUMNS);
+            streams::rows_after(c, table, columns, after, limit, budget::from_row)
+        })
+        .await
+    }
+
+    async fn responses_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, ResponseRecord)>> {
+        self.read(move |c| {
+            let (table, columns) = (StreamTable::Responses, responses::COLUMNS);
+            streams::rows_after(c, table, columns, after, limit, responses::from_row)
+        })
+        .await
+    }
+
+    async fn snapshots_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, EntropySnapshot)>> {
+        self.read(move |c| {
+            let (table, columns) = (StreamTable::Snapshots, entropy_history::COLUMNS);
+            streams::rows_after(
+                c,
+                table,
+                columns,
+                after,
+                limit,
+                entropy_history::from_rowid_row,
+            )
+        })
+        .await
+    }
+
+    async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds> {
+        self.read(move |c| streams::bounds(c, table)).await
+    }
+
+    async fn backfill_start(
+        &self,
+        table: StreamTable,
+        filter: StreamFilter,
+        count: usize,
+    ) -> StoreResult<Position> {
+        self.read(move |c| streams::backfill_start(c, table, filter, count))
+            .await
+    }
+
+    fn wakeups(&self) -> watch::Receiver<Wakeup> {
+        self.wakeups.clone()
+    }
+
+    async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
+        self.probe_now(write_timeout).await
+    }
+
+    fn close(&self, grace: Duration) {
+        self.stop(grace);
+    }
+}
