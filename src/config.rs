@@ -11,7 +11,7 @@ use crate::{
         budget::{
             Bounds, DEFAULT_BOOST_AMOUNT, DEFAULT_CEILING, DEFAULT_ENTROPY_THRESHOLD, DEFAULT_FLOOR,
         },
-        records::ResponseConfig,
+        records::{DEFAULT_MAX_QUARANTINE_REVISITS, MAX_QUARANTINE_REVISITS, ResponseConfig},
     },
     server::ServerOptions,
     store::{Durability, StoreLocation, StoreOptions},
@@ -86,7 +86,7 @@ pub struct ServeConfig {
     pub auto_respond_ceiling: f64,
 
     /// Quarantined patterns an automatic response revisits at most (0 to 100).
-    #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = 3)]
+    #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = DEFAULT_MAX_QUARANTINE_REVISITS)]
     pub auto_respond_max_revisits: i64,
 
     #[command(flatten)]
@@ -135,9 +135,9 @@ impl ServeConfig {
                     "--auto-respond-floor ({floor}) must not exceed --auto-respond-ceiling ({ceiling})"
                 ));
             }
-            if !(0..=100).contains(&self.auto_respond_max_revisits) {
+            if !(0..=MAX_QUARANTINE_REVISITS).contains(&self.auto_respond_max_revisits) {
                 return Err(format!(
-                    "--auto-respond-max-revisits must be between 0 and 100, got {}",
+                    "--auto-respond-max-revisits must be between 0 and {MAX_QUARANTINE_REVISITS}, got {}",
                     self.auto_respond_max_revisits
                 ));
             }

@@ -3,6 +3,8 @@
 //! inserts, deletes or updates rows of the original tables.
 
 mod common;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
 use common::TestServer;
 use learning_service::{domain::entropy::PopulationEntropy, pb};
@@ -385,7 +387,7 @@ async fn an_existing_file_is_backfilled_once_at_open() {
 
 /// The original store runs on Python's sqlite3 (SQLite 3.40 in the spec). A
 /// file with our triggers must stay writable by it, and its writes counted.
-/// Skipped where no python3 is installed.
+/// Skipped where no python3 is installed (a failure in CI).
 #[tokio::test]
 async fn the_original_sqlite_writes_the_file_and_is_counted() {
     let server = TestServer::start().await;
@@ -413,7 +415,7 @@ print(c.execute("PRAGMA integrity_check").fetchone()[0])
     {
         Ok(output) => output,
         Err(error) => {
-            eprintln!("skipped: no python3 ({error})");
+            prerequisite::missing(&format!("python3 ({error})"));
             server.stop().await;
             return;
         }

@@ -83,8 +83,13 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
     )
     .await;
     wait_for_rows(&server, "SELECT COUNT(*) FROM entropy_responses", 2).await;
-    // Many more intervals pass; the cooldown holds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Ten more checks of each job run (each is one write, answered "cooldown
+    // active"); the cooldown holds.
+    let checks = server.write_counts().operations;
+    common::wait_until("ten more checks of each job ran", || {
+        server.write_counts().operations >= checks + 20
+    })
+    .await;
     let sql = server.sql();
     let mut statement = sql
         .prepare("SELECT job_hash, entropy_at_trigger, threshold_used FROM entropy_responses ORDER BY job_hash")

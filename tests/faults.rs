@@ -244,3 +244,32 @@ async fn writes_grouped_with_a_full_disk_failure_are_answered_truthfully() {
     }
     server.stop().await;
 }
+
+/// A removed database file is noticed by the write itself, not by the next
+/// health probe: no write is acknowledged into a file that is gone.
+#[tokio::test]
+async fn a_write_after_the_file_was_removed_is_refused_at_once() {
+    let server = TestServer::start_with(ServerOptions {
+        health_check_interval: Duration::from_secs(3600),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut budget = server.budget();
+    budget.update_exploration_budget(a_write()).await.unwrap();
+    std::fs::remove_file(&server.db).unwrap();
+    let refused = budget
+        .update_exploration_budget(a_write())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("removed"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        !refused.message().contains(&server.db.display().to_string()),
+        "the client is told a server path: {}",
+        refused.message()
+    );
+}

@@ -348,3 +348,34 @@ async fn request_ids_up_to_128_bytes_are_accepted() {
     assert_eq!(server.all_row_counts(), before);
     server.stop().await;
 }
+
+/// Expired ids are pruned by the service itself, without any client call.
+#[tokio::test]
+async fn expired_request_ids_are_pruned_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO ls_idempotency VALUES ('old', 'rpc', x'00', x'', '2020-01-01T00:00:00.000000Z')",
+            [],
+        )
+        .unwrap();
+    let server = TestServer::start_on(db).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left: i64 = server
+            .sql()
+            .query_row("SELECT COUNT(*) FROM ls_idempotency", [], |r| r.get(0))
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired id was never pruned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -186,11 +186,17 @@ async fn a_full_write_queue_answers_resource_exhausted() {
     let mut client = server.budget();
     let first =
         tokio::spawn(async move { client.update_exploration_budget(a_write("first")).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    common::wait_until("the writer took the first write", || {
+        server.write_counts().operations == 1
+    })
+    .await;
     let mut client = server.budget();
     let second =
         tokio::spawn(async move { client.update_exploration_budget(a_write("second")).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::wait_until("the second write is queued", || {
+        server.write_counts().queued == 1
+    })
+    .await;
 
     for _ in 0..50 {
         let started = Instant::now();
@@ -205,7 +211,12 @@ async fn a_full_write_queue_answers_resource_exhausted() {
             "refused at once"
         );
     }
-    assert!(!first.is_finished() && !second.is_finished());
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "first {} second {}",
+        first.is_finished(),
+        second.is_finished()
+    );
 
     blocker.execute_batch("COMMIT").unwrap();
     first.await.unwrap().expect("first write");

@@ -4,6 +4,9 @@
 //! tmpfs through `/proc/<pid>/root`. Where mounting is not allowed (no root),
 //! these tests say so and pass without running.
 
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
+
 use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
@@ -30,7 +33,7 @@ fn can_mount_tmpfs() -> bool {
         .status();
     let can = mounted.is_ok_and(|s| s.success());
     if !can {
-        eprintln!("skipped: this machine does not allow mounting a tmpfs in a mount namespace");
+        prerequisite::missing("this machine does not allow mounting a tmpfs in a mount namespace");
     }
     can
 }

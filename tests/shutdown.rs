@@ -178,3 +178,47 @@ async fn shutdown_gives_up_on_open_calls_after_the_grace_period() {
         .unwrap();
     assert_eq!(rows, 1, "the queued write was committed at close");
 }
+
+/// A write stuck behind another program's lock does not hold the shutdown:
+/// closing the store stops waiting for the lock and returns within its grace
+/// while the lock is still held (the stuck write was never acknowledged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_does_not_wait_for_another_programs_lock() {
+    use learning_service::store::{Store, StoreOptions, sqlite::SqliteStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqliteStore::open(&db, StoreOptions::default()).unwrap());
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let stuck = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let pattern = learning_service::domain::records::NewPattern {
+                pattern_type: "t".into(),
+                pattern_name: "stuck".into(),
+                description: None,
+                quarantine_status: learning_service::domain::records::QuarantineStatus::Pending,
+            };
+            let write = learning_service::store::Write::RecordPattern(pattern);
+            store.write(write, None).await
+        })
+    };
+    // The writer has taken the write and waits for the lock.
+    while store.write_counts().operations == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Closing on a blocking thread; the lock is released only if it hangs.
+    let closing = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || store.close(Duration::from_millis(500))
+    });
+    tokio::time::timeout(Duration::from_secs(60), closing)
+        .await
+        .expect("close waited for the other program's lock")
+        .unwrap();
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Answered one way or the other once the lock is free; never hangs.
+    let _ = stuck.await.unwrap();
+}

@@ -10,15 +10,12 @@ use crate::{
         budget::{AdjustmentType, DEFAULT_BOOST_AMOUNT},
         entropy::PopulationEntropy,
         records::{
-            BudgetRecord, EntropySnapshot, PatternRecord, QuarantineStatus, ResponseAction,
-            ResponseConfig, ResponseRecord, TriggerContext,
+            BudgetRecord, EntropySnapshot, MAX_QUARANTINE_REVISITS, PatternRecord,
+            QuarantineStatus, ResponseAction, ResponseConfig, ResponseRecord, TriggerContext,
         },
     },
     pb,
 };
-
-/// Largest accepted max_quarantine_revisits.
-pub const MAX_QUARANTINE_REVISITS: i32 = 100;
 
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -196,7 +193,7 @@ pub fn response_config(
     let defaults = ResponseConfig::default();
     let max_quarantine_revisits = match c.max_quarantine_revisits {
         None => defaults.max_quarantine_revisits,
-        Some(n) if (0..=MAX_QUARANTINE_REVISITS).contains(&n) => n as i64,
+        Some(n) if (0..=MAX_QUARANTINE_REVISITS).contains(&i64::from(n)) => i64::from(n),
         Some(n) => {
             return Err(invalid(
                 "config.max_quarantine_revisits",

@@ -12,14 +12,11 @@ use super::{
 use crate::{
     domain::{
         budget::DEFAULT_ENTROPY_THRESHOLD,
-        records::{EntropySnapshot, ResponseRecord},
+        records::{DEFAULT_COOLDOWN_SECONDS, EntropySnapshot, ResponseRecord},
     },
     pb::{self, entropy_service_server::EntropyService},
     store::{Store, StreamFilter, Write, Written},
 };
-
-/// Default cooldown between two responses of a job, in seconds.
-pub const DEFAULT_COOLDOWN_SECONDS: i64 = 3600;
 
 pub struct EntropyApi {
     store: Arc<dyn Store>,

@@ -54,7 +54,12 @@ pub struct EntropyArgs {
 pub async fn run(args: EntropyArgs) -> Result<(), Failure> {
     let connection = Connection::open(&args.connect).await?;
     if args.watch {
-        watch::run(&connection, &args).await
+        let options = watch::WatchOptions {
+            backfill: args.backfill,
+            threshold: args.threshold,
+            json: args.json,
+        };
+        watch::run(&connection, &options).await
     } else if args.history {
         history(&connection, &args).await
     } else {
@@ -207,31 +212,6 @@ async fn history(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
     render::print(&table.render(Style::detect()))
 }
 
-/// One snapshot on one line, for --watch.
-pub fn snapshot_line(metrics: &pb::PatternEntropyMetrics, threshold: f64, style: Style) -> String {
-    let low = metrics.diversity_index < threshold;
-    let mut line = format!(
-        "{}  entropy {:.3}/{:.3} bits  diversity {}  patterns {}/{}  applications {}  dominant {}  id {}",
-        render::short_time(metrics.calculated_at.as_ref()),
-        metrics.shannon_entropy,
-        metrics.max_possible_entropy,
-        style.paint(
-            &format!("{:.3}", metrics.diversity_index),
-            low.then_some(Color::Red)
-        ),
-        metrics.effective_pattern_count,
-        metrics.unique_pattern_count,
-        metrics.total_applications,
-        percent(metrics.dominant_pattern_share),
-        metrics.id,
-    );
-    if low {
-        line.push_str(&format!("  {}", style.paint("LOW", Some(Color::Red))));
-    }
-    line.push('\n');
-    line
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +249,7 @@ mod tests {
 
     #[test]
     fn watch_lines_mark_low_diversity() {
-        let line = snapshot_line(&metrics(0.0, 1.0, 3), 0.5, Style::plain());
+        let line = watch::snapshot_line(&metrics(0.0, 1.0, 3), 0.5, Style::plain());
         assert!(line.contains("diversity 0.000"), "{line}");
         assert!(line.trim_end().ends_with("LOW"), "{line}");
     }

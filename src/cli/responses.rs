@@ -1,7 +1,7 @@
 //! `learning-service responses`: the operator view of the original's
 //! `mzt entropy-status`.
 
-use learning_service::pb;
+use learning_service::{domain::records::DEFAULT_COOLDOWN_SECONDS, pb};
 use serde_json::{Value, json};
 
 use super::{
@@ -42,7 +42,7 @@ pub struct ResponsesArgs {
     #[arg(
         long,
         requires = "check",
-        default_value_t = 3600,
+        default_value_t = DEFAULT_COOLDOWN_SECONDS as u32,
         value_name = "SECONDS"
     )]
     pub cooldown: u32,

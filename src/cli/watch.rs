@@ -12,17 +12,24 @@ use tonic::{Code, Status};
 
 use super::{
     connect::{Connection, from_broken_connection},
-    entropy::{EntropyArgs, snapshot_line},
     failure::{Failure, code_name},
     json,
-    render::{self, Style},
+    render::{self, Color, Style, percent},
 };
+
+/// What `entropy --watch` was asked for.
+pub struct WatchOptions {
+    pub backfill: Option<u32>,
+    /// Snapshots below it are marked LOW.
+    pub threshold: f64,
+    pub json: bool,
+}
 
 /// First wait before reconnecting; doubled on each failure, up to MAX.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-pub async fn run(connection: &Connection, args: &EntropyArgs) -> Result<(), Failure> {
+pub async fn run(connection: &Connection, args: &WatchOptions) -> Result<(), Failure> {
     eprintln!(
         "watching pattern entropy on {} (Ctrl-C to stop)",
         connection.server()
@@ -34,7 +41,7 @@ pub async fn run(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
     }
 }
 
-async fn follow(connection: &Connection, args: &EntropyArgs) -> Result<(), Failure> {
+async fn follow(connection: &Connection, args: &WatchOptions) -> Result<(), Failure> {
     let style = Style::detect();
     let mut cursor = String::new();
     let mut backoff = FIRST_BACKOFF;
@@ -87,7 +94,7 @@ async fn follow(connection: &Connection, args: &EntropyArgs) -> Result<(), Failu
 async fn stream(
     connection: &Connection,
     request: pb::SubscribePatternEntropyRequest,
-    args: &EntropyArgs,
+    args: &WatchOptions,
     style: Style,
     cursor: &mut String,
     backoff: &mut Duration,
@@ -130,4 +137,29 @@ async fn stream(
             Some(Event::Progress(_)) | None => {}
         }
     }
+}
+
+/// One snapshot on one line, for --watch.
+pub fn snapshot_line(metrics: &pb::PatternEntropyMetrics, threshold: f64, style: Style) -> String {
+    let low = metrics.diversity_index < threshold;
+    let mut line = format!(
+        "{}  entropy {:.3}/{:.3} bits  diversity {}  patterns {}/{}  applications {}  dominant {}  id {}",
+        render::short_time(metrics.calculated_at.as_ref()),
+        metrics.shannon_entropy,
+        metrics.max_possible_entropy,
+        style.paint(
+            &format!("{:.3}", metrics.diversity_index),
+            low.then_some(Color::Red)
+        ),
+        metrics.effective_pattern_count,
+        metrics.unique_pattern_count,
+        metrics.total_applications,
+        percent(metrics.dominant_pattern_share),
+        metrics.id,
+    );
+    if low {
+        line.push_str(&format!("  {}", style.paint("LOW", Some(Color::Red))));
+    }
+    line.push('\n');
+    line
 }

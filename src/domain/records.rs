@@ -95,6 +95,13 @@ pub struct TriggerContext {
     pub threshold_used: f64,
 }
 
+/// Default cooldown between two responses of a job, in seconds.
+pub const DEFAULT_COOLDOWN_SECONDS: i64 = 3600;
+/// Default number of quarantined patterns a response sends back.
+pub const DEFAULT_MAX_QUARANTINE_REVISITS: i64 = 3;
+/// Largest accepted number of quarantine revisits of one response.
+pub const MAX_QUARANTINE_REVISITS: i64 = 100;
+
 /// Tuning of an entropy response (defaults of the original).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResponseConfig {
@@ -110,7 +117,7 @@ impl Default for ResponseConfig {
         Self {
             boost_budget: true,
             revisit_quarantine: true,
-            max_quarantine_revisits: 3,
+            max_quarantine_revisits: DEFAULT_MAX_QUARANTINE_REVISITS,
             bounds: Bounds::default(),
             budget_boost_amount: super::budget::DEFAULT_BOOST_AMOUNT,
         }

@@ -68,6 +68,8 @@ impl Default for StoreOptions {
 /// What the write path did so far, to see that batches form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteCounts {
+    /// Writes waiting to run.
+    pub queued: u64,
     /// Writes run (successful or not).
     pub operations: u64,
     /// Transactions committed (or attempted).

@@ -317,6 +317,18 @@ pub fn assert_invalid(status: &Status, field: &str) {
     assert!(status.message().starts_with(field), "{}", status.message());
 }
 
+/// Waits until `condition` holds (polled), failing the test after 20 s.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub fn approx(actual: f64, expected: f64) {
     assert!(
         (actual - expected).abs() < 5e-7,

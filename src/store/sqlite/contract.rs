@@ -115,6 +115,12 @@ impl Store for SqliteStore {
     }
 
     async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize> {
+        if !self
+            .read(move |c| idempotency::any_expired(c, before))
+            .await?
+        {
+            return Ok(0);
+        }
         self.write_with(move |c| idempotency::prune(c, before, batch))
             .await
     }

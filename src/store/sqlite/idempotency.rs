@@ -73,6 +73,14 @@ pub(super) fn run_once(
     Ok(WriteOutcome::Written(written))
 }
 
+/// Whether a key created before `before` exists (a read: an idle service
+/// then prunes without a write transaction).
+pub(super) fn any_expired(connection: &Connection, before: DateTime<Utc>) -> StoreResult<bool> {
+    Ok(connection
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM ls_idempotency WHERE created_at < ?1)")?
+        .query_row([created_at_text(before)], |row| row.get(0))?)
+}
+
 /// Deletes up to `batch` keys created before `before`; returns how many.
 pub(super) fn prune(
     connection: &Connection,

@@ -50,6 +50,8 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 /// Counts of the writer's work, to see that batches form.
 #[derive(Debug, Default)]
 pub struct WriteStats {
+    /// Writes in the queue, not yet taken by the thread.
+    queued: AtomicU64,
     operations: AtomicU64,
     commits: AtomicU64,
     largest_batch: AtomicU64,
@@ -58,6 +60,7 @@ pub struct WriteStats {
 impl WriteStats {
     pub fn counts(&self) -> WriteCounts {
         WriteCounts {
+            queued: self.queued.load(Ordering::Relaxed),
             operations: self.operations.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
@@ -65,6 +68,7 @@ impl WriteStats {
     }
 
     fn record(&self, batch: usize) {
+        self.queued.fetch_sub(batch as u64, Ordering::Relaxed);
         self.operations.fetch_add(batch as u64, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.largest_batch
@@ -147,10 +151,17 @@ impl Writer {
             });
             (completion, error)
         });
+        // Counted before the send, so the thread never takes an uncounted write.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         match self.queue.try_send(Message::Run(job)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => return Err(StoreError::closed()),
+            Err(refused) => {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(match refused {
+                    TrySendError::Full(_) => StoreError::Overloaded,
+                    TrySendError::Disconnected(_) => StoreError::closed(),
+                });
+            }
         }
         answer.await.map_err(|_| StoreError::closed())?
     }
@@ -348,6 +359,14 @@ mod tests {
         Writer::start(connection, capacity, Arc::new(wakeups), file).unwrap()
     }
 
+    async fn wait_until(condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     fn writer(dir: &tempfile::TempDir) -> Writer {
         let connection = Connection::open(dir.path().join("w.db")).unwrap();
         connection
@@ -373,7 +392,7 @@ mod tests {
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_until(|| writer.counts().operations == 1).await;
         let mut tasks = Vec::new();
         for v in 0..40_i64 {
             let writer = writer.clone();
@@ -396,7 +415,7 @@ mod tests {
                     .await
             }));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_until(|| writer.counts().queued == 40).await;
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         let mut ok = Vec::new();
