@@ -1,23 +1,30 @@
 """Python client of learning-service (learning.v1).
 
-``GlobalLearningStoreClient`` is a drop-in for the budget and entropy-response methods of
-the original global learning store; ``load_stubs()`` gives the raw generated gRPC stubs.
+* ``GlobalLearningStoreClient``: a drop-in for the budget and entropy-response methods of the
+  original global learning store. Its records are the original's own classes when
+  ``marianne.learning.store.models`` is installed (see ``learning_client.records``).
+* ``learning_client.v1``: the generated messages and gRPC stubs, with type stubs.
 """
 
-from ._stubs import load as load_stubs
 from .adapter import (
     EntropyResponseConfig,
-    EntropyResponseRecord,
     EntropyTriggerContext,
-    ExplorationBudgetRecord,
     GlobalLearningStoreClient,
     InvalidArgumentError,
     LearningServiceError,
     NotFoundError,
+    field_violations,
+)
+from .records import (
+    ORIGINAL_MODELS,
+    EntropyResponseRecord,
+    ExplorationBudgetRecord,
     PatternEntropyMetrics,
+    snapshot_id,
 )
 
 __all__ = [
+    "ORIGINAL_MODELS",
     "EntropyResponseConfig",
     "EntropyResponseRecord",
     "EntropyTriggerContext",
@@ -27,5 +34,6 @@ __all__ = [
     "LearningServiceError",
     "NotFoundError",
     "PatternEntropyMetrics",
-    "load_stubs",
+    "field_violations",
+    "snapshot_id",
 ]
