@@ -4,9 +4,9 @@ use learning_client::v1::{
     AdjustmentType, CalculatePatternEntropyRequest, CheckEntropyResponseNeededRequest,
     EntropyResponseAction, EntropyTriggerContext, GetExplorationBudgetHistoryRequest,
     GetExplorationBudgetStatisticsRequest, GetLastEntropyResponseRequest,
-    GetPatternEntropyHistoryRequest, ListPatternsRequest, Pattern, QuarantineStatus,
-    RecordPatternApplicationRequest, RecordPatternEntropyRequest, RecordPatternRequest,
-    SetPatternQuarantineStatusRequest, SubscribePatternEntropyRequest,
+    GetPatternEntropyHistoryRequest, ListPatternsRequest, Pattern, PatternEntropyMetrics,
+    QuarantineStatus, RecordPatternApplicationRequest, RecordPatternEntropyRequest,
+    RecordPatternRequest, SetPatternQuarantineStatusRequest, SubscribePatternEntropyRequest,
     SubscribePatternEntropyResponse, TriggerEntropyResponseRequest, UpdateExplorationBudgetRequest,
     budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
     pattern_service_client::PatternServiceClient, subscribe_pattern_entropy_response::Event,
@@ -29,14 +29,7 @@ pub async fn run(channel: Channel, address: &str) -> Outcome {
     let job = format!("job-{run}");
     println!("server {address}, job_hash {job}");
 
-    let before = present(
-        entropy
-            .calculate_pattern_entropy(CalculatePatternEntropyRequest::default())
-            .await?
-            .into_inner()
-            .metrics,
-        "CalculatePatternEntropy: metrics",
-    )?;
+    let before = calculate_entropy(&mut entropy).await?;
     let fresh = before.unique_pattern_count == 0;
     if !fresh {
         println!(
@@ -128,14 +121,7 @@ pub async fn run(channel: Channel, address: &str) -> Outcome {
     println!("    patterns {dominant} x90, {rare} x10, {quarantined} quarantined");
 
     step("b. CalculatePatternEntropy");
-    let m = present(
-        entropy
-            .calculate_pattern_entropy(CalculatePatternEntropyRequest::default())
-            .await?
-            .into_inner()
-            .metrics,
-        "CalculatePatternEntropy: metrics",
-    )?;
+    let m = calculate_entropy(&mut entropy).await?;
     println!(
         "    shannon {:.6} diversity {:.6} effective {} unique {} total {} dominant {:.6}",
         m.shannon_entropy,
@@ -581,6 +567,18 @@ pub async fn run(channel: Channel, address: &str) -> Outcome {
     Ok(())
 }
 
+async fn calculate_entropy(
+    entropy: &mut EntropyServiceClient<Channel>,
+) -> Outcome<PatternEntropyMetrics> {
+    let response = entropy
+        .calculate_pattern_entropy(CalculatePatternEntropyRequest::default())
+        .await?;
+    present(
+        response.into_inner().metrics,
+        "CalculatePatternEntropy: metrics",
+    )
+}
+
 /// The pattern `id` among those with `status`, through every page of ListPatterns.
 async fn find_pattern(
     patterns: &mut PatternServiceClient<Channel>,
@@ -623,7 +621,7 @@ async fn next_event(
 fn snapshot_of<'a>(
     message: &'a SubscribePatternEntropyResponse,
     what: &str,
-) -> Outcome<&'a learning_client::v1::PatternEntropyMetrics> {
+) -> Outcome<&'a PatternEntropyMetrics> {
     match &message.event {
         Some(Event::Snapshot(snapshot)) => Ok(snapshot),
         _ => Err(Failure::Check(format!(

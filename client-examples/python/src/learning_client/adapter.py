@@ -1,9 +1,9 @@
 """Drop-in replacement for the budget and entropy-response methods of the original store.
 
 ``GlobalLearningStoreClient`` has the 13 methods of the original ``BudgetMixin`` with the same
-names, parameters, defaults and return types (plain dataclasses, naive local datetimes,
-lowercase type strings, statistics dicts with the original keys), but every call goes to a
-learning-service over gRPC instead of a local SQLite file.
+names, parameters, defaults and return types (the original's record classes when it is
+installed, naive local datetimes, lowercase type strings, statistics dicts with the original
+keys), but every call goes to a learning-service over gRPC instead of a local SQLite file.
 
 Differences a caller can notice, all coming from the service's contract (learning.v1):
 
@@ -14,12 +14,10 @@ Differences a caller can notice, all coming from the service's contract (learnin
   ``trigger_entropy_response("")`` are rejected instead of reading every job's data.
 * ``check_entropy_response_needed`` also reports the current entropy during a cooldown
   (the original returned ``None`` there).
-* The records are the original's own classes when ``marianne.learning.store.models`` is
+* The records are the original's classes when ``marianne.learning.store.models`` is
   importable, and look-alikes of the same shape otherwise (see ``learning_client.records``).
   The id of a recorded entropy snapshot, which the original's ``PatternEntropyMetrics`` has no
   field for, is read with ``learning_client.snapshot_id(metrics)``.
-* ``trigger_entropy_response`` takes the original's ``EntropyTriggerContext`` and
-  ``EntropyResponseConfig`` as well as this module's: any object with those attributes.
 * "Latest" and history order are insertion order, not timestamp text order.
 """
 
@@ -49,9 +47,34 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 _PAGE_MAX = 1000
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
-_Item = TypeVar("_Item")
+_Item = TypeVar("_Item", covariant=True)
+_RequestIn = TypeVar("_RequestIn", contravariant=True)
+_ResponseOut = TypeVar("_ResponseOut", covariant=True)
 
-# --- arguments of trigger_entropy_response (the original's, in its module budget.py) --------
+
+class _UnaryRpc(Protocol[_RequestIn, _ResponseOut]):
+    """A unary RPC of a generated stub, called the way the adapter calls it."""
+
+    def __call__(
+        self,
+        request: _RequestIn,
+        *,
+        timeout: float | None = ...,
+        metadata: tuple[tuple[str, str], ...] | None = ...,
+    ) -> _ResponseOut: ...
+
+
+class _Page(Protocol[_Item]):
+    """A response of a history RPC: one page of records and the token of the next one."""
+
+    @property
+    def records(self) -> Sequence[_Item]: ...
+    @property
+    def next_page_token(self) -> str: ...
+
+# --- arguments of trigger_entropy_response --------------------------------------------------
+# The original defines these two in its budget module. The adapter takes its instances as well
+# as these: any object with the attributes of the protocols below.
 
 
 @dataclass
@@ -274,28 +297,34 @@ class GlobalLearningStoreClient:
     ) -> None:
         self.close()
 
-    def _call(self, method: grpc.UnaryUnaryMultiCallable[_Request, _Response], request: _Request) -> _Response:
+    def _call(self, method: _UnaryRpc[_Request, _Response], request: _Request) -> _Response:
         try:
             return method(request, timeout=self.timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             raise _translate(err) from None
 
-    def _pages(self, fetch: Callable[[int, str], tuple[Sequence[_Item], str]], limit: int) -> Iterator[_Item]:
+    def _pages(
+        self,
+        method: _UnaryRpc[_Request, _Page[_Item]],
+        make_request: Callable[[int, str], _Request],
+        limit: int,
+    ) -> Iterator[_Item]:
         """Yields up to ``limit`` records (all of them for a negative limit, like SQL LIMIT -1).
 
-        ``fetch(page_size, page_token)`` returns one page and the token of the next one.
+        ``make_request(page_size, page_token)`` is the request of one page.
         """
         if limit == 0:
             return
         left = limit if limit > 0 else math.inf
         token = ""
         while left > 0:
-            records, token = fetch(int(min(left, _PAGE_MAX)), token)
-            for r in records:
+            page = self._call(method, make_request(int(min(left, _PAGE_MAX)), token))
+            for r in page.records:
                 yield r
                 left -= 1
                 if left <= 0:
                     return
+            token = page.next_page_token
             if not token:
                 return
 
@@ -308,12 +337,10 @@ class GlobalLearningStoreClient:
     def get_exploration_budget_history(
         self, job_hash: str | None = None, limit: int = 50
     ) -> list[ExplorationBudgetRecord]:
-        def page(n: int, token: str) -> tuple[Sequence[pb.ExplorationBudgetRecord], str]:
-            request = pb.GetExplorationBudgetHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
-            resp = self._call(self._budget.GetExplorationBudgetHistory, request)
-            return resp.records, resp.next_page_token
+        def request(n: int, token: str) -> pb.GetExplorationBudgetHistoryRequest:
+            return pb.GetExplorationBudgetHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
 
-        return [_budget(r) for r in self._pages(page, limit)]
+        return [_budget(r) for r in self._pages(self._budget.GetExplorationBudgetHistory, request, limit)]
 
     def update_exploration_budget(
         self,
@@ -442,12 +469,10 @@ class GlobalLearningStoreClient:
     def get_entropy_response_history(
         self, job_hash: str | None = None, limit: int = 50
     ) -> list[EntropyResponseRecord]:
-        def page(n: int, token: str) -> tuple[Sequence[pb.EntropyResponseRecord], str]:
-            request = pb.GetEntropyResponseHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
-            resp = self._call(self._entropy.GetEntropyResponseHistory, request)
-            return resp.records, resp.next_page_token
+        def request(n: int, token: str) -> pb.GetEntropyResponseHistoryRequest:
+            return pb.GetEntropyResponseHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
 
-        return [_response(r) for r in self._pages(page, limit)]
+        return [_response(r) for r in self._pages(self._entropy.GetEntropyResponseHistory, request, limit)]
 
     def get_entropy_response_statistics(self, job_hash: str | None = None) -> dict[str, Any]:
         s = self._call(
@@ -473,10 +498,7 @@ class GlobalLearningStoreClient:
         return r.id
 
     def get_pattern_entropy_history(self, limit: int = 50) -> list[PatternEntropyMetrics]:
-        def page(n: int, token: str) -> tuple[Sequence[pb.PatternEntropyMetrics], str]:
-            resp = self._call(
-                self._entropy.GetPatternEntropyHistory, pb.GetPatternEntropyHistoryRequest(limit=n, page_token=token)
-            )
-            return resp.records, resp.next_page_token
+        def request(n: int, token: str) -> pb.GetPatternEntropyHistoryRequest:
+            return pb.GetPatternEntropyHistoryRequest(limit=n, page_token=token)
 
-        return [_metrics(m) for m in self._pages(page, limit)]
+        return [_metrics(m) for m in self._pages(self._entropy.GetPatternEntropyHistory, request, limit)]
