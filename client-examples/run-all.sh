@@ -3,7 +3,8 @@
 # port), one after another, and prints a summary. Exits non-zero if any example fails.
 #
 #   client-examples/run-all.sh                  all examples
-#   client-examples/run-all.sh go node          only these (python python-adapter go java node grpcurl)
+#   client-examples/run-all.sh go node          only these (python python-adapter python-adapter-original
+#                                               go java node grpcurl rust)
 #
 # The server is built with `cargo build --locked` unless LEARNING_SERVICE_BIN names a binary.
 # EXAMPLE_TIMEOUT (seconds, default 600) bounds each example, install steps included.
@@ -11,7 +12,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-all=(python python-adapter go java node grpcurl)
+all=(python python-adapter python-adapter-original go java node grpcurl rust)
 examples=("$@")
 [[ ${#examples[@]} -gt 0 ]] || examples=("${all[@]}")
 for e in "${examples[@]}"; do
@@ -51,7 +52,8 @@ else
 fi
 echo "server binary: $bin"
 
-# The health probe (grpc.health.v1) runs in the Python example's virtualenv.
+# The health probe (grpc.health.v1) runs in the Python example's virtualenv, where setup
+# installs the example's freshly built wheel.
 "$here/python/run.sh" setup || { echo "python setup failed" >&2; exit 1; }
 probe="$here/python/.venv/bin/python"
 
@@ -86,12 +88,14 @@ EOF
 
 run_example() { # name
   case $1 in
-    python) "$here/python/run.sh" story ;;
+    python) "$here/python/run.sh" typecheck && "$here/python/run.sh" story ;;
     python-adapter) "$here/python/run.sh" test ;;
+    python-adapter-original) "$here/python/run.sh" test-original ;;
     go) "$here/go/run.sh" ;;
     java) "$here/java/run.sh" ;;
     node) "$here/node/run.sh" ;;
     grpcurl) "$here/grpcurl/run.sh" ;;
+    rust) "$here/rust/run.sh" ;;
   esac
 }
 
@@ -138,7 +142,7 @@ done
 echo
 echo "=== summary"
 for name in "${examples[@]}"; do
-  printf '%-16s %-40s %4ss\n' "$name" "${result[$name]}" "${seconds[$name]}"
+  printf '%-24s %-40s %4ss\n' "$name" "${result[$name]}" "${seconds[$name]}"
 done
 echo "total $((SECONDS - started))s"
 if [[ $failed -ne 0 ]]; then

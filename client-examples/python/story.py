@@ -12,18 +12,18 @@ import math
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import grpc
-from grpc_status import rpc_status
 
-from learning_client import _stubs
-
-pb, pb_grpc = _stubs.load()
-
-from google.rpc import error_details_pb2  # noqa: E402  (after grpcio-status is importable)
+from learning_client import field_violations
+from learning_client.v1 import learning_pb2 as pb
+from learning_client.v1 import learning_pb2_grpc as pb_grpc
 
 ADDRESS = os.environ.get("LEARNING_SERVER", "127.0.0.1:50051")
 TIMEOUT = 10.0
+_Request = TypeVar("_Request")
 
 
 class CheckFailed(Exception):
@@ -39,7 +39,7 @@ def check_close(actual: float, expected: float, what: str, tol: float = 1e-6) ->
     check(math.isclose(actual, expected, rel_tol=0, abs_tol=tol), f"{what}: got {actual!r}, want {expected!r} (±{tol})")
 
 
-def check_eq(actual, expected, what: str) -> None:
+def check_eq(actual: object, expected: object, what: str) -> None:
     check(actual == expected, f"{what}: got {actual!r}, want {expected!r}")
 
 
@@ -47,8 +47,11 @@ def step(name: str) -> None:
     print(f"--- {name}", flush=True)
 
 
-def list_all_patterns(patterns, status=None) -> list:
-    out, token = [], ""
+def list_all_patterns(
+    patterns: pb_grpc.PatternServiceStub, status: pb.QuarantineStatus.ValueType | None = None
+) -> list[pb.Pattern]:
+    out: list[pb.Pattern] = []
+    token = ""
     while True:
         req = pb.ListPatternsRequest(limit=1000, page_token=token)
         if status is not None:
@@ -60,29 +63,27 @@ def list_all_patterns(patterns, status=None) -> list:
             return out
 
 
-def next_event(stream):
-    """The next message of a Watch/Subscribe stream that is not a keep-alive progress message."""
+def next_event(stream: Iterator[pb.SubscribePatternEntropyResponse]) -> pb.SubscribePatternEntropyResponse:
+    """The next message of a Subscribe stream that is not a keep-alive progress message."""
     for message in stream:
         if message.WhichOneof("event") != "progress":
             return message
     raise CheckFailed("the stream ended")
 
 
-def expect_invalid_argument(call, request, what: str) -> None:
+def expect_invalid_argument(
+    call: grpc.UnaryUnaryMultiCallable[_Request, Any], request: _Request, what: str
+) -> None:
     try:
         call(request, timeout=TIMEOUT)
     except grpc.RpcError as err:
+        if not isinstance(err, grpc.Call):  # what every stub raises is both
+            raise CheckFailed(f"{what}: {err!r} carries no status") from None
         check_eq(err.code(), grpc.StatusCode.INVALID_ARGUMENT, f"{what}: status code")
         print(f"    {what}: {err.code().name}: {err.details()}")
-        status = rpc_status.from_call(err)
-        fields = []
-        for detail in status.details if status else []:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                fields += [f"{v.field}: {v.description}" for v in bad.field_violations]
-        for f in fields:
-            print(f"      field violation {f}")
+        fields = field_violations(err)
+        for field, description in fields:
+            print(f"      field violation {field}: {description}")
         check(bool(fields), f"{what}: INVALID_ARGUMENT without google.rpc.BadRequest field violations")
         return
     raise CheckFailed(f"{what}: the call succeeded, want INVALID_ARGUMENT")
@@ -320,7 +321,8 @@ def main() -> int:
         print(f"FAIL: {err}", file=sys.stderr)
         return 1
     except grpc.RpcError as err:
-        print(f"FAIL: unexpected RPC error {err.code().name}: {err.details()}", file=sys.stderr)
+        code, details = (err.code().name, err.details()) if isinstance(err, grpc.Call) else ("?", repr(err))
+        print(f"FAIL: unexpected RPC error {code}: {details}", file=sys.stderr)
         return 1
     print("python story: all checks passed")
     return 0

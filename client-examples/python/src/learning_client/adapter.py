@@ -1,9 +1,9 @@
 """Drop-in replacement for the budget and entropy-response methods of the original store.
 
 ``GlobalLearningStoreClient`` has the 13 methods of the original ``BudgetMixin`` with the same
-names, parameters, defaults and return types (plain dataclasses, naive local datetimes,
-lowercase type strings, statistics dicts with the original keys), but every call goes to a
-learning-service over gRPC instead of a local SQLite file.
+names, parameters, defaults and return types (the original's record classes when it is
+installed, naive local datetimes, lowercase type strings, statistics dicts with the original
+keys), but every call goes to a learning-service over gRPC instead of a local SQLite file.
 
 Differences a caller can notice, all coming from the service's contract (learning.v1):
 
@@ -14,70 +14,67 @@ Differences a caller can notice, all coming from the service's contract (learnin
   ``trigger_entropy_response("")`` are rejected instead of reading every job's data.
 * ``check_entropy_response_needed`` also reports the current entropy during a cooldown
   (the original returned ``None`` there).
-* ``PatternEntropyMetrics`` carries one extra field, ``id`` (the snapshot id, ``None`` for an
-  unrecorded snapshot); it does not take part in ``==``.
+* The records are the original's classes when ``marianne.learning.store.models`` is
+  importable, and look-alikes of the same shape otherwise (see ``learning_client.records``).
+  The id of a recorded entropy snapshot, which the original's ``PatternEntropyMetrics`` has no
+  field for, is read with ``learning_client.snapshot_id(metrics)``.
 * "Latest" and history order are insertion order, not timestamp text order.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from . import _stubs
-
-pb, pb_grpc = _stubs.load()
+from .records import (
+    EntropyResponseRecord,
+    ExplorationBudgetRecord,
+    PatternEntropyMetrics,
+    _with_snapshot_id,
+)
+from .v1 import learning_pb2 as pb
+from .v1 import learning_pb2_grpc as pb_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 _PAGE_MAX = 1000
-
-# --- record types (field names and order of the original's models) -------------------------
-
-
-@dataclass
-class ExplorationBudgetRecord:
-    id: str
-    job_hash: str
-    recorded_at: datetime
-    budget_value: float
-    entropy_at_time: float | None = None
-    adjustment_type: str = "initial"
-    adjustment_reason: str | None = None
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Item = TypeVar("_Item", covariant=True)
+_RequestIn = TypeVar("_RequestIn", contravariant=True)
+_ResponseOut = TypeVar("_ResponseOut", covariant=True)
 
 
-@dataclass
-class EntropyResponseRecord:
-    id: str
-    job_hash: str
-    recorded_at: datetime
-    entropy_at_trigger: float
-    threshold_used: float
-    actions_taken: list[str] = field(default_factory=list)
-    budget_boosted: bool = False
-    quarantine_revisits: int = 0
-    patterns_revisited: list[str] = field(default_factory=list)
+class _UnaryRpc(Protocol[_RequestIn, _ResponseOut]):
+    """A unary RPC of a generated stub, called the way the adapter calls it."""
+
+    def __call__(
+        self,
+        request: _RequestIn,
+        *,
+        timeout: float | None = ...,
+        metadata: tuple[tuple[str, str], ...] | None = ...,
+    ) -> _ResponseOut: ...
 
 
-@dataclass
-class PatternEntropyMetrics:
-    calculated_at: datetime
-    shannon_entropy: float
-    max_possible_entropy: float
-    diversity_index: float
-    unique_pattern_count: int
-    effective_pattern_count: int
-    total_applications: int
-    dominant_pattern_share: float
-    threshold_exceeded: bool = False
-    # Not in the original: the snapshot id once recorded (the service returns it).
-    id: str | None = field(default=None, compare=False)
+class _Page(Protocol[_Item]):
+    """A response of a history RPC: one page of records and the token of the next one."""
+
+    @property
+    def records(self) -> Sequence[_Item]: ...
+    @property
+    def next_page_token(self) -> str: ...
+
+# --- arguments of trigger_entropy_response --------------------------------------------------
+# The original defines these two in its budget module. The adapter takes its instances as well
+# as these: any object with the attributes of the protocols below.
 
 
 @dataclass
@@ -95,6 +92,34 @@ class EntropyTriggerContext:
     job_hash: str
     entropy_at_trigger: float
     threshold_used: float
+
+
+class TriggerContextLike(Protocol):
+    """Any trigger context: this module's ``EntropyTriggerContext`` or the original's."""
+
+    @property
+    def job_hash(self) -> str: ...
+    @property
+    def entropy_at_trigger(self) -> float: ...
+    @property
+    def threshold_used(self) -> float: ...
+
+
+class ResponseConfigLike(Protocol):
+    """Any response config: this module's ``EntropyResponseConfig`` or the original's."""
+
+    @property
+    def boost_budget(self) -> bool: ...
+    @property
+    def revisit_quarantine(self) -> bool: ...
+    @property
+    def max_quarantine_revisits(self) -> int: ...
+    @property
+    def budget_floor(self) -> float: ...
+    @property
+    def budget_ceiling(self) -> float: ...
+    @property
+    def budget_boost_amount(self) -> float: ...
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -119,14 +144,15 @@ class NotFoundError(LearningServiceError, LookupError):
     """NOT_FOUND."""
 
 
-def _field_violations(err: grpc.RpcError) -> list[tuple[str, str]]:
-    try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
-    except ImportError:  # grpcio-status is optional for the adapter
+def field_violations(err: grpc.RpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the google.rpc.BadRequest details of a failed call."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    if not isinstance(err, grpc.Call):
         return []
     status = rpc_status.from_call(err)
-    out = []
+    out: list[tuple[str, str]] = []
     for detail in status.details if status else []:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
@@ -136,17 +162,19 @@ def _field_violations(err: grpc.RpcError) -> list[tuple[str, str]]:
 
 
 def _translate(err: grpc.RpcError) -> LearningServiceError:
-    code = err.code()
+    # Every RpcError that a stub raises is also a grpc.Call (code, details, trailers).
+    code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (err.details() if isinstance(err, grpc.Call) else None) or ""
     cls = {
         grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
         grpc.StatusCode.NOT_FOUND: NotFoundError,
     }.get(code, LearningServiceError)
-    return cls(code, err.details() or "", _field_violations(err))
+    return cls(code, details, field_violations(err))
 
 
 # --- conversions --------------------------------------------------------------------------
 
-_TYPE_TO_ENUM = {
+_TYPE_TO_ENUM: dict[str, pb.AdjustmentType.ValueType] = {
     "initial": pb.ADJUSTMENT_TYPE_INITIAL,
     "decay": pb.ADJUSTMENT_TYPE_DECAY,
     "boost": pb.ADJUSTMENT_TYPE_BOOST,
@@ -154,24 +182,24 @@ _TYPE_TO_ENUM = {
     "ceiling_enforced": pb.ADJUSTMENT_TYPE_CEILING_ENFORCED,
 }
 _ENUM_TO_TYPE = {v: k for k, v in _TYPE_TO_ENUM.items()}
-_ACTION_TO_TEXT = {
+_ACTION_TO_TEXT: dict[pb.EntropyResponseAction.ValueType, str] = {
     pb.ENTROPY_RESPONSE_ACTION_BUDGET_BOOST: "budget_boost",
     pb.ENTROPY_RESPONSE_ACTION_QUARANTINE_REVISIT: "quarantine_revisit",
 }
 
 
-def _to_local(ts) -> datetime:
+def _to_local(ts: Timestamp) -> datetime:
     """Timestamp -> naive local datetime, as the original returns its stored times."""
     return datetime.fromtimestamp(ts.seconds) + timedelta(microseconds=ts.nanos // 1000)
 
 
-def _from_datetime(dt: datetime):
+def _from_datetime(dt: datetime) -> Timestamp:
     """datetime (naive = local time, like the original) -> Timestamp."""
     whole = dt.replace(microsecond=0).timestamp()
     return Timestamp(seconds=int(whole), nanos=dt.microsecond * 1000)
 
 
-def _budget(r) -> ExplorationBudgetRecord:
+def _budget(r: pb.ExplorationBudgetRecord) -> ExplorationBudgetRecord:
     return ExplorationBudgetRecord(
         id=r.id,
         job_hash=r.job_hash,
@@ -183,7 +211,7 @@ def _budget(r) -> ExplorationBudgetRecord:
     )
 
 
-def _response(r) -> EntropyResponseRecord:
+def _response(r: pb.EntropyResponseRecord) -> EntropyResponseRecord:
     return EntropyResponseRecord(
         id=r.id,
         job_hash=r.job_hash,
@@ -197,8 +225,8 @@ def _response(r) -> EntropyResponseRecord:
     )
 
 
-def _metrics(m) -> PatternEntropyMetrics:
-    return PatternEntropyMetrics(
+def _metrics(m: pb.PatternEntropyMetrics) -> PatternEntropyMetrics:
+    metrics = PatternEntropyMetrics(
         calculated_at=_to_local(m.calculated_at),
         shannon_entropy=m.shannon_entropy,
         max_possible_entropy=m.max_possible_entropy,
@@ -208,11 +236,11 @@ def _metrics(m) -> PatternEntropyMetrics:
         total_applications=m.total_applications,
         dominant_pattern_share=m.dominant_pattern_share,
         threshold_exceeded=m.threshold_exceeded,
-        id=m.id or None,
     )
+    return _with_snapshot_id(metrics, m.id or None)
 
 
-def _metrics_pb(m: PatternEntropyMetrics):
+def _metrics_pb(m: PatternEntropyMetrics) -> pb.PatternEntropyMetrics:
     return pb.PatternEntropyMetrics(
         calculated_at=_from_datetime(m.calculated_at),
         shannon_entropy=m.shannon_entropy,
@@ -226,9 +254,9 @@ def _metrics_pb(m: PatternEntropyMetrics):
     )
 
 
-def _filter(job_hash: str | None) -> dict[str, Any]:
+def _job(job_hash: str | None) -> str | None:
     # Absent and "" both mean all jobs, as in the original.
-    return {"job_hash": job_hash} if job_hash else {}
+    return job_hash or None
 
 
 # --- the client ---------------------------------------------------------------------------
@@ -247,13 +275,13 @@ class GlobalLearningStoreClient:
         *,
         channel: grpc.Channel | None = None,
         timeout: float | None = 30.0,
-        metadata: list[tuple[str, str]] | None = None,
+        metadata: Sequence[tuple[str, str]] | None = None,
     ):
         self.target = target or os.environ.get("LEARNING_SERVER", DEFAULT_ADDRESS)
         self._owns_channel = channel is None
         self.channel = channel if channel is not None else grpc.insecure_channel(self.target)
         self.timeout = timeout
-        self.metadata = metadata
+        self.metadata = tuple(metadata) if metadata else None
         self._budget = pb_grpc.BudgetServiceStub(self.channel)
         self._entropy = pb_grpc.EntropyServiceStub(self.channel)
 
@@ -264,45 +292,55 @@ class GlobalLearningStoreClient:
     def __enter__(self) -> GlobalLearningStoreClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
-    def _call(self, method: Callable, request):
+    def _call(self, method: _UnaryRpc[_Request, _Response], request: _Request) -> _Response:
         try:
             return method(request, timeout=self.timeout, metadata=self.metadata)
         except grpc.RpcError as err:
             raise _translate(err) from None
 
-    def _pages(self, method: Callable, make_request: Callable[[int, str], Any], limit: int) -> Iterator:
-        """Yields up to ``limit`` records (all of them for a negative limit, like SQL LIMIT -1)."""
+    def _pages(
+        self,
+        method: _UnaryRpc[_Request, _Page[_Item]],
+        make_request: Callable[[int, str], _Request],
+        limit: int,
+    ) -> Iterator[_Item]:
+        """Yields up to ``limit`` records (all of them for a negative limit, like SQL LIMIT -1).
+
+        ``make_request(page_size, page_token)`` is the request of one page.
+        """
         if limit == 0:
             return
         left = limit if limit > 0 else math.inf
         token = ""
         while left > 0:
-            resp = self._call(method, make_request(int(min(left, _PAGE_MAX)), token))
-            for r in resp.records:
+            page = self._call(method, make_request(int(min(left, _PAGE_MAX)), token))
+            for r in page.records:
                 yield r
                 left -= 1
                 if left <= 0:
                     return
-            token = resp.next_page_token
+            token = page.next_page_token
             if not token:
                 return
 
     # --- exploration budget ---------------------------------------------------------------
 
     def get_exploration_budget(self, job_hash: str | None = None) -> ExplorationBudgetRecord | None:
-        resp = self._call(self._budget.GetExplorationBudget, pb.GetExplorationBudgetRequest(**_filter(job_hash)))
+        resp = self._call(self._budget.GetExplorationBudget, pb.GetExplorationBudgetRequest(job_hash=_job(job_hash)))
         return _budget(resp.budget) if resp.HasField("budget") else None
 
     def get_exploration_budget_history(
         self, job_hash: str | None = None, limit: int = 50
     ) -> list[ExplorationBudgetRecord]:
-        def req(n: int, token: str):
-            return pb.GetExplorationBudgetHistoryRequest(limit=n, page_token=token, **_filter(job_hash))
+        def request(n: int, token: str) -> pb.GetExplorationBudgetHistoryRequest:
+            return pb.GetExplorationBudgetHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
 
-        return [_budget(r) for r in self._pages(self._budget.GetExplorationBudgetHistory, req, limit)]
+        return [_budget(r) for r in self._pages(self._budget.GetExplorationBudgetHistory, request, limit)]
 
     def update_exploration_budget(
         self,
@@ -324,13 +362,11 @@ class GlobalLearningStoreClient:
             job_hash=job_hash,
             budget_value=budget_value,
             adjustment_type=_TYPE_TO_ENUM[adjustment_type],
+            entropy_at_time=entropy_at_time,
+            adjustment_reason=adjustment_reason,
             floor=floor,
             ceiling=ceiling,
         )
-        if entropy_at_time is not None:
-            req.entropy_at_time = entropy_at_time
-        if adjustment_reason is not None:
-            req.adjustment_reason = adjustment_reason
         return _budget(self._call(self._budget.UpdateExplorationBudget, req).record)
 
     def calculate_budget_adjustment(
@@ -358,7 +394,8 @@ class GlobalLearningStoreClient:
 
     def get_exploration_budget_statistics(self, job_hash: str | None = None) -> dict[str, Any]:
         s = self._call(
-            self._budget.GetExplorationBudgetStatistics, pb.GetExplorationBudgetStatisticsRequest(**_filter(job_hash))
+            self._budget.GetExplorationBudgetStatistics,
+            pb.GetExplorationBudgetStatisticsRequest(job_hash=_job(job_hash)),
         )
         return {
             "current_budget": s.current_budget if s.HasField("current_budget") else None,
@@ -390,8 +427,8 @@ class GlobalLearningStoreClient:
         entropy_at_trigger: float = 0.0,
         threshold_used: float = 0.0,
         *,
-        trigger: EntropyTriggerContext | None = None,
-        config: EntropyResponseConfig | None = None,
+        trigger: TriggerContextLike | None = None,
+        config: ResponseConfigLike | None = None,
         boost_budget: bool | None = None,
         revisit_quarantine: bool | None = None,
         max_quarantine_revisits: int | None = None,
@@ -405,41 +442,42 @@ class GlobalLearningStoreClient:
                 trigger.entropy_at_trigger,
                 trigger.threshold_used,
             )
-        overrides = {
-            "boost_budget": boost_budget,
-            "revisit_quarantine": revisit_quarantine,
-            "max_quarantine_revisits": max_quarantine_revisits,
-            "budget_floor": budget_floor,
-            "budget_ceiling": budget_ceiling,
-            "budget_boost_amount": budget_boost_amount,
-        }
-        cfg = dataclasses.replace(
-            config if config is not None else EntropyResponseConfig(),
-            **{k: v for k, v in overrides.items() if v is not None},
+        # Keyword overrides win over the config's fields; the config itself is not changed.
+        base = config if config is not None else EntropyResponseConfig()
+        tuning = pb.EntropyResponseConfig(
+            boost_budget=base.boost_budget if boost_budget is None else boost_budget,
+            revisit_quarantine=base.revisit_quarantine if revisit_quarantine is None else revisit_quarantine,
+            max_quarantine_revisits=(
+                base.max_quarantine_revisits if max_quarantine_revisits is None else max_quarantine_revisits
+            ),
+            budget_floor=base.budget_floor if budget_floor is None else budget_floor,
+            budget_ceiling=base.budget_ceiling if budget_ceiling is None else budget_ceiling,
+            budget_boost_amount=base.budget_boost_amount if budget_boost_amount is None else budget_boost_amount,
         )
         req = pb.TriggerEntropyResponseRequest(
             trigger=pb.EntropyTriggerContext(
                 job_hash=job_hash, entropy_at_trigger=entropy_at_trigger, threshold_used=threshold_used
             ),
-            config=pb.EntropyResponseConfig(**dataclasses.asdict(cfg)),
+            config=tuning,
         )
         return _response(self._call(self._entropy.TriggerEntropyResponse, req).record)
 
     def get_last_entropy_response(self, job_hash: str | None = None) -> EntropyResponseRecord | None:
-        r = self._call(self._entropy.GetLastEntropyResponse, pb.GetLastEntropyResponseRequest(**_filter(job_hash)))
+        r = self._call(self._entropy.GetLastEntropyResponse, pb.GetLastEntropyResponseRequest(job_hash=_job(job_hash)))
         return _response(r.response) if r.HasField("response") else None
 
     def get_entropy_response_history(
         self, job_hash: str | None = None, limit: int = 50
     ) -> list[EntropyResponseRecord]:
-        def req(n: int, token: str):
-            return pb.GetEntropyResponseHistoryRequest(limit=n, page_token=token, **_filter(job_hash))
+        def request(n: int, token: str) -> pb.GetEntropyResponseHistoryRequest:
+            return pb.GetEntropyResponseHistoryRequest(job_hash=_job(job_hash), limit=n, page_token=token)
 
-        return [_response(r) for r in self._pages(self._entropy.GetEntropyResponseHistory, req, limit)]
+        return [_response(r) for r in self._pages(self._entropy.GetEntropyResponseHistory, request, limit)]
 
     def get_entropy_response_statistics(self, job_hash: str | None = None) -> dict[str, Any]:
         s = self._call(
-            self._entropy.GetEntropyResponseStatistics, pb.GetEntropyResponseStatisticsRequest(**_filter(job_hash))
+            self._entropy.GetEntropyResponseStatistics,
+            pb.GetEntropyResponseStatisticsRequest(job_hash=_job(job_hash)),
         )
         return {
             "total_responses": s.total_responses,
@@ -460,7 +498,7 @@ class GlobalLearningStoreClient:
         return r.id
 
     def get_pattern_entropy_history(self, limit: int = 50) -> list[PatternEntropyMetrics]:
-        def req(n: int, token: str):
+        def request(n: int, token: str) -> pb.GetPatternEntropyHistoryRequest:
             return pb.GetPatternEntropyHistoryRequest(limit=n, page_token=token)
 
-        return [_metrics(m) for m in self._pages(self._entropy.GetPatternEntropyHistory, req, limit)]
+        return [_metrics(m) for m in self._pages(self._entropy.GetPatternEntropyHistory, request, limit)]

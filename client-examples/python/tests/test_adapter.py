@@ -6,6 +6,7 @@ patterns). Exact entropy values are checked only when the server starts with no 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 
@@ -13,29 +14,17 @@ import grpc
 import pytest
 
 from learning_client import (
-    EntropyResponseConfig,
     EntropyResponseRecord,
-    EntropyTriggerContext,
     ExplorationBudgetRecord,
-    GlobalLearningStoreClient,
     InvalidArgumentError,
     PatternEntropyMetrics,
-    load_stubs,
+    snapshot_id,
 )
+from learning_client.v1 import learning_pb2 as pb
+from learning_client.v1 import learning_pb2_grpc as pb_grpc
 
-pb, pb_grpc = load_stubs()
 RUN = f"python-adapter-{uuid.uuid4().hex[:8]}"
 JOB = f"job-{RUN}"
-
-
-@pytest.fixture(scope="module")
-def client():
-    with GlobalLearningStoreClient() as c:
-        try:
-            grpc.channel_ready_future(c.channel).result(timeout=10)
-        except grpc.FutureTimeoutError:
-            pytest.fail(f"no gRPC server at {c.target} (set LEARNING_SERVER)")
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +54,11 @@ def recent(dt: datetime) -> bool:
     return dt.tzinfo is None and abs(datetime.now() - dt) < timedelta(minutes=1)
 
 
-def test_b_calculate_pattern_entropy(client, story):
+def test_b_calculate_pattern_entropy(client, story, record_classes):
     m = client.calculate_pattern_entropy()
-    assert isinstance(m, PatternEntropyMetrics)
+    assert type(m) is record_classes.PatternEntropyMetrics and isinstance(m, PatternEntropyMetrics)
     assert recent(m.calculated_at)
-    assert m.id is None and m.threshold_exceeded is False
+    assert snapshot_id(m) is None and m.threshold_exceeded is False
     if story["fresh"]:
         assert m.shannon_entropy == pytest.approx(0.468996, abs=1e-6)
         assert m.diversity_index == pytest.approx(0.468996, abs=1e-6)
@@ -83,14 +72,15 @@ def test_b_calculate_pattern_entropy(client, story):
 
 def test_c_record_and_history(client, story):
     m = story["metrics"]
-    snapshot_id = client.record_pattern_entropy(m)
-    assert isinstance(snapshot_id, str) and len(snapshot_id) == 36
+    recorded_id = client.record_pattern_entropy(m)
+    assert isinstance(recorded_id, str) and len(recorded_id) == 36
     history = client.get_pattern_entropy_history(limit=10)
     assert all(isinstance(h, PatternEntropyMetrics) for h in history)
-    mine = [h for h in history if h.id == snapshot_id]
-    assert mine, f"snapshot {snapshot_id} not in history"
-    # Equal to what was recorded (id does not take part in ==; times to the microsecond).
+    mine = [h for h in history if snapshot_id(h) == recorded_id]
+    assert mine, f"snapshot {recorded_id} not in history"
+    # Equal to what was recorded: the id travels beside the fields, not in ==, repr or asdict.
     assert mine[0] == m
+    assert recorded_id not in repr(mine[0]) and recorded_id not in str(dataclasses.asdict(mine[0]))
     assert client.get_pattern_entropy_history(limit=0) == []
 
 
@@ -103,9 +93,10 @@ def test_d_check_needed(client, story):
         assert needed == (entropy < 0.5)
 
 
-def test_e_trigger_response(client, story):
-    record = client.trigger_entropy_response(trigger=EntropyTriggerContext(JOB, 0.469, 0.5))
-    assert isinstance(record, EntropyResponseRecord)
+def test_e_trigger_response(client, story, record_classes, argument_classes):
+    # The original's trigger context when it is installed: any object with its attributes works.
+    record = client.trigger_entropy_response(trigger=argument_classes.EntropyTriggerContext(JOB, 0.469, 0.5))
+    assert type(record) is record_classes.EntropyResponseRecord and isinstance(record, EntropyResponseRecord)
     assert record.job_hash == JOB and recent(record.recorded_at)
     assert record.actions_taken == ["budget_boost", "quarantine_revisit"]
     assert record.budget_boosted is True
@@ -132,11 +123,11 @@ def test_e_trigger_response(client, story):
     assert stats["last_response"] == record.recorded_at.isoformat()
 
 
-def test_f_budget_after_response(client, story):
+def test_f_budget_after_response(client, story, record_classes):
     history = client.get_exploration_budget_history(JOB)
     assert len(history) == 1
     b = history[0]
-    assert isinstance(b, ExplorationBudgetRecord)
+    assert type(b) is record_classes.ExplorationBudgetRecord and isinstance(b, ExplorationBudgetRecord)
     assert b.budget_value == pytest.approx(0.25)
     assert b.adjustment_type == "boost"
     assert b.entropy_at_time == pytest.approx(0.469)
@@ -187,9 +178,9 @@ def test_i_subscribe_pattern_entropy(client, story):
     stream = entropy.SubscribePatternEntropy(pb.SubscribePatternEntropyRequest(), timeout=30)
     try:
         assert next_event(stream).WhichOneof("event") == "caught_up"
-        snapshot_id = client.record_pattern_entropy(story["metrics"])
+        recorded_id = client.record_pattern_entropy(story["metrics"])
         event = next_event(stream)
-        assert event.WhichOneof("event") == "snapshot" and event.snapshot.id == snapshot_id
+        assert event.WhichOneof("event") == "snapshot" and event.snapshot.id == recorded_id
     finally:
         stream.cancel()
 
@@ -249,11 +240,12 @@ def test_budget_adjustment_sequence(client):
     assert stats["avg_budget"] == pytest.approx((0.15 + 0.25 + 0.225 + 0.5 + 0.05) / 5)
 
 
-def test_trigger_positional_with_config_and_overrides(client):
+def test_trigger_positional_with_config_and_overrides(client, argument_classes):
     job = f"{JOB}-trigger"
-    cfg = EntropyResponseConfig(revisit_quarantine=False, budget_boost_amount=0.2)
+    config_class = argument_classes.EntropyResponseConfig  # the original's when it is installed
+    cfg = config_class(revisit_quarantine=False, budget_boost_amount=0.2)
     record = client.trigger_entropy_response(job, 0.05, 0.1, config=cfg, budget_ceiling=0.3)
-    assert cfg == EntropyResponseConfig(revisit_quarantine=False, budget_boost_amount=0.2)  # not mutated
+    assert cfg == config_class(revisit_quarantine=False, budget_boost_amount=0.2)  # not mutated
     assert record.job_hash == job and record.entropy_at_trigger == pytest.approx(0.05)
     assert record.actions_taken == ["budget_boost"]
     assert record.patterns_revisited == [] and record.quarantine_revisits == 0

@@ -1,0 +1,1 @@
+"""Test-only stand-in for the original learning store (see models.py)."""
