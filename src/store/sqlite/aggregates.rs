@@ -59,6 +59,11 @@ pub(super) const POPULATION_VERSION: &str = "population_version";
 /// Key of the row that aggregates every job.
 pub(super) const ALL_JOBS: (i64, &str) = (1, "");
 
+/// The key of a job's aggregate row, or of the all-jobs row for None.
+pub(super) fn stats_key(job: Option<&str>) -> (i64, &str) {
+    job.map_or(ALL_JOBS, |job| (0, job))
+}
+
 const CREATE_TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS ls_meta (
     key TEXT PRIMARY KEY,

@@ -124,10 +124,7 @@ pub(super) fn statistics(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<BudgetStatistics> {
-    let (all_jobs, key) = match job {
-        Some(job) => (0, job),
-        None => aggregates::ALL_JOBS,
-    };
+    let (all_jobs, key) = aggregates::stats_key(job);
     let row = connection
         .prepare_cached(
             "SELECT n, value_sum, value_err, min_value, max_value, minmax_stale, \

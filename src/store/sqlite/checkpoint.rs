@@ -9,15 +9,12 @@
 //! happens right after a checkpoint in the writer's own thread. Since this
 //! thread has copied most frames by then, the writer's checkpoint is short.
 
-use std::{
-    sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel},
-    thread::JoinHandle,
-    time::Duration,
-};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::store::{StoreError, StoreResult};
+use super::every::Every;
+use crate::store::StoreResult;
 
 /// How often the WAL is copied into the database. Pages written again
 /// within one interval (the ends of the table and its indexes, the
@@ -28,42 +25,11 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// The writer's own automatic checkpoint, in WAL frames (pages).
 pub const WRITER_FRAMES: i64 = 10_000;
 
-pub struct Checkpointer {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    pub fn start(connection: Connection) -> StoreResult<Self> {
-        let (stop, stopped) = channel();
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || run(&connection, &stopped))
-            .map_err(|e| StoreError::internal(format!("cannot start the checkpointer: {e}")))?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run(connection: &Connection, stopped: &Receiver<()>) {
-    loop {
-        match stopped.recv_timeout(INTERVAL) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
+/// Runs PASSIVE checkpoints beside the writer until dropped.
+pub fn start(connection: Connection) -> StoreResult<Every> {
+    Every::start("sqlite-checkpoint", INTERVAL, move || {
         if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "WAL checkpoint failed");
         }
-    }
+    })
 }

@@ -15,6 +15,7 @@ mod contract;
 mod entropy_cache;
 mod entropy_history;
 mod error;
+mod every;
 mod file_checks;
 mod file_watch;
 mod idempotency;
@@ -44,8 +45,8 @@ pub struct SqliteStore {
     readers: readers::Readers,
     entropy_cache: Arc<entropy_cache::EntropyCache>,
     writer: writer::Writer,
-    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
-    poller: std::sync::Mutex<Option<poll::Poller>>,
+    checkpointer: std::sync::Mutex<Option<every::Every>>,
+    poller: std::sync::Mutex<Option<every::Every>>,
     wakeups: watch::Receiver<Wakeup>,
     file: Arc<file_watch::FileWatch>,
 }
@@ -131,11 +132,11 @@ impl SqliteStore {
         let readers = readers::Readers::start(reads, read_connections)?;
         let checkpoint_connection = Connection::open(path)?;
         configure(&checkpoint_connection, Durability::Normal)?;
-        let checkpointer = checkpoint::Checkpointer::start(checkpoint_connection)?;
+        let checkpointer = checkpoint::start(checkpoint_connection)?;
         let (wakeup_sender, wakeups) = watch::channel(Wakeup::default());
         let wakeup_sender = Arc::new(wakeup_sender);
         let writer = start_writer(connection, &options, wakeup_sender.clone(), file.clone())?;
-        let poller = poll::Poller::start(wakeup_sender)?;
+        let poller = poll::start(wakeup_sender)?;
         Ok(Self {
             readers,
             entropy_cache: Default::default(),

@@ -231,10 +231,7 @@ pub(super) fn statistics(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<ResponseStatistics> {
-    let (all_jobs, key) = match job {
-        Some(job) => (0, job),
-        None => aggregates::ALL_JOBS,
-    };
+    let (all_jobs, key) = aggregates::stats_key(job);
     let row = connection
         .prepare_cached(
             "SELECT n, entropy_sum, entropy_err, budget_boosts, quarantine_revisits \
