@@ -9,7 +9,7 @@ use super::{
     connect::Connection,
     failure::Failure,
     json, page_limit,
-    render::{self, Cell, Color, Section, Style, Table, fixed, percent},
+    render::{self, Cell, Color, HistoryTable, Section, Style, Table, fixed, percent},
 };
 
 /// A budget at or below this is shown as Low.
@@ -160,46 +160,42 @@ async fn history(connection: &Connection, args: &BudgetArgs) -> Result<(), Failu
         )
         .await?
         .records;
-    if args.json {
-        let list: Vec<Value> = records.iter().map(json::budget_record).collect();
-        return render::print_json(&Value::Array(list));
-    }
-    if records.is_empty() {
-        return render::print(&format!(
-            "No exploration budget records ({}).\n",
-            render::job_label(args.job.as_deref())
-        ));
-    }
-    render::print(&history_table(&records, args.job.is_none()).render(Style::detect()))
+    let empty = format!(
+        "No exploration budget records ({}).\n",
+        render::job_label(args.job.as_deref())
+    );
+    render::print_history(
+        &records,
+        args.json,
+        json::budget_record,
+        &empty,
+        |records| history_table(records, args.job.is_none()),
+    )
 }
 
 fn history_table(records: &[pb::ExplorationBudgetRecord], with_job: bool) -> Table {
-    let mut header = vec![Cell::left("Time")];
-    if with_job {
-        header.push(Cell::left("Job"));
-    }
-    header.extend([
+    let columns = [
         Cell::right("Budget"),
         Cell::right("Entropy"),
         Cell::left("Type"),
         Cell::left("Reason"),
-    ]);
-    let mut table = Table::new(header);
+    ];
+    let mut table = HistoryTable::new(with_job, columns);
     for record in records {
-        let mut row = vec![Cell::left(render::short_time(record.recorded_at.as_ref()))];
-        if with_job {
-            row.push(Cell::left(record.job_hash.clone()));
-        }
-        row.extend([
-            Cell::right(percent(record.budget_value)).color(Level::of(record.budget_value).color()),
-            Cell::right(fixed(record.entropy_at_time, 3))
-                .color(entropy_color(record.entropy_at_time)),
-            Cell::left(json::adjustment_type(record)),
-            Cell::left(record.adjustment_reason.clone().unwrap_or_default()),
-        ]);
-        table.row(row);
+        table.row(
+            record.recorded_at.as_ref(),
+            &record.job_hash,
+            [
+                Cell::right(percent(record.budget_value))
+                    .color(Level::of(record.budget_value).color()),
+                Cell::right(fixed(record.entropy_at_time, 3))
+                    .color(entropy_color(record.entropy_at_time)),
+                Cell::left(json::adjustment_type(record)),
+                Cell::left(record.adjustment_reason.clone().unwrap_or_default()),
+            ],
+        );
     }
-    table
+    table.into_table()
 }
 
 fn entropy_text(entropy: Option<f64>, style: Style) -> String {

@@ -2,14 +2,14 @@
 //! `mzt patterns-entropy`, plus `--watch` on live snapshots.
 
 use learning_service::pb;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     ConnectOptions,
     connect::Connection,
     failure::Failure,
     json, page_limit, render,
-    render::{Cell, Color, Section, Style, Table, percent},
+    render::{Cell, Color, HistoryTable, Section, Style, percent},
     watch,
 };
 
@@ -172,44 +172,50 @@ async fn history(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
         )
         .await?
         .records;
-    if args.json {
-        let list: Vec<Value> = records.iter().map(json::entropy_metrics).collect();
-        return render::print_json(&Value::Array(list));
-    }
-    if records.is_empty() {
-        return render::print("No entropy snapshots recorded.\n");
-    }
-    let mut table = Table::new(vec![
-        Cell::left("Time"),
-        Cell::right("Entropy"),
-        Cell::right("Max"),
-        Cell::right("Diversity"),
-        Cell::right("Patterns"),
-        Cell::right("Applications"),
-        Cell::right("Dominant"),
-        Cell::left("Alert"),
-    ]);
-    for metrics in &records {
-        let low = (metrics.diversity_index < args.threshold).then_some(Color::Red);
-        table.row(vec![
-            Cell::left(render::short_time(metrics.calculated_at.as_ref())),
-            Cell::right(format!("{:.3}", metrics.shannon_entropy)),
-            Cell::right(format!("{:.3}", metrics.max_possible_entropy)),
-            Cell::right(format!("{:.3}", metrics.diversity_index)).color(low),
-            Cell::right(format!(
-                "{}/{}",
-                metrics.effective_pattern_count, metrics.unique_pattern_count
-            )),
-            Cell::right(metrics.total_applications.to_string()),
-            Cell::right(percent(metrics.dominant_pattern_share)),
-            Cell::left(if metrics.threshold_exceeded {
-                "yes"
-            } else {
-                ""
-            }),
-        ]);
-    }
-    render::print(&table.render(Style::detect()))
+    let empty = "No entropy snapshots recorded.\n";
+    render::print_history(
+        &records,
+        args.json,
+        json::entropy_metrics,
+        empty,
+        |records| {
+            let columns = [
+                Cell::right("Entropy"),
+                Cell::right("Max"),
+                Cell::right("Diversity"),
+                Cell::right("Patterns"),
+                Cell::right("Applications"),
+                Cell::right("Dominant"),
+                Cell::left("Alert"),
+            ];
+            // Snapshots belong to no job: the table has no Job column.
+            let mut table = HistoryTable::new(false, columns);
+            for metrics in records {
+                let low = (metrics.diversity_index < args.threshold).then_some(Color::Red);
+                table.row(
+                    metrics.calculated_at.as_ref(),
+                    "",
+                    [
+                        Cell::right(format!("{:.3}", metrics.shannon_entropy)),
+                        Cell::right(format!("{:.3}", metrics.max_possible_entropy)),
+                        Cell::right(format!("{:.3}", metrics.diversity_index)).color(low),
+                        Cell::right(format!(
+                            "{}/{}",
+                            metrics.effective_pattern_count, metrics.unique_pattern_count
+                        )),
+                        Cell::right(metrics.total_applications.to_string()),
+                        Cell::right(percent(metrics.dominant_pattern_share)),
+                        Cell::left(if metrics.threshold_exceeded {
+                            "yes"
+                        } else {
+                            ""
+                        }),
+                    ],
+                );
+            }
+            table.into_table()
+        },
+    )
 }
 
 #[cfg(test)]

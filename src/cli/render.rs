@@ -228,6 +228,64 @@ fn local(at: &Timestamp) -> Option<DateTime<Local>> {
 }
 
 /// Local time for table rows: `mm-dd HH:MM:SS`.
+/// A history listing: one JSON array with `--json`; otherwise `empty` when
+/// there are no records, or the table `table` makes of them.
+pub fn print_history<R>(
+    records: &[R],
+    as_json: bool,
+    to_json: fn(&R) -> serde_json::Value,
+    empty: &str,
+    table: impl FnOnce(&[R]) -> Table,
+) -> Result<(), Failure> {
+    if as_json {
+        let list = records.iter().map(to_json).collect();
+        return print_json(&serde_json::Value::Array(list));
+    }
+    if records.is_empty() {
+        return print(empty);
+    }
+    print(&table(records).render(Style::detect()))
+}
+
+/// A history table: each row starts with its local time and, when the
+/// listing covers every job, the job.
+pub struct HistoryTable {
+    table: Table,
+    with_job: bool,
+}
+
+impl HistoryTable {
+    pub fn new(with_job: bool, columns: impl IntoIterator<Item = Cell>) -> Self {
+        let mut header = vec![Cell::left("Time")];
+        if with_job {
+            header.push(Cell::left("Job"));
+        }
+        header.extend(columns);
+        Self {
+            table: Table::new(header),
+            with_job,
+        }
+    }
+
+    pub fn row(
+        &mut self,
+        at: Option<&Timestamp>,
+        job: &str,
+        cells: impl IntoIterator<Item = Cell>,
+    ) {
+        let mut row = vec![Cell::left(short_time(at))];
+        if self.with_job {
+            row.push(Cell::left(job.to_owned()));
+        }
+        row.extend(cells);
+        self.table.row(row);
+    }
+
+    pub fn into_table(self) -> Table {
+        self.table
+    }
+}
+
 pub fn short_time(at: Option<&Timestamp>) -> String {
     at.and_then(local)
         .map_or_else(|| "-".into(), |t| t.format("%m-%d %H:%M:%S").to_string())

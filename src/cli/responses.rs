@@ -2,14 +2,14 @@
 //! `mzt entropy-status`.
 
 use learning_service::{domain::records::DEFAULT_COOLDOWN_SECONDS, pb};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     ConnectOptions,
     connect::Connection,
     failure::Failure,
     json, page_limit, render,
-    render::{Cell, Color, Section, Style, Table, fixed},
+    render::{Cell, Color, HistoryTable, Section, Style, fixed},
 };
 
 /// More responses than this get a warning, as in the original.
@@ -200,44 +200,41 @@ async fn history(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
         )
         .await?
         .records;
-    if args.json {
-        let list: Vec<Value> = records.iter().map(json::response_record).collect();
-        return render::print_json(&Value::Array(list));
-    }
-    if records.is_empty() {
-        return render::print(&format!(
-            "No entropy responses recorded ({}).\n",
-            render::job_label(args.job.as_deref())
-        ));
-    }
-    let with_job = args.job.is_none();
-    let mut header = vec![Cell::left("Time")];
-    if with_job {
-        header.push(Cell::left("Job"));
-    }
-    header.extend([
-        Cell::right("Entropy"),
-        Cell::right("Threshold"),
-        Cell::left("Actions"),
-        Cell::left("Boosted"),
-        Cell::right("Revisits"),
-    ]);
-    let mut table = Table::new(header);
-    for record in &records {
-        let mut row = vec![Cell::left(render::short_time(record.recorded_at.as_ref()))];
-        if with_job {
-            row.push(Cell::left(record.job_hash.clone()));
-        }
-        row.extend([
-            Cell::right(format!("{:.3}", record.entropy_at_trigger)).color(Some(Color::Red)),
-            Cell::right(format!("{:.3}", record.threshold_used)),
-            Cell::left(actions(record)),
-            Cell::left(yes_no(record.budget_boosted)),
-            Cell::right(record.quarantine_revisits.to_string()),
-        ]);
-        table.row(row);
-    }
-    render::print(&table.render(Style::detect()))
+    let empty = format!(
+        "No entropy responses recorded ({}).\n",
+        render::job_label(args.job.as_deref())
+    );
+    render::print_history(
+        &records,
+        args.json,
+        json::response_record,
+        &empty,
+        |records| {
+            let columns = [
+                Cell::right("Entropy"),
+                Cell::right("Threshold"),
+                Cell::left("Actions"),
+                Cell::left("Boosted"),
+                Cell::right("Revisits"),
+            ];
+            let mut table = HistoryTable::new(args.job.is_none(), columns);
+            for record in records {
+                table.row(
+                    record.recorded_at.as_ref(),
+                    &record.job_hash,
+                    [
+                        Cell::right(format!("{:.3}", record.entropy_at_trigger))
+                            .color(Some(Color::Red)),
+                        Cell::right(format!("{:.3}", record.threshold_used)),
+                        Cell::left(actions(record)),
+                        Cell::left(yes_no(record.budget_boosted)),
+                        Cell::right(record.quarantine_revisits.to_string()),
+                    ],
+                );
+            }
+            table.into_table()
+        },
+    )
 }
 
 fn actions(record: &pb::EntropyResponseRecord) -> String {
