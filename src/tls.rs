@@ -65,10 +65,6 @@ impl TlsSettings {
             .map_err(|e| format!("TLS: {}", error_chain(&e)))
     }
 
-    pub fn requires_client_certificates(&self) -> bool {
-        self.client_ca.is_some()
-    }
-
     pub fn server_config(&self) -> ServerTlsConfig {
         let config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&self.cert_chain, &self.key))
