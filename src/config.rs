@@ -14,7 +14,7 @@ use crate::{
         records::{DEFAULT_MAX_QUARANTINE_REVISITS, MAX_QUARANTINE_REVISITS, ResponseConfig},
     },
     server::ServerOptions,
-    store::{Durability, StoreLocation, StoreOptions},
+    store::{Checkpoints, Durability, StoreLocation, StoreOptions},
 };
 
 #[derive(Clone, Debug, clap::Args)]
@@ -36,6 +36,11 @@ pub struct ServeConfig {
     /// Read threads, each with its own connection to the file.
     #[arg(long, env = "LEARNING_READ_CONNECTIONS", default_value_t = 8)]
     pub read_connections: u32,
+
+    /// `auto`: the service checkpoints the SQLite WAL. `off`: it never does,
+    /// so that a replication tool such as Litestream can.
+    #[arg(long, env = "LEARNING_CHECKPOINT", value_enum, default_value_t = Checkpoints::Auto)]
+    pub checkpoint: Checkpoints,
 
     /// Writes that may wait for the writer; beyond it, RESOURCE_EXHAUSTED.
     #[arg(long, env = "LEARNING_WRITE_QUEUE", default_value_t = 4096)]
@@ -175,6 +180,7 @@ impl ServeConfig {
             durability: self.durability,
             read_connections: self.read_connections,
             write_queue_capacity: self.write_queue.max(1),
+            checkpoints: self.checkpoint,
         }
     }
 }

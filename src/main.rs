@@ -3,7 +3,7 @@ mod cli;
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use learning_service::{config::ServeConfig, exposure, server, store};
+use learning_service::{config::ServeConfig, exposure, ops, server, store};
 use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
@@ -22,6 +22,10 @@ struct Cli {
 enum Command {
     /// Start the gRPC server.
     Serve(ServeConfig),
+    /// Copy a SQLite store consistently while the service runs, and verify the copy.
+    Backup(ops::BackupArgs),
+    /// Check a SQLite store: integrity, schema, aggregates, sizes, row counts.
+    Check(ops::CheckArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => run_server(config),
         Command::Client(command) => return cli::run(command),
+        Command::Backup(args) => return args.run(),
+        Command::Check(args) => return args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,11 +48,22 @@ pub enum Durability {
     Normal,
 }
 
+/// Who copies the SQLite write-ahead log into the database file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpoints {
+    /// The service does, beside the writer and in it.
+    #[default]
+    Auto,
+    /// Nobody in the service: a replication tool such as Litestream does.
+    Off,
+}
+
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub durability: Durability,
     pub read_connections: u32,
     pub write_queue_capacity: usize,
+    pub checkpoints: Checkpoints,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +72,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             read_connections: 8,
             write_queue_capacity: 4096,
+            checkpoints: Checkpoints::Auto,
         }
     }
 }

@@ -20,6 +20,7 @@ mod file_checks;
 mod file_watch;
 mod idempotency;
 mod json;
+pub mod maintenance;
 mod ops;
 mod page;
 mod patterns;
@@ -38,7 +39,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, config::DbConfig};
 use tokio::sync::watch;
 
-use crate::store::{Durability, StoreOptions, StoreResult, Wakeup};
+use crate::store::{Checkpoints, Durability, StoreOptions, StoreResult, Wakeup};
 
 /// The SQLite store. See the module documentation.
 pub struct SqliteStore {
@@ -91,9 +92,13 @@ fn start_writer(
     wakeups: Arc<watch::Sender<Wakeup>>,
     file: Arc<file_watch::FileWatch>,
 ) -> StoreResult<writer::Writer> {
+    // With checkpoints off, another tool (Litestream) copies and checkpoints the WAL.
+    let frames = match options.checkpoints {
+        Checkpoints::Auto => checkpoint::WRITER_FRAMES,
+        Checkpoints::Off => 0,
+    };
     connection.execute_batch(&format!(
-        "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {};",
-        checkpoint::WRITER_FRAMES
+        "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {frames};"
     ))?;
     writer::Writer::start(connection, options.write_queue_capacity, wakeups, file)
 }
@@ -130,9 +135,14 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager)?;
         let readers = readers::Readers::start(reads, read_connections)?;
-        let checkpoint_connection = Connection::open(path)?;
-        configure(&checkpoint_connection, Durability::Normal)?;
-        let checkpointer = checkpoint::start(checkpoint_connection)?;
+        let checkpointer = match options.checkpoints {
+            Checkpoints::Auto => {
+                let checkpoint_connection = Connection::open(path)?;
+                configure(&checkpoint_connection, Durability::Normal)?;
+                Some(checkpoint::start(checkpoint_connection)?)
+            }
+            Checkpoints::Off => None,
+        };
         let (wakeup_sender, wakeups) = watch::channel(Wakeup::default());
         let wakeup_sender = Arc::new(wakeup_sender);
         let writer = start_writer(connection, &options, wakeup_sender.clone(), file.clone())?;
@@ -141,7 +151,7 @@ impl SqliteStore {
             readers,
             entropy_cache: Default::default(),
             writer,
-            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
+            checkpointer: std::sync::Mutex::new(checkpointer),
             poller: std::sync::Mutex::new(Some(poller)),
             wakeups,
             file,
@@ -258,6 +268,26 @@ mod tests {
             let store =
                 SqliteStore::open(&dir.path().join(format!("{expected}.db")), options).unwrap();
             assert_eq!(store.write_with(synchronous).await.unwrap(), expected);
+            store.stop(Duration::from_secs(5));
+        }
+    }
+
+    /// With `--checkpoint off` the service never checkpoints the WAL (for Litestream).
+    #[tokio::test]
+    async fn checkpoints_can_be_left_to_another_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = |c: &Connection| -> StoreResult<i64> {
+            Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?)
+        };
+        for (checkpoints, expected) in [(Checkpoints::Auto, 10_000), (Checkpoints::Off, 0)] {
+            let options = StoreOptions {
+                checkpoints,
+                ..StoreOptions::default()
+            };
+            let store =
+                SqliteStore::open(&dir.path().join(format!("{expected}.db")), options).unwrap();
+            assert_eq!(store.write_with(frames).await.unwrap(), expected);
+            assert_eq!(store.checkpointer.lock().unwrap().is_some(), expected > 0);
             store.stop(Duration::from_secs(5));
         }
     }
