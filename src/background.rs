@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     domain::records::{EntropySnapshot, ResponseConfig},
-    store::{PRUNE_BATCH, PRUNE_INTERVAL, RETENTION, Store},
+    store::{PRUNE_BATCH, PRUNE_INTERVAL, Pruned, RETENTION, Retention, Store},
 };
 
 /// Records an entropy snapshot every `interval`.
@@ -31,6 +31,20 @@ pub struct ResponderOptions {
     pub config: ResponseConfig,
 }
 
+/// Deletes history past `days` and beyond `budget_rows_per_job`, every `interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionOptions {
+    pub days: Option<u32>,
+    pub budget_rows_per_job: Option<u64>,
+    pub interval: Duration,
+}
+
+/// Rows deleted per history in one transaction: small, so that a write
+/// queued behind a batch waits for little.
+const RETENTION_BATCH: usize = 500;
+/// The pause between two batches, in which queued writes run.
+const RETENTION_PAUSE: Duration = Duration::from_millis(20);
+
 /// The running loops; dropping this stops them.
 pub struct Background {
     tasks: Vec<JoinHandle<()>>,
@@ -49,8 +63,13 @@ impl Background {
         store: Arc<dyn Store>,
         sampler: Option<SamplerOptions>,
         responder: Option<ResponderOptions>,
+        retention: Option<RetentionOptions>,
     ) -> Self {
         let mut tasks = vec![tokio::spawn(prune_request_ids(store.clone()))];
+        if let Some(options) = retention {
+            tracing::info!(days = ?options.days, budget_rows_per_job = ?options.budget_rows_per_job, "history retention on");
+            tasks.push(tokio::spawn(retain(store.clone(), options)));
+        }
         if let Some(options) = sampler {
             tracing::info!(interval = ?options.interval, alert_threshold = options.alert_threshold, "entropy sampler on");
             tasks.push(tokio::spawn(sample(store.clone(), options)));
@@ -83,6 +102,45 @@ async fn prune_request_ids(store: Arc<dyn Store>) {
                 Err(error) => tracing::warn!(%error, "cannot prune expired request ids"),
             }
             break;
+        }
+    }
+}
+
+/// At every interval, deletes what retention lets go, a batch at a time
+/// with a pause between batches, until nothing is left.
+async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
+    let mut ticker = ticker(options.interval);
+    loop {
+        ticker.tick().await;
+        let retention = Retention {
+            before: options
+                .days
+                .map(|days| chrono::Utc::now() - chrono::Duration::days(i64::from(days))),
+            budget_rows_per_job: options.budget_rows_per_job,
+        };
+        let mut total = Pruned::default();
+        loop {
+            match store.prune_history(retention, RETENTION_BATCH).await {
+                Ok(pruned) if pruned.total() > 0 => {
+                    total.budget += pruned.budget;
+                    total.responses += pruned.responses;
+                    total.snapshots += pruned.snapshots;
+                    tokio::time::sleep(RETENTION_PAUSE).await;
+                }
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "retention could not delete old history");
+                    break;
+                }
+            }
+        }
+        if total.total() > 0 {
+            tracing::info!(
+                budget = total.budget,
+                responses = total.responses,
+                snapshots = total.snapshots,
+                "retention deleted old history"
+            );
         }
     }
 }

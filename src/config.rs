@@ -6,7 +6,7 @@ pub mod hardening;
 use std::{net::SocketAddr, time::Duration};
 
 use crate::{
-    background::{ResponderOptions, SamplerOptions},
+    background::{ResponderOptions, RetentionOptions, SamplerOptions},
     domain::{
         budget::{
             Bounds, DEFAULT_BOOST_AMOUNT, DEFAULT_CEILING, DEFAULT_ENTROPY_THRESHOLD, DEFAULT_FLOOR,
@@ -94,6 +94,19 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = DEFAULT_MAX_QUARANTINE_REVISITS)]
     pub auto_respond_max_revisits: i64,
 
+    /// Delete budget records, responses and snapshots older than this many
+    /// days (a job's latest budget and last response are always kept). Off when absent.
+    #[arg(long, env = "LEARNING_RETAIN_DAYS")]
+    pub retain_days: Option<u32>,
+
+    /// Keep at most this many budget records per job (the newest). Off when absent.
+    #[arg(long, env = "LEARNING_RETAIN_BUDGET_ROWS_PER_JOB")]
+    pub retain_budget_rows_per_job: Option<u64>,
+
+    /// How often retention looks for rows to delete.
+    #[arg(long, env = "LEARNING_RETENTION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
+
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
 }
@@ -163,8 +176,20 @@ impl ServeConfig {
                 },
             })
         };
+        if self.retain_days == Some(0) || self.retain_budget_rows_per_job == Some(0) {
+            return Err(
+                "--retain-days and --retain-budget-rows-per-job must be at least 1".to_owned(),
+            );
+        }
+        let retention = (self.retain_days.is_some() || self.retain_budget_rows_per_job.is_some())
+            .then_some(RetentionOptions {
+                days: self.retain_days,
+                budget_rows_per_job: self.retain_budget_rows_per_job,
+                interval: positive("retention-interval", self.retention_interval)?,
+            });
         Ok(ServerOptions {
             max_subscribers: self.max_subscribers,
+            retention,
             stream_progress_interval: positive(
                 "stream-progress-interval",
                 self.stream_progress_interval,

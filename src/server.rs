@@ -12,7 +12,7 @@ use tonic::{
 use crate::{
     api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
     auth::{AuthLayer, BearerTokens},
-    background::{Background, ResponderOptions, SamplerOptions},
+    background::{Background, ResponderOptions, RetentionOptions, SamplerOptions},
     deadline::DeadlineLayer,
     feed::Feeds,
     health::HealthMonitor,
@@ -49,6 +49,8 @@ pub struct ServerOptions {
     pub sampler: Option<SamplerOptions>,
     /// The automatic entropy responder loop, when on.
     pub responder: Option<ResponderOptions>,
+    /// The history retention loop, when on.
+    pub retention: Option<RetentionOptions>,
     /// `None`: plaintext.
     pub tls: Option<TlsSettings>,
     /// When set, every service but grpc.health.v1 needs one of these tokens.
@@ -68,6 +70,7 @@ impl Default for ServerOptions {
             stream_progress_interval: Duration::from_secs(10),
             sampler: None,
             responder: None,
+            retention: None,
             tls: None,
             auth: None,
             limits: Limits::default(),
@@ -89,6 +92,7 @@ pub async fn serve(
         store.clone(),
         options.sampler.clone(),
         options.responder.clone(),
+        options.retention,
     );
     let (stop_streams, streams_stopping) = watch::channel(false);
     let subscriptions = Arc::new(Subscriptions::new(

@@ -78,6 +78,7 @@ impl BudgetService for BudgetApi {
         let limit = validate::limit(request.limit)?;
         let before = page_token::before(&request.page_token)?;
         let page = self.store.budget_history(job, limit, before).await?;
+        page_token::refuse_pruned(before, &page)?;
         Ok(Response::new(pb::GetExplorationBudgetHistoryResponse {
             records: page.items.into_iter().map(convert::budget_record).collect(),
             next_page_token: page_token::encode(page.next),

@@ -217,6 +217,7 @@ impl EntropyService for EntropyApi {
         let limit = validate::limit(r.limit)?;
         let before = page_token::before(&r.page_token)?;
         let page = self.store.response_history(job, limit, before).await?;
+        page_token::refuse_pruned(before, &page)?;
         Ok(Response::new(pb::GetEntropyResponseHistoryResponse {
             records: page
                 .items

@@ -40,6 +40,24 @@ fn decode(token: &str) -> Option<PageKey> {
     }
 }
 
+/// A page asked for with a token (a page that the previous one said exists)
+/// that comes back empty: its records were deleted (retention, or another
+/// program). OUT_OF_RANGE, rather than an empty page that reads as the end.
+pub fn refuse_pruned<T>(token: Option<i64>, page: &crate::store::Page<T>) -> Result<(), Status> {
+    if token.is_some() && page.items.is_empty() {
+        return Err(<Status as tonic_types::StatusExt>::with_error_details(
+            tonic::Code::OutOfRange,
+            "page_token: the records after this page no longer exist (deleted by retention \
+             or another program); list again without page_token, from the newest record",
+            tonic_types::ErrorDetails::with_bad_request_violation(
+                "page_token",
+                "the records after this page no longer exist",
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn garbage() -> Status {
     invalid("page_token", "is not a page token of this list")
 }

@@ -11,6 +11,7 @@ mod fault;
 mod idempotency;
 mod location;
 mod page;
+mod retention;
 pub mod sqlite;
 mod stream;
 mod write;
@@ -34,6 +35,7 @@ pub use fault::StoreFault;
 pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, RETENTION};
 pub use location::StoreLocation;
 pub use page::{Page, PageKey};
+pub use retention::{Pruned, Retention};
 pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Wakeup};
 pub use write::{Write, WriteOutcome, Written};
 
@@ -149,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `batch` idempotency keys created before `before`.
     async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize>;
     fn write_counts(&self) -> WriteCounts;
+    /// Deletes one bounded batch of history that `retention` lets go (at
+    /// most `batch` rows per history); a batch of zero means none is left.
+    async fn prune_history(&self, retention: Retention, batch: usize) -> StoreResult<Pruned>;
 
     // Streams (see [`stream`] for the position contract).
     /// At most `limit` records after `after`, in position order.

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::{SqliteStore, budget, entropy_history, idempotency, ops, patterns, responses, streams};
+use super::{
+    SqliteStore, budget, entropy_history, idempotency, ops, patterns, responses, retention, streams,
+};
 use crate::{
     domain::{
         entropy::PopulationEntropy,
@@ -17,8 +19,8 @@ use crate::{
         },
     },
     store::{
-        Idempotent, Page, Position, Store, StoreFault, StoreResult, StreamBounds, StreamFilter,
-        StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+        Idempotent, Page, Position, Pruned, Retention, Store, StoreFault, StoreResult,
+        StreamBounds, StreamFilter, StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
     },
 };
 
@@ -122,6 +124,14 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         self.write_with(move |c| idempotency::prune(c, before, batch))
+            .await
+    }
+
+    async fn prune_history(&self, retention: Retention, batch: usize) -> StoreResult<Pruned> {
+        if retention.is_off() {
+            return Ok(Pruned::default());
+        }
+        self.write_with(move |c| retention::prune_batch(c, &retention, batch))
             .await
     }
 

@@ -28,6 +28,7 @@ mod poll;
 mod probe;
 mod readers;
 mod responses;
+mod retention;
 pub mod schema;
 mod streams;
 pub mod time;
