@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the gRPC server.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Copy a SQLite store consistently while the service runs, and verify the copy.
     Backup(ops::BackupArgs),
     /// Check a SQLite store: integrity, schema, aggregates, sizes, row counts.
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(config) => run_server(config),
+        Command::Serve(config) => run_server(*config),
         Command::Client(command) => return cli::run(command),
         Command::Backup(args) => return args.run(),
         Command::Check(args) => return args.run(),
