@@ -103,6 +103,9 @@ function stateText(state: StreamState): string {
     case "retrying":
       return `reconnecting in ${(state.inMs / 1000).toFixed(1)} s (${state.reason})`;
     case "stopped":
-      return `stopped (${state.reason})`;
+      // The server no longer has the position: only a new subscription, from now, can follow.
+      return state.reason.startsWith("OUT_OF_RANGE")
+        ? `stopped (${state.reason}); reload the page to follow from now`
+        : `stopped (${state.reason})`;
   }
 }

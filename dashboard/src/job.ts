@@ -53,6 +53,8 @@ export class JobPanel {
     private readonly api: Api,
     private readonly status: StatusBoard,
     private readonly onUnauthenticated: (message: string) => void,
+    /** A response may have sent quarantined patterns back to pending. */
+    private readonly onResponse: () => void,
   ) {
     this.chart = new TimeChart(elements.chart, {
       series: [
@@ -134,6 +136,7 @@ export class JobPanel {
     this.responses.splice(index, 0, record);
     this.render();
     this.refreshStatistics();
+    this.onResponse();
   }
 
   private draw(): void {

@@ -73,6 +73,7 @@ function start(config: PageConfig, token: string | undefined, status: StatusBoar
     api,
     status,
     onUnauthenticated,
+    () => population.refresh(),
   );
   follow({
     open: (afterCursor, signal) =>

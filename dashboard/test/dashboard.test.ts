@@ -140,8 +140,17 @@ describe("the dashboard of a seeded server", options, () => {
     await waitForData(page, "#budget-chart", "points", String(records + 1));
     await api.entropy.triggerEntropyResponse({
       trigger: { jobHash: "job-alpha", entropyAtTrigger: 0.1, thresholdUsed: 0.3 },
+      config: { revisitQuarantine: false },
     });
     await waitForData(page, "#responses-list", "count", "3");
+    // The response boosted the budget: its record arrives too, and the statistics follow.
+    const now = await budgetCount(api, "job-alpha");
+    assert.equal(now, records + 2);
+    await waitForData(page, "#budget-chart", "points", String(now));
+    await page.waitForFunction(
+      (count) => document.querySelector("#budget-stats dd")?.textContent === String(count),
+      now,
+    );
     assert.equal(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce), true);
     assert.deepEqual(errors, []);
   });
@@ -151,9 +160,13 @@ describe("the dashboard of a seeded server", options, () => {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SCREENSHOTS, "dashboard-desktop.png"), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
-    await waitForData(page, "#diversity-chart", "points", String(DIVERSITIES.length + 1));
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= 390, `the page is ${width}px wide on a 390px phone`);
+    // The charts follow their containers (a ResizeObserver): nothing is wider than the phone.
+    try {
+      await page.waitForFunction(() => document.documentElement.scrollWidth <= 390, undefined, { timeout: 5_000 });
+    } catch {
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.fail(`the page is ${width}px wide on a 390px phone`);
+    }
     await page.screenshot({ path: join(SCREENSHOTS, "dashboard-phone.png"), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
@@ -188,6 +201,21 @@ describe("the dashboard of a seeded server", options, () => {
     // While the server was away, the browser logged the refused connections; nothing else.
     const unexpected = errors.filter((e) => !/net::ERR_CONNECTION_REFUSED|Failed to load resource/.test(e));
     assert.deepEqual(unexpected, []);
+  });
+
+  test("stops, and says so, when the server no longer has the stream's position", async () => {
+    await server.stop();
+    await waitForData(page, "body", "connection", "retrying");
+    // Another, empty database behind the same ports: the cursors point past its end.
+    server = await Server.start({ db: join(work, "replaced.db"), grpcPort: server.grpcPort, httpPort: server.httpPort });
+    await waitForData(page, "body", "connection", "stopped", 20_000);
+    const streams = await lines(page, "#streams");
+    assert.equal(streams.length, 3, streams.join("\n"));
+    for (const line of streams) {
+      assert.match(line, /stopped \(OUT_OF_RANGE: after_cursor: .*\); reload the page to follow from now$/);
+    }
+    // Nothing from the other database is drawn over the old data.
+    assert.equal(await page.getAttribute("#diversity-chart", "data-points"), String(DIVERSITIES.length + 3));
   });
 });
 
