@@ -40,7 +40,10 @@ export class TimeChart {
         },
         y: { range: spec.yRange },
       },
-      axes: [{}, { values: (_u, splits) => splits.map(spec.yValues), size: 56 }],
+      axes: [
+        { space: 90, incrs: TIME_STEPS, values: (_u, splits, _axis, _space, step) => splits.map((at) => timeLabel(at, step)) },
+        { values: (_u, splits) => splits.map(spec.yValues), size: 56 },
+      ],
       hooks: {
         draw: spec.draw ? [spec.draw] : [],
         setCursor: spec.onCursor ? [(u) => spec.onCursor?.(u.cursor.idx ?? null)] : [],
@@ -70,6 +73,20 @@ export class TimeChart {
       this.plot.setSize({ width, height: heightFor(width) });
     }
   }
+}
+
+/** Tick steps of the time axis, in seconds: never below a second (records come in bursts). */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];
+
+const clockWithSeconds = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+
+/** A tick's local time, as precise as the step between ticks. */
+function timeLabel(at: number, step: number): string {
+  const date = new Date(at * 1000);
+  if (step >= 86400) return day.format(date);
+  return step >= 60 ? clock.format(date) : clockWithSeconds.format(date);
 }
 
 function heightFor(width: number): number {
