@@ -27,6 +27,19 @@ const BAND = "rgba(110, 110, 110, 0.16)";
 const EDGE = "#6e6e6e";
 const RESPONSE = "#8a4b00";
 
+/** The request of WatchExplorationBudget and of WatchEntropyResponses. */
+interface JobStreamRequest {
+  jobHash: string;
+  backfill?: number;
+  afterCursor: string;
+}
+
+/** A message of either stream: a record, or a marker. */
+interface RecordMessage<R> {
+  cursor: string;
+  event: { case: "record"; value: R } | { case: "caughtUp" | "progress" | undefined; value?: unknown };
+}
+
 export interface JobElements {
   chart: HTMLElement;
   readout: HTMLElement;
@@ -83,34 +96,45 @@ export class JobPanel {
     this.times = [];
     this.records = [];
     this.responses = [];
+    for (const stale of [this.elements.budgetStats, this.elements.responseStats, this.elements.advisories]) {
+      stale.replaceChildren();
+    }
     this.draw();
-    const onUnauthenticated = this.onUnauthenticated;
     this.followers.push(
-      follow({
-        open: (afterCursor, signal) =>
-          this.api.budget.watchExplorationBudget(
-            { jobHash: job, backfill: afterCursor ? undefined : BACKFILL, afterCursor },
-            { signal },
-          ),
-        record: (message) => (message.event.case === "record" ? message.event.value : undefined),
-        onRecord: (record) => this.addRecord(record),
-        onCaughtUp: () => this.refreshStatistics(),
-        onState: (state) => this.status.set("budget", `budget of ${job}`, state),
-        onUnauthenticated,
-      }),
-      follow({
-        open: (afterCursor, signal) =>
-          this.api.entropy.watchEntropyResponses(
-            { jobHash: job, backfill: afterCursor ? undefined : BACKFILL, afterCursor },
-            { signal },
-          ),
-        record: (message) => (message.event.case === "record" ? message.event.value : undefined),
-        onRecord: (record) => this.addResponse(record),
-        onCaughtUp: () => this.refreshStatistics(),
-        onState: (state) => this.status.set("responses", `entropy responses of ${job}`, state),
-        onUnauthenticated,
-      }),
+      this.followJob<ExplorationBudgetRecord>(
+        "budget",
+        `budget of ${job}`,
+        job,
+        (request, signal) => this.api.budget.watchExplorationBudget(request, { signal }),
+        (record) => this.addRecord(record),
+      ),
+      this.followJob<EntropyResponseRecord>(
+        "responses",
+        `entropy responses of ${job}`,
+        job,
+        (request, signal) => this.api.entropy.watchEntropyResponses(request, { signal }),
+        (record) => this.addResponse(record),
+      ),
     );
+  }
+
+  /** One of the job's two streams: the last BACKFILL records first, then after the cursor. */
+  private followJob<R>(
+    key: string,
+    label: string,
+    job: string,
+    open: (request: JobStreamRequest, signal: AbortSignal) => AsyncIterable<RecordMessage<R>>,
+    onRecord: (record: R) => void,
+  ): Follower {
+    return follow({
+      open: (afterCursor, signal) =>
+        open({ jobHash: job, backfill: afterCursor ? undefined : BACKFILL, afterCursor }, signal),
+      record: (message) => (message.event.case === "record" ? message.event.value : undefined),
+      onRecord,
+      onCaughtUp: () => this.refreshStatistics(),
+      onState: (state) => this.status.set(key, label, state),
+      onUnauthenticated: this.onUnauthenticated,
+    });
   }
 
   stop(): void {

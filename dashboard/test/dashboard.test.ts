@@ -232,6 +232,13 @@ describe("a server with tokens", options, () => {
     const api = grpc(server.grpcAddress, { token: TOKEN });
     await recordSnapshot(api, 0.4);
     await recordSnapshot(api, 0.6);
+    // A population that has converged: one pattern has nearly every application.
+    for (const [name, applications] of [["dominant", 20], ["rare", 1]] as const) {
+      const { pattern } = await api.patterns.recordPattern({ patternType: "route", patternName: name });
+      for (let i = 0; i < applications; i++) {
+        await api.patterns.recordPatternApplication({ patternId: pattern?.id ?? "", executionId: `exec-${i}` });
+      }
+    }
     const browser = await launch();
     close = browser.close;
     page = await browser.context.newPage();
@@ -267,6 +274,15 @@ describe("a server with tokens", options, () => {
     await waitForData(page, "#diversity-chart", "points", "2");
     await waitForData(page, "body", "connection", "live");
     assert.ok(grpcRequests.length > 0);
+    // The CLI's verdict on a converged population, word for word.
+    const printed = (await cli(server, ["entropy", "--threshold", "0.5"], { LEARNING_TOKEN: TOKEN }))
+      .split("\n")
+      .filter((line) => line.startsWith("warning: "));
+    assert.equal(printed.length, 2, printed.join("\n"));
+    assert.match(printed[0], /pattern selection is converging$/);
+    await page.waitForFunction(() => document.querySelectorAll("#entropy-advisories li").length === 2);
+    const shown = (await lines(page, "#entropy-advisories")).map((line) => line.replace(/^\S+ /, ""));
+    assert.deepEqual(shown, printed);
     // Asked once: a reload keeps the token of this tab.
     await page.reload();
     await waitForData(page, "#diversity-chart", "points", "2");
