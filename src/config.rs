@@ -1,6 +1,7 @@
 //! Configuration of `learning-service serve`: every flag is also an
 //! environment variable.
 
+pub mod dashboard;
 pub mod hardening;
 
 use std::{net::SocketAddr, time::Duration};
@@ -109,6 +110,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
+
+    #[command(flatten)]
+    pub dashboard: dashboard::DashboardArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod background;
 pub mod config;
+pub mod dashboard;
 pub mod deadline;
 pub mod domain;
 pub mod exposure;

@@ -3,7 +3,11 @@ mod cli;
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use learning_service::{config::ServeConfig, exposure, ops, server, store};
+use learning_service::{
+    config::ServeConfig,
+    dashboard::{self, Dashboard},
+    exposure, ops, server, store,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
@@ -56,17 +60,31 @@ fn main() -> ExitCode {
 fn run_server(config: ServeConfig) -> Result<(), String> {
     let mut options = config.server_options()?;
     config.hardening.apply(&mut options)?;
+    let dashboard_origins = config.dashboard.extra_origins()?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = store::open(&config.db, config.store_options())
         .map_err(|e| format!("cannot open {}: {e}", config.db))?;
     let grace = options.shutdown_grace;
     runtime.block_on(async {
+        let dashboard = match config.dashboard.http_listen {
+            Some(listen) => {
+                Some(Dashboard::bind(listen, options.tls.is_some(), dashboard_origins).await?)
+            }
+            None => None,
+        };
+        options.grpc_web = dashboard.as_ref().map(Dashboard::grpc_web);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
+        let page = config.dashboard_page(address.port(), options.auth.is_some());
+        let shutdown = dashboard::start_beside(
+            dashboard.map(|dashboard| (dashboard, page)),
+            options.tls.clone(),
+            shutdown,
+        );
         exposure::warn(address, &options);
         tracing::info!(%address, db = %config.db, tls = options.tls.is_some(), "serving learning.v1");
         let served = server::serve(store.clone(), listener, options, shutdown).await;

@@ -13,6 +13,7 @@ use crate::{
     api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
     auth::{AuthLayer, BearerTokens},
     background::{Background, ResponderOptions, RetentionOptions, SamplerOptions},
+    dashboard::grpc_web::{self, GrpcWebOptions},
     deadline::DeadlineLayer,
     feed::Feeds,
     health::HealthMonitor,
@@ -61,6 +62,8 @@ pub struct ServerOptions {
     /// After a shutdown signal, how long open calls and connections may take
     /// to finish before the server stops waiting for them.
     pub shutdown_grace: Duration,
+    /// gRPC-Web (over HTTP/1.1 too) for the dashboard's origins; `None`: gRPC only.
+    pub grpc_web: Option<GrpcWebOptions>,
 }
 
 impl Default for ServerOptions {
@@ -76,6 +79,7 @@ impl Default for ServerOptions {
             limits: Limits::default(),
             health_check_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
+            grpc_web: None,
         }
     }
 }
@@ -141,7 +145,9 @@ pub async fn serve(
     }
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
+        .accept_http1(options.grpc_web.is_some())
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .layer(grpc_web::layer(options.grpc_web.as_ref()))
         .layer(oversized::layer())
         .layer(AuthLayer::new(options.auth.clone()))
         .layer(DeadlineLayer::new(limits.request_timeout_max))
