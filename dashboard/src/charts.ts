@@ -8,7 +8,8 @@ import "uplot/dist/uPlot.min.css";
 export interface ChartSpec {
   /** The y series (uPlot's x series is added here). */
   series: uPlot.Series[];
-  bands?: uPlot.Band[];
+  /** Draws under the series, over the grid (a band). */
+  drawUnder?: (u: uPlot) => void;
   yRange: (u: uPlot, min: number, max: number) => uPlot.Range.MinMax;
   yValues: (value: number) => string;
   /** Widens the x range to include times that are not in the data (markers). */
@@ -21,6 +22,7 @@ export interface ChartSpec {
 
 export class TimeChart {
   private readonly plot: uPlot;
+  private times: number[] = [];
 
   constructor(
     private readonly container: HTMLElement,
@@ -31,12 +33,12 @@ export class TimeChart {
       width: container.clientWidth || 320,
       height: heightFor(container.clientWidth || 320),
       series: [{}, ...spec.series],
-      bands: spec.bands,
       legend: { show: false },
       scales: {
         x: {
           time: true,
-          range: (_u, min, max) => widen(min, max, spec.xExtra?.() ?? []),
+          // From the data itself: uPlot makes a single time a whole day.
+          range: () => timeRange([...this.times, ...(spec.xExtra?.() ?? [])]),
         },
         y: { range: spec.yRange },
       },
@@ -45,6 +47,7 @@ export class TimeChart {
         { values: (_u, splits) => splits.map(spec.yValues), size: 56 },
       ],
       hooks: {
+        drawAxes: spec.drawUnder ? [spec.drawUnder] : [],
         draw: spec.draw ? [spec.draw] : [],
         setCursor: spec.onCursor ? [(u) => spec.onCursor?.(u.cursor.idx ?? null)] : [],
       },
@@ -54,6 +57,7 @@ export class TimeChart {
   }
 
   setData(data: uPlot.AlignedData): void {
+    this.times = data[0] as number[];
     this.plot.setData(data);
     // The number of records drawn, for people who read numbers and for the tests.
     this.container.dataset.points = String(data[0].length);
@@ -93,18 +97,36 @@ function heightFor(width: number): number {
   return Math.round(Math.min(320, Math.max(200, width * 0.42)));
 }
 
-/** A range over the data and the extra times; a single time gets a minute on each side. */
-function widen(min: number | null, max: number | null, extra: number[]): uPlot.Range.MinMax {
-  const all = [...extra];
-  if (min !== null) all.push(min);
-  if (max !== null) all.push(max);
-  if (all.length === 0) {
+/** A range over these times; a single time (or a burst within a second) gets half a minute on each side. */
+function timeRange(times: number[]): uPlot.Range.MinMax {
+  if (times.length === 0) {
     const now = Date.now() / 1000;
     return [now - 3600, now];
   }
-  const low = Math.min(...all);
-  const high = Math.max(...all);
-  return high - low < 1 ? [low - 60, high + 60] : [low, high];
+  const low = Math.min(...times);
+  const high = Math.max(...times);
+  return high - low < 1 ? [low - 30, high + 30] : [low, high];
+}
+
+/** Fills the plot's width between two y values, with dashed edges. */
+export function drawBand(u: uPlot, low: number, high: number, fill: string, edge: string): void {
+  const ctx = u.ctx;
+  const { left, width } = u.bbox;
+  const top = u.valToPos(high, "y", true);
+  const bottom = u.valToPos(low, "y", true);
+  ctx.save();
+  ctx.fillStyle = fill;
+  ctx.fillRect(left, top, width, bottom - top);
+  ctx.strokeStyle = edge;
+  ctx.lineWidth = devicePixelRatio;
+  ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+  ctx.beginPath();
+  for (const y of [top, bottom]) {
+    ctx.moveTo(left, y);
+    ctx.lineTo(left + width, y);
+  }
+  ctx.stroke();
+  ctx.restore();
 }
 
 /** Draws a cross at each non-null value of series `seriesIndex`. */

@@ -5,7 +5,7 @@
 import type { Api, PageConfig } from "./api";
 import { CALL_TIMEOUT_MS } from "./api";
 import { type Advisory, budgetAdvisory, budgetLevel, responsesAdvisory } from "./advisory";
-import { TimeChart, drawMarkers, sortedIndex } from "./charts";
+import { TimeChart, drawBand, drawMarkers, sortedIndex } from "./charts";
 import type { StatusBoard } from "./connection";
 import { type Follower, follow } from "./follow";
 import { epochSeconds, fixed, localTime, percent } from "./format";
@@ -62,7 +62,7 @@ export class JobPanel {
 
   constructor(
     private readonly elements: JobElements,
-    private readonly config: PageConfig,
+    config: PageConfig,
     private readonly api: Api,
     private readonly status: StatusBoard,
     private readonly onUnauthenticated: (message: string) => void,
@@ -70,12 +70,9 @@ export class JobPanel {
     private readonly onResponse: () => void,
   ) {
     this.chart = new TimeChart(elements.chart, {
-      series: [
-        { label: "Floor", stroke: EDGE, width: 1, dash: [2, 3], points: { show: false } },
-        { label: "Ceiling", stroke: EDGE, width: 1, dash: [2, 3], points: { show: false } },
-        { label: "Budget", stroke: LINE, width: 2, points: { show: true, size: 6, fill: LINE } },
-      ],
-      bands: [{ series: [2, 1], fill: BAND }],
+      series: [{ label: "Budget", stroke: LINE, width: 2, points: { show: true, size: 6, fill: LINE } }],
+      // Across the whole width, so that it shows around a single record too.
+      drawUnder: (u) => drawBand(u, config.budgetFloor, config.budgetCeiling, BAND, EDGE),
       yRange: (_u, _min, max) => [0, Math.max(config.budgetCeiling, max ?? 0) + 0.05],
       yValues: (value) => `${Math.round(value * 100)}%`,
       xExtra: () => this.responses.map((r) => epochSeconds(r.recordedAt)),
@@ -164,13 +161,7 @@ export class JobPanel {
   }
 
   private draw(): void {
-    const { budgetFloor, budgetCeiling } = this.config;
-    this.chart.setData([
-      this.times,
-      this.times.map(() => budgetFloor),
-      this.times.map(() => budgetCeiling),
-      this.records.map((r) => r.budgetValue),
-    ]);
+    this.chart.setData([this.times, this.records.map((r) => r.budgetValue)]);
     this.chart.uplot.root.setAttribute(
       "aria-label",
       `Budget of ${this.job ?? "no job"}: ${this.records.length} records, ${this.responses.length} entropy responses`,

@@ -71,3 +71,20 @@ export async function waitForData(page: Page, selector: string, key: string, val
     throw new Error(`${selector} data-${key}: expected ${value}, still ${actual}: ${String(error)}`);
   }
 }
+
+/** Waits until the page follows `count` streams, every one in `state`. */
+export async function waitForStreams(page: Page, state: string, count = 3, timeout = 20_000): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([s, n]) => {
+        const items = [...document.querySelectorAll<HTMLElement>("#streams li[data-stream]")];
+        return items.length === n && items.every((item) => item.dataset.state === s);
+      },
+      [state, count] as const,
+      { timeout },
+    );
+  } catch (error) {
+    const text = await page.textContent("#streams");
+    throw new Error(`streams not all ${state}: ${text}: ${String(error)}`);
+  }
+}

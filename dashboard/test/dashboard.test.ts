@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Page } from "playwright-core";
-import { consoleErrors, launch, missingBrowser, waitForData } from "./browser";
+import { consoleErrors, launch, missingBrowser, waitForData, waitForStreams } from "./browser";
 import {
   DIVERSITIES,
   budgetCount,
@@ -70,9 +70,8 @@ describe("the dashboard of a seeded server", options, () => {
     const snapshots = await snapshotCount(grpc(server.grpcAddress));
     assert.equal(snapshots, DIVERSITIES.length);
     await waitForData(page, "#diversity-chart", "points", String(snapshots));
-    await waitForData(page, "body", "connection", "live");
-    const streams = await page.$$eval("#streams li", (items) => items.map((i) => (i as HTMLElement).dataset.state));
-    assert.deepEqual(streams, ["live", "live", "live"]);
+    await waitForStreams(page, "live");
+    assert.equal(await page.getAttribute("body", "data-connection"), "live");
     assert.deepEqual(errors, []);
   });
 
@@ -191,7 +190,7 @@ describe("the dashboard of a seeded server", options, () => {
     // arrive through the resumed stream, once.
     await recordSnapshot(api, 0.7);
     await api.budget.calculateBudgetAdjustment({ jobHash: "job-beta", currentEntropy: 0.5 });
-    await waitForData(page, "body", "connection", "live", 20_000);
+    await waitForStreams(page, "live");
     await waitForData(page, "#diversity-chart", "points", String(before + 1));
     await waitForData(page, "#budget-chart", "points", String(budgetBefore + 1));
     await recordSnapshot(api, 0.75);
@@ -208,8 +207,9 @@ describe("the dashboard of a seeded server", options, () => {
     await waitForData(page, "body", "connection", "retrying");
     // Another, empty database behind the same ports: the cursors point past its end.
     server = await Server.start({ db: join(work, "replaced.db"), grpcPort: server.grpcPort, httpPort: server.httpPort });
-    await waitForData(page, "body", "connection", "stopped", 20_000);
-    const streams = await lines(page, "#streams");
+    await waitForStreams(page, "stopped");
+    assert.equal(await page.getAttribute("body", "data-connection"), "stopped");
+    const streams = await page.$$eval("#streams li[data-stream]", (items) => items.map((item) => item.textContent ?? ""));
     assert.equal(streams.length, 3, streams.join("\n"));
     for (const line of streams) {
       assert.match(line, /stopped \(OUT_OF_RANGE: after_cursor: .*\); reload the page to follow from now$/);
