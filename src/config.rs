@@ -2,6 +2,7 @@
 //! environment variable.
 
 pub mod hardening;
+pub mod operating;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -90,6 +91,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
+
+    #[command(flatten)]
+    pub operating: operating::OperatingArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {

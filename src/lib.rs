@@ -11,6 +11,7 @@ pub mod exposure;
 pub mod feed;
 pub mod health;
 pub mod limits;
+pub mod ops;
 pub mod pb;
 pub mod server;
 pub mod shutdown;

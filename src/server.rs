@@ -17,6 +17,10 @@ use crate::{
     feed::Feeds,
     health::HealthMonitor,
     limits::{Limits, limit_messages},
+    ops::{
+        metrics::{MetricsOptions, grpc::GrpcMetricsLayer},
+        request_span::RequestSpanLayer,
+    },
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
@@ -32,6 +36,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Metrics(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("transport: {0}")]
@@ -59,6 +65,8 @@ pub struct ServerOptions {
     /// After a shutdown signal, how long open calls and connections may take
     /// to finish before the server stops waiting for them.
     pub shutdown_grace: Duration,
+    /// Prometheus metrics on a listener of their own; `None`: off.
+    pub metrics: Option<MetricsOptions>,
 }
 
 impl Default for ServerOptions {
@@ -73,6 +81,7 @@ impl Default for ServerOptions {
             limits: Limits::default(),
             health_check_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
+            metrics: None,
         }
     }
 }
@@ -84,6 +93,18 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let metrics_endpoint = match &options.metrics {
+        Some(metrics) => Some(
+            crate::ops::metrics::start(metrics, store.clone())
+                .await
+                .map_err(ServeError::Metrics)?,
+        ),
+        None => None,
+    };
+    let grpc_metrics = match metrics_endpoint {
+        Some(_) => GrpcMetricsLayer::on(),
+        None => GrpcMetricsLayer::off(),
+    };
     let feeds = Feeds::start(store.clone()).await?;
     let _background = Background::start(
         store.clone(),
@@ -137,7 +158,9 @@ pub async fn serve(
     }
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        // Outermost, so that they see the status every other layer answers.
+        .layer(RequestSpanLayer)
+        .layer(grpc_metrics)
         .layer(oversized::layer())
         .layer(AuthLayer::new(options.auth.clone()))
         .layer(DeadlineLayer::new(limits.request_timeout_max))

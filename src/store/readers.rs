@@ -44,6 +44,7 @@ impl Readers {
                     .map_err(|e| StoreError::Internal(format!("cannot start a read thread: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        metrics::gauge!("learning_store_read_connections").set(threads.len() as f64);
         Ok(Self {
             queue: Mutex::new(Some(queue)),
             admitted: Semaphore::new(threads.len() * MAX_QUEUED_PER_THREAD),
@@ -64,20 +65,32 @@ impl Readers {
             .map_err(|_| StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         let job: ReadJob = Box::new(move |pool| {
+            metrics::gauge!("learning_store_read_queue_depth").decrement(1.0);
+            let in_use = metrics::gauge!("learning_store_read_connections_in_use");
+            in_use.increment(1.0);
             let result = pool
                 .get()
                 .map_err(StoreError::from)
                 .and_then(|mut connection| operation(&mut connection));
+            in_use.decrement(1.0);
             let _ = reply.send(result);
         });
+        // Counted before the send: a read thread may take the job first.
+        let queued = metrics::gauge!("learning_store_read_queue_depth");
+        queued.increment(1.0);
         // An unbounded send never blocks: the lock is held for a push.
-        self.queue
+        let sent = self
+            .queue
             .lock()
             .map_err(|_| StoreError::Closed)?
             .as_ref()
             .ok_or(StoreError::Closed)?
             .send(job)
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|_| StoreError::Closed);
+        if sent.is_err() {
+            queued.decrement(1.0);
+        }
+        sent?;
         // The reply is dropped unanswered only if the read panicked.
         answer
             .await

@@ -131,7 +131,14 @@ impl Writer {
             });
             (completion, error)
         });
-        match self.queue.try_send(Message::Run(job)) {
+        // Counted before the send: the writer may take the job first.
+        let queued = metrics::gauge!("learning_store_write_queue_depth");
+        queued.increment(1.0);
+        let sent = self.queue.try_send(Message::Run(job));
+        if sent.is_err() {
+            queued.decrement(1.0);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
@@ -196,7 +203,13 @@ fn run(
         }
         if !batch.is_empty() {
             stats.record(batch.len());
+            let batch_size = batch.len() as f64;
+            metrics::gauge!("learning_store_write_queue_depth").decrement(batch_size);
+            let commit_started = Instant::now();
             let (completions, committed) = commit_batch(&connection, batch);
+            metrics::histogram!("learning_store_commit_duration_seconds")
+                .record(commit_started.elapsed().as_secs_f64());
+            metrics::histogram!("learning_store_write_batch_size").record(batch_size);
             if committed.is_ok() {
                 commits.send_modify(|count| *count += 1);
             }
