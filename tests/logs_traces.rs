@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::{
         trace_service_server::{TraceService, TraceServiceServer},
     },
     common::v1::{AnyValue, KeyValue, any_value},
-    trace::v1::{Span, span::SpanKind},
+    trace::v1::{Span, span::SpanKind, status::StatusCode},
 };
 use serde_json::Value;
 use served::{Served, WAIT};
@@ -206,14 +206,22 @@ async fn a_call_with_a_traceparent_is_a_span_of_the_callers_trace() {
         job_hash: Some("job-untraced".into()),
     };
     budget.get_exploration_budget(untraced).await.unwrap();
+    // The server's fault (here, a method it does not have) makes the span an error.
+    let mut grpc = tonic::client::Grpc::new(served.channel().await);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/nope.Service/Method");
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let unknown = grpc.unary(Request::new(()), path, codec).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::Unimplemented);
 
-    let (mut traced, mut fresh) = (None, None);
+    let (mut traced, mut fresh, mut failed) = (None, None, None);
     let collected = tokio::time::timeout(WAIT, async {
-        while traced.is_none() || fresh.is_none() {
+        while traced.is_none() || fresh.is_none() || failed.is_none() {
             let (resource, span) = spans.recv().await.expect("receiver open");
             match attribute(&span.attributes, "job_hash") {
                 Some(job) if *job == text("job-traced") => traced = Some((resource, span)),
                 Some(job) if *job == text("job-untraced") => fresh = Some(span),
+                _ if span.name == "unknown/unknown" => failed = Some(span),
                 _ => {}
             }
         }
@@ -222,6 +230,16 @@ async fn a_call_with_a_traceparent_is_a_span_of_the_callers_trace() {
     assert!(collected.is_ok(), "spans not exported in time");
     let (resource, traced) = traced.unwrap();
     let fresh = fresh.unwrap();
+    let failed = failed.unwrap();
+    assert_eq!(
+        failed.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32),
+        "{failed:?}"
+    );
+    assert_eq!(
+        traced.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Unset as i32)
+    );
 
     assert_eq!(hex(&traced.trace_id), trace_id);
     assert_eq!(hex(&traced.parent_span_id), caller_span);
@@ -274,13 +292,15 @@ async fn a_call_with_a_traceparent_is_a_span_of_the_callers_trace() {
 }
 
 #[tokio::test]
-async fn spans_not_yet_sent_are_exported_at_shutdown() {
+async fn spans_not_yet_sent_are_exported_at_shutdown_whatever_the_log_level() {
     let (endpoint, mut spans) = start_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     // A batch delay far beyond the test: only the flush at exit sends it.
+    // The per-call log lines are off, the spans are exported all the same.
+    let quiet = "warn,learning_service=info,learning_service::request=warn";
     let served = Served::start(
         dir.path(),
-        &["--otlp-endpoint", &endpoint],
+        &["--otlp-endpoint", &endpoint, "--log-level", quiet],
         &[("OTEL_BSP_SCHEDULE_DELAY", "600000")],
     )
     .await;
@@ -291,7 +311,7 @@ async fn spans_not_yet_sent_are_exported_at_shutdown() {
     budget.get_exploration_budget(request).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(spans.try_recv().is_err(), "nothing sent before the exit");
-    served.stop().await;
+    let log = served.stop().await;
     let (_, span) = tokio::time::timeout(WAIT, spans.recv())
         .await
         .expect("flushed at exit")
@@ -299,5 +319,10 @@ async fn spans_not_yet_sent_are_exported_at_shutdown() {
     assert_eq!(
         attribute(&span.attributes, "job_hash"),
         Some(&text("job-at-exit"))
+    );
+    assert!(
+        !log.iter()
+            .any(|line| line.contains("learning_service::request")),
+        "{log:#?}"
     );
 }
