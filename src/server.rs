@@ -159,7 +159,7 @@ pub async fn serve(
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         // Outermost, so that they see the status every other layer answers.
-        .layer(RequestSpanLayer)
+        .layer(RequestSpanLayer::every_call())
         .layer(grpc_metrics)
         .layer(oversized::layer())
         .layer(AuthLayer::new(options.auth.clone()))

@@ -3,5 +3,6 @@
 pub mod call_end;
 pub mod methods;
 pub mod metrics;
+pub mod observe;
 pub mod request_span;
 pub mod telemetry;

@@ -4,12 +4,7 @@
 //! the latency. Only these are recorded: never metadata (tokens) and
 //! never a request's body.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Instant,
-};
+use std::time::Instant;
 
 use opentelemetry::{
     propagation::{Extractor, TextMapPropagator},
@@ -17,13 +12,13 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::Code;
-use tower::{Layer, Service};
-use tracing::{Instrument, Span, field::Empty};
+use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::ops::{
-    call_end::{CallObserver, ObservedBody, Pending, code_name},
+    call_end::{CallObserver, code_name},
     methods::Methods,
+    observe::{CallHooks, ObserveLayer},
     telemetry,
 };
 
@@ -36,20 +31,34 @@ pub fn record_job(job: &str) {
     Span::current().record("job_hash", job);
 }
 
+/// The span of every call, and its log line at the end.
+pub type RequestSpanLayer = ObserveLayer<RequestSpans>;
+
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RequestSpanLayer;
+pub struct RequestSpans;
 
-impl<S> Layer<S> for RequestSpanLayer {
-    type Service = RequestSpan<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestSpan { inner }
+impl RequestSpanLayer {
+    pub fn every_call() -> Self {
+        ObserveLayer::new(RequestSpans)
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct RequestSpan<S> {
-    inner: S,
+impl CallHooks for RequestSpans {
+    type Observer = SpanEnd;
+
+    /// Nothing to do when the span is off (the log level is above INFO and
+    /// nothing exports).
+    fn start<B>(&self, request: &http::Request<B>) -> Option<(SpanEnd, Span)> {
+        let span = call_span(request);
+        if span.is_disabled() {
+            return None;
+        }
+        let end = SpanEnd {
+            span: span.clone(),
+            started: Instant::now(),
+        };
+        Some((end, span))
+    }
 }
 
 /// Logs the end of one call inside its span.
@@ -89,41 +98,6 @@ fn server_fault(code: Code) -> bool {
             | Code::Unavailable
             | Code::DataLoss
     )
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, B, ResBody> Service<http::Request<B>> for RequestSpan<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<ObservedBody<ResBody, SpanEnd>>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span = call_span(&request);
-        if span.is_disabled() {
-            let answer = self.inner.call(request);
-            return Box::pin(async move { Ok(answer.await?.map(ObservedBody::unobserved)) });
-        }
-        let pending = Pending::new(SpanEnd {
-            span: span.clone(),
-            started: Instant::now(),
-        });
-        let answer = self.inner.call(request).instrument(span);
-        Box::pin(async move {
-            let response = answer.await?;
-            let (parts, body) = response.into_parts();
-            let body = ObservedBody::new(body, &parts.headers, pending.answered());
-            Ok(http::Response::from_parts(parts, body))
-        })
-    }
 }
 
 /// The span of a call, a child of the caller's trace when the request

@@ -5,28 +5,28 @@
 //! and `grpc_server_msg_sent_total`; and the open streams of each method.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{Arc, OnceLock},
-    task::{Context, Poll},
     time::Instant,
 };
 
 use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use tonic::Code;
-use tower::{Layer, Service};
+use tracing::Span;
 
 use super::HANDLING_SECONDS;
 use crate::ops::{
-    call_end::{CallObserver, MessageCounter, ObservedBody, Pending, code_name, grpc_status},
+    call_end::{CallObserver, MessageCounter, code_name, grpc_status},
     methods::{Method, Methods},
+    observe::{CallHooks, ObserveLayer},
 };
 
 /// Adds the metrics when on; when off, responses pass through untouched
 /// (one type either way, so the server's layer stack is the same).
+pub type GrpcMetricsLayer = ObserveLayer<GrpcMetricsHooks>;
+
 #[derive(Clone)]
-pub struct GrpcMetricsLayer {
+pub struct GrpcMetricsHooks {
     table: Option<Arc<Vec<MethodMetrics>>>,
 }
 
@@ -39,23 +39,40 @@ impl GrpcMetricsLayer {
             .iter()
             .map(MethodMetrics::new)
             .collect();
-        Self {
+        ObserveLayer::new(GrpcMetricsHooks {
             table: Some(Arc::new(table)),
-        }
+        })
     }
 
     pub fn off() -> Self {
-        Self { table: None }
+        ObserveLayer::new(GrpcMetricsHooks { table: None })
     }
 }
 
-impl<S> Layer<S> for GrpcMetricsLayer {
-    type Service = GrpcMetrics<S>;
+impl CallHooks for GrpcMetricsHooks {
+    type Observer = CallMetrics;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics {
-            inner,
-            table: self.table.clone(),
+    fn start<B>(&self, request: &http::Request<B>) -> Option<(CallMetrics, Span)> {
+        let table = self.table.clone()?;
+        let index = Methods::served().of_path(request.uri().path()).index;
+        table[index].started.increment(1);
+        let call = CallMetrics {
+            table,
+            index,
+            started: Instant::now(),
+            messages: MessageCounter::default(),
+            streaming: false,
+        };
+        Some((call, Span::none()))
+    }
+
+    /// A stream is open once its headers go out without a status.
+    fn head(&self, call: &mut CallMetrics, headers: &http::HeaderMap) {
+        if let Some(subscribers) = &call.table[call.index].subscribers
+            && grpc_status(headers).is_none()
+        {
+            subscribers.increment(1.0);
+            call.streaming = true;
         }
     }
 }
@@ -114,12 +131,6 @@ fn labels(method: &Method) -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-#[derive(Clone)]
-pub struct GrpcMetrics<S> {
-    inner: S,
-    table: Option<Arc<Vec<MethodMetrics>>>,
-}
-
 /// Counts one call's messages and, at its end, its code and duration.
 pub struct CallMetrics {
     table: Arc<Vec<MethodMetrics>>,
@@ -152,53 +163,5 @@ impl CallObserver for CallMetrics {
         {
             subscribers.decrement(1.0);
         }
-    }
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, B, ResBody> Service<http::Request<B>> for GrpcMetrics<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<ObservedBody<ResBody, CallMetrics>>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let Some(table) = self.table.clone() else {
-            let answer = self.inner.call(request);
-            return Box::pin(async move { Ok(answer.await?.map(ObservedBody::unobserved)) });
-        };
-        let index = Methods::served().of_path(request.uri().path()).index;
-        table[index].started.increment(1);
-        let pending = Pending::new(CallMetrics {
-            table: table.clone(),
-            index,
-            started: Instant::now(),
-            messages: MessageCounter::default(),
-            streaming: false,
-        });
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            let mut observer = pending.answered();
-            // A stream is open once its headers go out without a status.
-            if let Some(call) = observer.as_mut()
-                && let Some(subscribers) = &table[index].subscribers
-                && grpc_status(response.headers()).is_none()
-            {
-                call.streaming = true;
-                subscribers.increment(1.0);
-            }
-            let (parts, body) = response.into_parts();
-            let body = ObservedBody::new(body, &parts.headers, observer);
-            Ok(http::Response::from_parts(parts, body))
-        })
     }
 }
