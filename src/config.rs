@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 pub mod hardening;
+pub mod operating;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -113,6 +114,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub dashboard: dashboard::DashboardArgs,
+
+    #[command(flatten)]
+    pub operating: operating::OperatingArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {

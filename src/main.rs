@@ -1,14 +1,15 @@
 mod cli;
 
-use std::{io::IsTerminal, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use learning_service::{
     config::ServeConfig,
     dashboard::{self, Dashboard},
-    exposure, ops, server, store,
+    exposure,
+    ops::{self, telemetry::LogFormat},
+    server, store,
 };
-use tracing_subscriber::EnvFilter;
 
 /// The exploration budget and automatic entropy response of the learning store, over gRPC.
 #[derive(Parser)]
@@ -17,6 +18,10 @@ struct Cli {
     /// Log filter (e.g. `info`, `debug`, `learning_service=debug`).
     #[arg(long, global = true, env = "LEARNING_LOG", default_value = "info")]
     log_level: String,
+
+    /// `text` for people, `json` for log collectors (one object per line).
+    #[arg(long, global = true, env = "LEARNING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -36,15 +41,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
     let result = match cli.command {
-        Command::Serve(config) => run_server(*config),
-        Command::Client(command) => return cli::run(command),
+        Command::Serve(config) => run_server(&cli.log_level, cli.log_format, *config),
+        Command::Client(command) => {
+            let _logs = ops::telemetry::init(&cli.log_level, cli.log_format, None);
+            return cli::run(command);
+        }
         Command::Backup(args) => return args.run(),
         Command::Check(args) => return args.run(),
     };
@@ -57,12 +59,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_server(config: ServeConfig) -> Result<(), String> {
-    let mut options = config.server_options()?;
-    config.hardening.apply(&mut options)?;
-    let dashboard_origins = config.dashboard.extra_origins()?;
+fn run_server(log_level: &str, log_format: LogFormat, config: ServeConfig) -> Result<(), String> {
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // Inside the runtime: the span exporter's gRPC channel runs on it. Dropped
+    // before the runtime, so the last spans are sent while it still runs.
+    let _telemetry = {
+        let _entered = runtime.enter();
+        ops::telemetry::init(
+            log_level,
+            log_format,
+            config.operating.otlp_endpoint.as_deref(),
+        )?
+    };
+    let mut options = config.server_options()?;
+    config.hardening.apply(&mut options)?;
+    config.operating.apply(&mut options, &config.db)?;
+    let dashboard_origins = config.dashboard.extra_origins()?;
+    if options.metrics.is_some() {
+        // Before the store opens, so that its start-up values are recorded.
+        ops::metrics::install()?;
+    }
     let store = store::open(&config.db, config.store_options())
         .map_err(|e| format!("cannot open {}: {e}", config.db))?;
     let grace = options.shutdown_grace;

@@ -18,6 +18,10 @@ use crate::{
     feed::Feeds,
     health::HealthMonitor,
     limits::{Limits, limit_messages},
+    ops::{
+        metrics::{MetricsOptions, grpc::GrpcMetricsLayer},
+        request_span::RequestSpanLayer,
+    },
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
@@ -33,6 +37,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Metrics(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("transport: {0}")]
@@ -64,6 +70,8 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// gRPC-Web (over HTTP/1.1 too) for the dashboard's origins; `None`: gRPC only.
     pub grpc_web: Option<GrpcWebOptions>,
+    /// Prometheus metrics on a listener of their own; `None`: off.
+    pub metrics: Option<MetricsOptions>,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +88,7 @@ impl Default for ServerOptions {
             health_check_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
             grpc_web: None,
+            metrics: None,
         }
     }
 }
@@ -91,6 +100,18 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let metrics_endpoint = match &options.metrics {
+        Some(metrics) => Some(
+            crate::ops::metrics::start(metrics, store.clone())
+                .await
+                .map_err(ServeError::Metrics)?,
+        ),
+        None => None,
+    };
+    let grpc_metrics = match metrics_endpoint {
+        Some(_) => GrpcMetricsLayer::on(),
+        None => GrpcMetricsLayer::off(),
+    };
     let feeds = Feeds::start(store.clone()).await?;
     let _background = Background::start(
         store.clone(),
@@ -146,7 +167,9 @@ pub async fn serve(
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         .accept_http1(options.grpc_web.is_some())
-        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        // Outermost, so that they see the status every other layer answers.
+        .layer(RequestSpanLayer::every_call())
+        .layer(grpc_metrics)
         .layer(grpc_web::layer(options.grpc_web.as_ref()))
         .layer(oversized::layer())
         .layer(AuthLayer::new(options.auth.clone()))

@@ -91,7 +91,7 @@ impl BudgetService for BudgetApi {
     ) -> Result<Response<pb::UpdateExplorationBudgetResponse>, Status> {
         let mut request = request.into_inner();
         let key = idempotency::key(&mut request)?;
-        let job = validate::required_id("job_hash", request.job_hash)?;
+        let job = validate::job_hash("job_hash", request.job_hash)?;
         let value = validate::finite("budget_value", request.budget_value)?;
         let adjustment_type = convert::requested_adjustment_type(request.adjustment_type)?;
         let entropy = request
@@ -126,7 +126,7 @@ impl BudgetService for BudgetApi {
     ) -> Result<Response<pb::CalculateBudgetAdjustmentResponse>, Status> {
         let mut r = request.into_inner();
         let key = idempotency::key(&mut r)?;
-        let job = validate::required_id("job_hash", r.job_hash)?;
+        let job = validate::job_hash("job_hash", r.job_hash)?;
         let entropy = validate::fraction("current_entropy", r.current_entropy)?;
         let decay_rate = validate::fraction_or("decay_rate", r.decay_rate, DEFAULT_DECAY_RATE)?;
         if decay_rate == 0.0 {

@@ -180,7 +180,7 @@ pub fn trigger_context(
 ) -> Result<TriggerContext, Status> {
     let t = trigger.ok_or_else(|| invalid("trigger", "is required"))?;
     Ok(TriggerContext {
-        job_hash: validate::required_id("trigger.job_hash", t.job_hash)?,
+        job_hash: validate::job_hash("trigger.job_hash", t.job_hash)?,
         entropy_at_trigger: validate::fraction("trigger.entropy_at_trigger", t.entropy_at_trigger)?,
         threshold_used: validate::fraction("trigger.threshold_used", t.threshold_used)?,
     })

@@ -60,7 +60,7 @@ fn check_args(
     entropy_threshold: Option<f64>,
     cooldown_seconds: Option<i64>,
 ) -> Result<CheckArgs, Status> {
-    let job = validate::required_id("job_hash", job_hash)?;
+    let job = validate::job_hash("job_hash", job_hash)?;
     let threshold = validate::fraction_or(
         "entropy_threshold",
         entropy_threshold,

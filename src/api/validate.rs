@@ -6,7 +6,7 @@ use std::fmt::Display;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::budget::Bounds;
+use crate::{domain::budget::Bounds, ops::request_span};
 
 /// Longest accepted identifier (job hashes, pattern and execution ids), in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -84,12 +84,20 @@ pub fn required_id(field: &str, value: String) -> Result<String, Status> {
     Ok(value)
 }
 
+/// A required job hash. Every job a call names passes here or through
+/// [`job_filter`], which record it on the call's span (logs and traces).
+pub fn job_hash(field: &str, value: String) -> Result<String, Status> {
+    let job = required_id(field, value)?;
+    request_span::record_job(&job);
+    Ok(job)
+}
+
 /// A job filter: absent or empty means all jobs.
 pub fn job_filter(value: Option<String>) -> Result<Option<String>, Status> {
     match value {
         None => Ok(None),
         Some(job) if job.is_empty() => Ok(None),
-        Some(job) => required_id("job_hash", job).map(Some),
+        Some(job) => job_hash("job_hash", job).map(Some),
     }
 }
 

@@ -10,6 +10,7 @@ use tonic::{
     service::interceptor::InterceptedService,
     transport::{Channel, Endpoint},
 };
+use tonic_health::pb::health_client::HealthClient;
 
 use super::{failure::Failure, tls, token::BearerToken};
 
@@ -109,6 +110,10 @@ impl Connection {
 
     pub fn entropy(&self) -> EntropyServiceClient<Authorized> {
         EntropyServiceClient::with_interceptor(self.channel.clone(), self.token.clone())
+    }
+
+    pub fn health(&self) -> HealthClient<Authorized> {
+        HealthClient::with_interceptor(self.channel.clone(), self.token.clone())
     }
 
     /// A unary request that tells the server our deadline (`grpc-timeout`).

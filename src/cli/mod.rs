@@ -7,6 +7,7 @@ mod budget;
 mod connect;
 mod entropy;
 mod failure;
+mod health;
 mod json;
 mod render;
 mod responses;
@@ -29,6 +30,9 @@ pub enum ClientCommand {
     /// Automatic entropy responses: statistics and the last one, --history,
     /// or a --check dry run.
     Responses(responses::ResponsesArgs),
+    /// Health check: exits 0 only when the server answers SERVING (for
+    /// container health checks).
+    Health(health::HealthArgs),
 }
 
 /// The server refuses more than 1000; a larger number is passed on so that
@@ -55,6 +59,7 @@ pub fn run(command: ClientCommand) -> ExitCode {
             ClientCommand::Budget(args) => budget::run(args).await,
             ClientCommand::Entropy(args) => entropy::run(args).await,
             ClientCommand::Responses(args) => responses::run(args).await,
+            ClientCommand::Health(args) => health::run(args).await,
         }
     });
     match result {

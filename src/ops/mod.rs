@@ -1,8 +1,15 @@
-//! What operators run beside the service: `backup` and `check` of a SQLite
-//! store (the PostgreSQL backend relies on the database's own tools).
+//! What operators touch: metrics, logs and traces of every call, and the
+//! `backup` and `check` of a SQLite store (the PostgreSQL backend relies on
+//! the database's own tools).
 
 mod backup;
+pub mod call_end;
 mod check;
+pub mod methods;
+pub mod metrics;
+pub mod observe;
+pub mod request_span;
+pub mod telemetry;
 
 pub use backup::BackupArgs;
 pub use check::CheckArgs;

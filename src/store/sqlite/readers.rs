@@ -51,6 +51,7 @@ impl Readers {
                     .map_err(|e| StoreError::internal(format!("cannot start a read thread: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        metrics::gauge!("learning_store_read_connections").set(threads.len() as f64);
         Ok(Self {
             queue: Mutex::new(Some(queue)),
             admitted: Arc::new(Semaphore::new(room)),
@@ -72,26 +73,38 @@ impl Readers {
             .map_err(|_| StoreError::closed())?;
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
         let job: ReadJob = Box::new(move |pool| {
+            metrics::gauge!("learning_store_read_queue_depth").decrement(1.0);
             if reply.is_closed() {
                 // The caller is gone (cancelled, timed out): nobody reads the answer.
                 return;
             }
+            let in_use = metrics::gauge!("learning_store_read_connections_in_use");
+            in_use.increment(1.0);
             let result = pool
                 .get()
                 .map_err(StoreError::from)
                 .and_then(|mut connection| operation(&mut connection));
+            in_use.decrement(1.0);
             // The room is free before the caller hears back.
             drop(admitted);
             let _ = reply.send(result);
         });
+        // Counted before the send: a read thread may take the job first.
+        let queued = metrics::gauge!("learning_store_read_queue_depth");
+        queued.increment(1.0);
         // An unbounded send never blocks: the lock is held for a push.
-        self.queue
+        let sent = self
+            .queue
             .lock()
             .map_err(|_| StoreError::closed())?
             .as_ref()
             .ok_or_else(StoreError::closed)?
             .send(job)
-            .map_err(|_| StoreError::closed())?;
+            .map_err(|_| StoreError::closed());
+        if sent.is_err() {
+            queued.decrement(1.0);
+        }
+        sent?;
         // The reply is dropped unanswered only if the read panicked.
         answer
             .await

@@ -67,8 +67,19 @@ impl WriteStats {
         }
     }
 
+    /// One more write waits (the metrics' queue depth follows the count).
+    fn enqueue(&self) {
+        let queued = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("learning_store_write_queue_depth").set(queued as f64);
+    }
+
+    fn dequeue(&self, writes: u64) {
+        let queued = self.queued.fetch_sub(writes, Ordering::Relaxed) - writes;
+        metrics::gauge!("learning_store_write_queue_depth").set(queued as f64);
+    }
+
     fn record(&self, batch: usize) {
-        self.queued.fetch_sub(batch as u64, Ordering::Relaxed);
+        self.dequeue(batch as u64);
         self.operations.fetch_add(batch as u64, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.largest_batch
@@ -152,11 +163,11 @@ impl Writer {
             (completion, error)
         });
         // Counted before the send, so the thread never takes an uncounted write.
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.stats.enqueue();
         match self.queue.try_send(Message::Run(job)) {
             Ok(()) => {}
             Err(refused) => {
-                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                self.stats.dequeue(1);
                 return Err(match refused {
                     TrySendError::Full(_) => StoreError::Overloaded,
                     TrySendError::Disconnected(_) => StoreError::closed(),
@@ -236,7 +247,12 @@ fn run(connection: Connection, jobs: Receiver<Message>, shared: &Shared) {
         }
         if !batch.is_empty() {
             stats.record(batch.len());
+            let batch_size = batch.len() as f64;
+            let commit_started = Instant::now();
             let (completions, committed) = commit_batch(&connection, batch, shared);
+            metrics::histogram!("learning_store_commit_duration_seconds")
+                .record(commit_started.elapsed().as_secs_f64());
+            metrics::histogram!("learning_store_write_batch_size").record(batch_size);
             if committed.is_ok() {
                 shared.wakeups.send_modify(|wakeup| wakeup.commits += 1);
             }
