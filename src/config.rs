@@ -14,13 +14,15 @@ use crate::{
         records::{DEFAULT_MAX_QUARANTINE_REVISITS, MAX_QUARANTINE_REVISITS, ResponseConfig},
     },
     server::ServerOptions,
-    store::{Durability, StoreLocation, StoreOptions},
+    store::{Durability, StoreLocation, StoreOptions, postgres::PostgresOptions},
 };
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeConfig {
     /// The store: a SQLite file path (or `sqlite:PATH`), created with the
-    /// learning store schema on first start.
+    /// learning store schema on first start; or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/dbname?sslmode=...`) shared by
+    /// replicas.
     #[arg(long, env = "LEARNING_DB", default_value = "./learning.db")]
     pub db: StoreLocation,
 
@@ -88,6 +90,23 @@ pub struct ServeConfig {
     /// Quarantined patterns an automatic response revisits at most (0 to 100).
     #[arg(long, env = "LEARNING_AUTO_RESPOND_MAX_REVISITS", default_value_t = DEFAULT_MAX_QUARANTINE_REVISITS)]
     pub auto_respond_max_revisits: i64,
+
+    /// PostgreSQL: connections in each replica's pool.
+    #[arg(long, env = "LEARNING_PG_POOL_SIZE", default_value_t = 16)]
+    pub pg_pool_size: usize,
+
+    /// PostgreSQL: how long a new connection may take (TCP, TLS, login).
+    #[arg(long, env = "LEARNING_PG_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pg_connect_timeout: Duration,
+
+    /// PostgreSQL: how long a call waits for a free connection before UNAVAILABLE.
+    #[arg(long, env = "LEARNING_PG_WAIT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pg_wait_timeout: Duration,
+
+    /// PostgreSQL: CA file (PEM) of the database's certificate, for
+    /// sslmode=require/verify-full (else the URL's sslrootcert).
+    #[arg(long, env = "LEARNING_PG_CA")]
+    pub pg_ca: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
@@ -175,6 +194,12 @@ impl ServeConfig {
             durability: self.durability,
             read_connections: self.read_connections,
             write_queue_capacity: self.write_queue.max(1),
+            postgres: PostgresOptions {
+                pool_size: self.pg_pool_size.max(1),
+                connect_timeout: self.pg_connect_timeout,
+                wait_timeout: self.pg_wait_timeout,
+                ca: self.pg_ca.clone(),
+            },
         }
     }
 }

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the gRPC server.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(config) => run_server(config),
+        Command::Serve(config) => run_server(*config),
         Command::Client(command) => return cli::run(command),
     };
     match result {
@@ -52,10 +52,11 @@ fn run_server(config: ServeConfig) -> Result<(), String> {
     config.hardening.apply(&mut options)?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let store = store::open(&config.db, config.store_options())
-        .map_err(|e| format!("cannot open {}: {e}", config.db))?;
     let grace = options.shutdown_grace;
     runtime.block_on(async {
+        let store = store::open(&config.db, config.store_options())
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", config.db))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

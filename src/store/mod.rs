@@ -11,6 +11,7 @@ mod fault;
 mod idempotency;
 mod location;
 mod page;
+pub mod postgres;
 pub mod sqlite;
 mod stream;
 mod write;
@@ -53,6 +54,8 @@ pub struct StoreOptions {
     pub durability: Durability,
     pub read_connections: u32,
     pub write_queue_capacity: usize,
+    /// Pool and connection settings of the PostgreSQL backend.
+    pub postgres: postgres::PostgresOptions,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +64,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             read_connections: 8,
             write_queue_capacity: 4096,
+            postgres: postgres::PostgresOptions::default(),
         }
     }
 }
@@ -210,9 +214,13 @@ pub fn unexpected(outcome: &WriteOutcome) -> StoreError {
     StoreError::internal(format!("a write answered {outcome:?}"))
 }
 
-/// Opens the store at `location`. Blocking (run it before serving).
-pub fn open(location: &StoreLocation, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
+/// Opens the store at `location` (run it before serving: opening SQLite
+/// blocks the thread).
+pub async fn open(location: &StoreLocation, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
     match location {
         StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
+        StoreLocation::Postgres(url) => Ok(Arc::new(
+            postgres::PostgresStore::connect(url, &options.postgres).await?,
+        )),
     }
 }

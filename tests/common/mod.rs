@@ -82,7 +82,7 @@ impl TestServer {
         options: ServerOptions,
         store_options: StoreOptions,
     ) -> Self {
-        let (store, sqlite) = backend::open(&db, store_options);
+        let (store, sqlite) = backend::open(&db, store_options).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();

@@ -19,7 +19,7 @@ mod every;
 mod file_checks;
 mod file_watch;
 mod idempotency;
-mod json;
+pub mod json;
 mod ops;
 mod page;
 mod patterns;
