@@ -105,3 +105,34 @@ pub async fn open(db: &Path, options: StoreOptions) -> (Arc<dyn Store>, Option<A
         }
     }
 }
+
+/// Row counts of `tables` in the PostgreSQL store of `db`. Blocking (on a
+/// thread of its own, so that a test on any runtime can call it).
+pub fn postgres_row_counts(db: &Path, tables: &[&str]) -> Vec<(String, i64)> {
+    let schema = schema_for(db);
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let url = postgres_url_for(&schema).await;
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database");
+            tokio::spawn(connection);
+            let mut counts = Vec::new();
+            for table in tables {
+                let row = client
+                    .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+                    .await
+                    .expect("count");
+                counts.push((table, row.get::<_, i64>(0)));
+            }
+            counts
+        })
+    })
+    .join()
+    .expect("count rows")
+}

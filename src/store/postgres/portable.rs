@@ -138,7 +138,7 @@ mod tests {
         }
         assert!(violations("SELECT pos FROM t -- no NOTIFY here").is_empty());
         assert_eq!(
-            string_literals("let a = \"SELECT 1\"; // \"not this\"\nlet b = \"x\";"),
+            string_literals("let a = \"SELECT 1\";\n    // \"not this\"\nlet b = \"x\";"),
             vec!["SELECT 1".to_owned(), "x".to_owned()]
         );
     }
