@@ -50,7 +50,7 @@ async fn concurrent_adjustments_on_two_replicas_count_as_sequential_ones() {
     // Entropies that alternate boosts and decays, so the order of reads matters.
     let entropy = |n: usize| if n.is_multiple_of(3) { 0.9 } else { 0.1 };
     let calls: Vec<_> = (0..32)
-        .map(|n| {
+        .map(|n: usize| {
             let mut client = if n.is_multiple_of(2) {
                 a.budget()
             } else {
@@ -136,7 +136,7 @@ async fn one_response_per_cooldown_whichever_replica_is_called() {
             .unwrap();
     }
     let calls: Vec<_> = (0..16)
-        .map(|n| {
+        .map(|n: usize| {
             let mut client = if n.is_multiple_of(2) {
                 a.entropy()
             } else {
