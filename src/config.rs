@@ -16,13 +16,15 @@ use crate::{
         records::{DEFAULT_MAX_QUARANTINE_REVISITS, MAX_QUARANTINE_REVISITS, ResponseConfig},
     },
     server::ServerOptions,
-    store::{Checkpoints, Durability, StoreLocation, StoreOptions},
+    store::{Checkpoints, Durability, StoreLocation, StoreOptions, postgres::PostgresOptions},
 };
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeConfig {
     /// The store: a SQLite file path (or `sqlite:PATH`), created with the
-    /// learning store schema on first start.
+    /// learning store schema on first start; or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/dbname?sslmode=...`) shared by
+    /// replicas.
     #[arg(long, env = "LEARNING_DB", default_value = "./learning.db")]
     pub db: StoreLocation,
 
@@ -109,6 +111,23 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_RETENTION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
 
+    /// PostgreSQL: connections in each replica's pool.
+    #[arg(long, env = "LEARNING_PG_POOL_SIZE", default_value_t = 16)]
+    pub pg_pool_size: usize,
+
+    /// PostgreSQL: how long a new connection may take (TCP, TLS, login).
+    #[arg(long, env = "LEARNING_PG_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pg_connect_timeout: Duration,
+
+    /// PostgreSQL: how long a call waits for a free connection before UNAVAILABLE.
+    #[arg(long, env = "LEARNING_PG_WAIT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pg_wait_timeout: Duration,
+
+    /// PostgreSQL: CA file (PEM) of the database's certificate, for
+    /// sslmode=require/verify-full (else the URL's sslrootcert).
+    #[arg(long, env = "LEARNING_PG_CA")]
+    pub pg_ca: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
 
@@ -184,6 +203,15 @@ impl ServeConfig {
                 },
             })
         };
+        let retention_asked =
+            self.retain_days.is_some() || self.retain_budget_rows_per_job.is_some();
+        if retention_asked && matches!(self.db, StoreLocation::Postgres(_)) {
+            return Err(
+                "--retain-days and --retain-budget-rows-per-job are not available with a \
+                 PostgreSQL store yet"
+                    .to_owned(),
+            );
+        }
         if self.retain_days == Some(0) || self.retain_budget_rows_per_job == Some(0) {
             return Err(
                 "--retain-days and --retain-budget-rows-per-job must be at least 1".to_owned(),
@@ -214,6 +242,12 @@ impl ServeConfig {
             read_connections: self.read_connections,
             write_queue_capacity: self.write_queue.max(1),
             checkpoints: self.checkpoint,
+            postgres: PostgresOptions {
+                pool_size: self.pg_pool_size.max(1),
+                connect_timeout: self.pg_connect_timeout,
+                wait_timeout: self.pg_wait_timeout,
+                ca: self.pg_ca.clone(),
+            },
         }
     }
 }

@@ -80,10 +80,11 @@ fn run_server(log_level: &str, log_format: LogFormat, config: ServeConfig) -> Re
         // Before the store opens, so that its start-up values are recorded.
         ops::metrics::install()?;
     }
-    let store = store::open(&config.db, config.store_options())
-        .map_err(|e| format!("cannot open {}: {e}", config.db))?;
     let grace = options.shutdown_grace;
     runtime.block_on(async {
+        let store = store::open(&config.db, config.store_options())
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", config.db))?;
         let dashboard = match config.dashboard.http_listen {
             Some(listen) => {
                 Some(Dashboard::bind(listen, options.tls.is_some(), dashboard_origins).await?)

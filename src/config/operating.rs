@@ -53,6 +53,7 @@ impl OperatingArgs {
             // The file sizes are SQLite's; another backend reports none.
             db: match db {
                 StoreLocation::Sqlite(path) => Some(path.clone()),
+                StoreLocation::Postgres(_) => None,
             },
         });
         Ok(())

@@ -44,4 +44,6 @@ pub struct Idempotent {
 }
 
 /// Turns what a write wrote into the response bytes kept for its retries.
-pub type EncodeResponse = Box<dyn FnOnce(&super::Written) -> Vec<u8> + Send>;
+/// `Fn`, not `FnOnce`: a transaction retried after a serialization failure
+/// encodes again.
+pub type EncodeResponse = Box<dyn Fn(&super::Written) -> Vec<u8> + Send + Sync>;

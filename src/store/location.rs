@@ -1,11 +1,13 @@
 //! Where the store lives, from `--db`: a path or `sqlite:PATH` is a SQLite
-//! file (the embedded default).
+//! file (the embedded default); `postgres://` or `postgresql://` is a
+//! PostgreSQL database shared by any number of replicas.
 
 use std::{fmt, path::PathBuf, str::FromStr};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreLocation {
     Sqlite(PathBuf),
+    Postgres(super::postgres::PostgresUrl),
 }
 
 impl FromStr for StoreLocation {
@@ -14,9 +16,7 @@ impl FromStr for StoreLocation {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Err("the PostgreSQL backend is not part of this build; \
-                 give a SQLite file path (or sqlite:PATH)"
-                .into());
+            return text.parse().map(Self::Postgres);
         }
         let path = text.strip_prefix("sqlite:").unwrap_or(text);
         if path.is_empty() {
@@ -30,6 +30,7 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -39,7 +40,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_sqlite_urls_are_sqlite_files() {
+    fn paths_and_sqlite_urls_are_sqlite_files_and_postgres_urls_postgres() {
         for text in ["./learning.db", "sqlite:./learning.db"] {
             assert_eq!(
                 text.parse::<StoreLocation>().unwrap(),
@@ -47,6 +48,13 @@ mod tests {
             );
         }
         assert!("sqlite:".parse::<StoreLocation>().is_err());
-        assert!("postgres://db/learning".parse::<StoreLocation>().is_err());
+        assert!(matches!(
+            "postgres://db/learning".parse::<StoreLocation>(),
+            Ok(StoreLocation::Postgres(_))
+        ));
+        assert!(matches!(
+            "PostgreSQL://db/learning".parse::<StoreLocation>(),
+            Ok(StoreLocation::Postgres(_))
+        ));
     }
 }

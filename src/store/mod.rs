@@ -11,6 +11,7 @@ mod fault;
 mod idempotency;
 mod location;
 mod page;
+pub mod postgres;
 mod retention;
 pub mod sqlite;
 mod stream;
@@ -66,6 +67,8 @@ pub struct StoreOptions {
     pub read_connections: u32,
     pub write_queue_capacity: usize,
     pub checkpoints: Checkpoints,
+    /// Pool and connection settings of the PostgreSQL backend.
+    pub postgres: postgres::PostgresOptions,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +78,7 @@ impl Default for StoreOptions {
             read_connections: 8,
             write_queue_capacity: 4096,
             checkpoints: Checkpoints::Auto,
+            postgres: postgres::PostgresOptions::default(),
         }
     }
 }
@@ -227,9 +231,13 @@ pub fn unexpected(outcome: &WriteOutcome) -> StoreError {
     StoreError::internal(format!("a write answered {outcome:?}"))
 }
 
-/// Opens the store at `location`. Blocking (run it before serving).
-pub fn open(location: &StoreLocation, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
+/// Opens the store at `location` (run it before serving: opening SQLite
+/// blocks the thread).
+pub async fn open(location: &StoreLocation, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
     match location {
         StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
+        StoreLocation::Postgres(url) => Ok(Arc::new(
+            postgres::PostgresStore::connect(url, &options.postgres).await?,
+        )),
     }
 }

@@ -82,7 +82,7 @@ impl TestServer {
         options: ServerOptions,
         store_options: StoreOptions,
     ) -> Self {
-        let (store, sqlite) = backend::open(&db, store_options);
+        let (store, sqlite) = backend::open(&db, store_options).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -183,22 +183,26 @@ impl TestServer {
 
     /// Row counts of every table the service writes.
     pub fn row_counts(&self) -> Vec<(String, i64)> {
-        let connection = self.sql();
-        [
+        let tables = [
             "exploration_budget",
             "entropy_responses",
             "pattern_entropy_history",
             "patterns",
             "pattern_applications",
-        ]
-        .iter()
-        .map(|table| {
-            let count = connection
-                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-                .expect("count");
-            (table.to_string(), count)
-        })
-        .collect()
+        ];
+        if self.sqlite.is_none() {
+            return backend::postgres_row_counts(&self.db, &tables);
+        }
+        let connection = self.sql();
+        tables
+            .iter()
+            .map(|table| {
+                let count = connection
+                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .expect("count");
+                (table.to_string(), count)
+            })
+            .collect()
     }
 
     /// Row counts of every table in the file, the service's own included.

@@ -19,7 +19,7 @@ mod every;
 mod file_checks;
 mod file_watch;
 mod idempotency;
-mod json;
+pub mod json;
 pub mod maintenance;
 mod ops;
 mod page;

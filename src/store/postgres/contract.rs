@@ -1,0 +1,261 @@
+//! The store contract on PostgreSQL: each read is one statement or one
+//! read-only snapshot; each write one transaction, retried in `tx`.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::{
+    PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
+    tx::{TxResult, into_store_error, with_retry},
+};
+use crate::{
+    domain::{
+        entropy::PopulationEntropy,
+        records::{
+            BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
+            ResponseCheck, ResponseRecord, ResponseStatistics,
+        },
+    },
+    store::{
+        Idempotent, Page, Position, Pruned, Retention, Store, StoreError, StoreFault, StoreResult,
+        StreamBounds, StreamFilter, StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+    },
+};
+
+/// Runs `$body` with `$c` bound to a pooled connection (one statement each).
+macro_rules! read {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let client = $self.client().await?;
+        let $c = &client;
+        let result: TxResult<_> = $body.await;
+        result.map_err(into_store_error)
+    }};
+}
+
+/// Runs `$body` with `$c` bound to a REPEATABLE READ READ ONLY transaction:
+/// reads of several statements see one snapshot.
+macro_rules! snapshot {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let mut client = $self.client().await?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let $c = &transaction;
+        let result: TxResult<_> = $body.await;
+        let value = result.map_err(into_store_error)?;
+        transaction.commit().await?;
+        Ok(value)
+    }};
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn latest_budget(&self, job: Option<String>) -> StoreResult<Option<BudgetRecord>> {
+        read!(self, |c| budget::latest(c, job.as_deref()))
+    }
+
+    async fn budget_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<BudgetRecord>> {
+        read!(self, |c| budget::history(c, job.as_deref(), limit, before))
+    }
+
+    async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
+        snapshot!(self, |c| budget::statistics(c, job.as_deref()))
+    }
+
+    async fn last_response(&self, job: Option<String>) -> StoreResult<Option<ResponseRecord>> {
+        read!(self, |c| responses::latest(c, job.as_deref()))
+    }
+
+    async fn response_history(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> StoreResult<Page<ResponseRecord>> {
+        read!(self, |c| responses::history(
+            c,
+            job.as_deref(),
+            limit,
+            before
+        ))
+    }
+
+    async fn response_statistics(&self, job: Option<String>) -> StoreResult<ResponseStatistics> {
+        snapshot!(self, |c| responses::statistics(c, job.as_deref()))
+    }
+
+    async fn check_response_needed(
+        &self,
+        job: String,
+        threshold: f64,
+        cooldown_seconds: i64,
+    ) -> StoreResult<ResponseCheck> {
+        snapshot!(self, |c| async {
+            let entropy = patterns::population_entropy(c).await?;
+            responses::check(c, &job, threshold, cooldown_seconds, entropy).await
+        })
+    }
+
+    async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
+        read!(self, |c| patterns::population_entropy(c))
+    }
+
+    async fn snapshot_history(
+        &self,
+        limit: usize,
+        before: Option<(String, i64)>,
+    ) -> StoreResult<Page<EntropySnapshot>> {
+        read!(self, |c| snapshots::history(c, limit, before))
+    }
+
+    async fn list_patterns(
+        &self,
+        status: Option<QuarantineStatus>,
+        limit: usize,
+        after: Option<i64>,
+    ) -> StoreResult<Page<PatternRecord>> {
+        read!(self, |c| patterns::list(c, status, limit, after))
+    }
+
+    async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
+        let (write, once) = (&write, once.as_ref());
+        let outcome = with_retry(|| async move {
+            self.operations.fetch_add(1, Ordering::Relaxed);
+            let mut client = self.client().await?;
+            let transaction = client.transaction().await?;
+            let outcome = match once {
+                None => WriteOutcome::Written(ops::run(&transaction, write).await?),
+                Some(once) => idempotency::run_once(&transaction, once, write).await?,
+            };
+            transaction.commit().await?;
+            Ok(outcome)
+        })
+        .await?;
+        self.committed();
+        Ok(outcome)
+    }
+
+    async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize> {
+        read!(self, |c| idempotency::prune(c, before, batch))
+    }
+
+    /// Not yet on PostgreSQL: its statistics are counters kept by the write
+    /// path, which a delete would have to take back in the same transaction.
+    /// `serve` refuses the retention flags with a PostgreSQL store.
+    async fn prune_history(&self, retention: Retention, _batch: usize) -> StoreResult<Pruned> {
+        if retention.is_off() {
+            return Ok(Pruned::default());
+        }
+        Err(StoreError::Refused(
+            "retention is not available on the PostgreSQL backend yet".into(),
+        ))
+    }
+
+    fn write_counts(&self) -> WriteCounts {
+        let commits = self.commits.load(Ordering::Relaxed);
+        WriteCounts {
+            queued: 0,
+            operations: self.operations.load(Ordering::Relaxed),
+            commits,
+            largest_batch: u64::from(commits > 0),
+        }
+    }
+
+    async fn budget_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, BudgetRecord)>> {
+        read!(self, |c| streams::rows_after(
+            c,
+            StreamTable::Budget,
+            budget::COLUMNS,
+            after,
+            limit,
+            budget::from_row
+        ))
+    }
+
+    async fn responses_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, ResponseRecord)>> {
+        read!(self, |c| streams::rows_after(
+            c,
+            StreamTable::Responses,
+            responses::COLUMNS,
+            after,
+            limit,
+            responses::from_row
+        ))
+    }
+
+    async fn snapshots_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> StoreResult<Vec<(Position, EntropySnapshot)>> {
+        read!(self, |c| streams::rows_after(
+            c,
+            StreamTable::Snapshots,
+            snapshots::COLUMNS,
+            after,
+            limit,
+            snapshots::from_row
+        ))
+    }
+
+    async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds> {
+        read!(self, |c| streams::bounds(c, table))
+    }
+
+    async fn backfill_start(
+        &self,
+        table: StreamTable,
+        filter: StreamFilter,
+        count: usize,
+    ) -> StoreResult<Position> {
+        read!(self, |c| streams::backfill_start(c, table, filter, count))
+    }
+
+    fn wakeups(&self) -> watch::Receiver<Wakeup> {
+        self.wakeups.clone()
+    }
+
+    /// Reads and writes need the database: a write that changes nothing
+    /// (still a write transaction, refused by a read-only standby) within
+    /// `write_timeout`. A lost database is NOT_SERVING until it answers again;
+    /// the pool replaces the broken connections by itself.
+    async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
+        let check = async {
+            let client = self.client().await?;
+            client
+                .batch_execute("BEGIN; UPDATE ls_schema SET version = version WHERE id = 0; COMMIT")
+                .await
+                .map_err(StoreError::from)
+        };
+        match tokio::time::timeout(write_timeout, check).await {
+            Err(_) => Err(StoreFault::WriteStalled(write_timeout)),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StoreFault::Write(error.to_string())),
+        }
+    }
+
+    fn close(&self, _grace: Duration) {
+        // Writes are never queued here: each call runs its own transaction
+        // and is answered after its COMMIT. Closing refuses new calls.
+        self.stop();
+    }
+}

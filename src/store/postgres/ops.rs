@@ -1,0 +1,59 @@
+//! Runs a [`Write`] inside a transaction: one place from the contract's
+//! writes to this backend's SQL.
+
+use deadpool_postgres::GenericClient;
+
+use super::{budget, patterns, responses, snapshots, tx::TxResult};
+use crate::store::{Write, Written};
+
+pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
+    Ok(match write {
+        Write::UpdateBudget {
+            job,
+            proposal,
+            bounds,
+            entropy_at_time,
+        } => Written::Budget(
+            budget::update_budget(c, job, proposal.clone(), *bounds, *entropy_at_time).await?,
+        ),
+        Write::CalculateAdjustment {
+            job,
+            current_entropy,
+            params,
+        } => Written::Budget(budget::calculate_adjustment(c, job, *current_entropy, params).await?),
+        Write::RecordSnapshot(snapshot) => {
+            Written::Snapshot(snapshots::record_snapshot(c, snapshot.clone()).await?)
+        }
+        Write::RecordPattern(new) => Written::Pattern(patterns::record_pattern(c, new).await?),
+        Write::RecordApplication {
+            pattern_id,
+            execution_id,
+            led_to_success,
+        } => {
+            let (id, count) =
+                patterns::record_application(c, pattern_id, execution_id, *led_to_success).await?;
+            Written::Application { id, count }
+        }
+        Write::SetQuarantineStatus {
+            pattern_id,
+            status,
+            reason,
+        } => Written::Pattern(
+            patterns::set_quarantine_status(c, pattern_id, *status, reason.as_deref()).await?,
+        ),
+        Write::TriggerResponse { context, config } => {
+            responses::lock_for_response(c).await?;
+            Written::Response(responses::trigger(c, context, config).await?)
+        }
+        Write::RespondIfNeeded {
+            job,
+            threshold,
+            cooldown_seconds,
+            config,
+        } => {
+            let (check, response) =
+                responses::respond_if_needed(c, job, *threshold, *cooldown_seconds, config).await?;
+            Written::Responded { check, response }
+        }
+    })
+}

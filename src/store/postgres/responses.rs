@@ -1,0 +1,249 @@
+//! `entropy_responses`: the check, the atomic trigger, latest, history, statistics.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::{
+    budget, page, patterns, sql,
+    sql::{BUDGET, RESPONSES, new_id, time_of},
+    stats,
+    tx::TxResult,
+};
+use crate::domain::{
+    budget::{RESPONSE_BASE_BUDGET, response_boost},
+    entropy::PopulationEntropy,
+    fmt3,
+    records::{
+        ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
+        TriggerContext,
+    },
+};
+use crate::store::{
+    Page,
+    sqlite::{json, time},
+};
+
+pub const COLUMNS: &str = "pos, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
+                           actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
+
+pub fn from_row(row: &Row) -> TxResult<(i64, ResponseRecord)> {
+    Ok((
+        row.try_get(0)?,
+        ResponseRecord {
+            id: row.try_get(1)?,
+            job_hash: row.try_get(2)?,
+            recorded_at: time_of(row.try_get(3)?),
+            entropy_at_trigger: row.try_get(4)?,
+            threshold_used: row.try_get(5)?,
+            actions_taken: json::read_list(row.try_get(6)?)
+                .iter()
+                .filter_map(|a| ResponseAction::parse(a))
+                .collect(),
+            budget_boosted: row.try_get::<_, Option<i64>>(7)?.unwrap_or(0) != 0,
+            quarantine_revisits: row.try_get::<_, Option<i64>>(8)?.unwrap_or(0),
+            patterns_revisited: json::read_list(row.try_get(9)?),
+        },
+    ))
+}
+
+pub async fn latest(c: &impl GenericClient, job: Option<&str>) -> TxResult<Option<ResponseRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
+    page::newest_row(c, &select, job, from_row).await
+}
+
+/// None without responses, Some(None) when the last one's time cannot be read.
+async fn last_recorded_at(
+    c: &impl GenericClient,
+    job: Option<&str>,
+) -> TxResult<Option<Option<DateTime<Utc>>>> {
+    let select = "SELECT pos, recorded_at FROM entropy_responses";
+    let text = page::newest_row(c, select, job, |row| {
+        Ok((row.try_get(0)?, row.try_get::<_, Option<String>>(1)?))
+    })
+    .await?;
+    Ok(text.map(time_of))
+}
+
+/// Seconds of the job's cooldown still to run, if one is active (capped at
+/// the cooldown; an unreadable time counts as just recorded).
+async fn cooldown_remaining(
+    c: &impl GenericClient,
+    job: &str,
+    cooldown_seconds: i64,
+) -> TxResult<Option<f64>> {
+    let Some(recorded_at) = last_recorded_at(c, Some(job)).await? else {
+        return Ok(None);
+    };
+    let cooldown = cooldown_seconds as f64;
+    let elapsed = recorded_at
+        .map(|at| (Utc::now() - at).as_seconds_f64())
+        .unwrap_or(0.0);
+    Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
+}
+
+/// The check of CheckEntropyResponseNeeded.
+pub async fn check(
+    c: &impl GenericClient,
+    job: &str,
+    threshold: f64,
+    cooldown_seconds: i64,
+    entropy: PopulationEntropy,
+) -> TxResult<ResponseCheck> {
+    let remaining = cooldown_remaining(c, job, cooldown_seconds).await?;
+    let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
+    let (needs_response, reason) = match (remaining, current_entropy) {
+        (Some(remaining), _) => (
+            false,
+            format!("Cooldown active ({remaining:.0}s remaining)"),
+        ),
+        (None, None) => (false, "No pattern applications to analyze".to_owned()),
+        (None, Some(d)) if d < threshold => (
+            true,
+            format!("Entropy {} < threshold {}", fmt3(d), fmt3(threshold)),
+        ),
+        (None, Some(d)) => (
+            false,
+            format!(
+                "Entropy {} >= threshold {} (healthy)",
+                fmt3(d),
+                fmt3(threshold)
+            ),
+        ),
+    };
+    Ok(ResponseCheck {
+        needs_response,
+        current_entropy,
+        reason,
+        cooldown_remaining_seconds: remaining,
+    })
+}
+
+/// Locks the budget and the response counters, in that order (every writer
+/// that takes both takes them in this order: no deadlock between them).
+pub async fn lock_for_response(c: &impl GenericClient) -> TxResult<()> {
+    sql::lock(c, BUDGET).await?;
+    sql::lock(c, RESPONSES).await
+}
+
+/// Boost, revisit and record: all of them or none. The caller holds
+/// [`lock_for_response`].
+pub async fn trigger(
+    c: &impl GenericClient,
+    context: &TriggerContext,
+    config: &ResponseConfig,
+) -> TxResult<ResponseRecord> {
+    let job = context.job_hash.as_str();
+    let mut actions = Vec::new();
+    let mut budget_boosted = false;
+    if config.boost_budget {
+        let position = sql::next_position(c, BUDGET).await?;
+        let current = budget::latest_value(c, Some(job)).await?;
+        let proposal = response_boost(
+            current,
+            config.budget_boost_amount,
+            context.entropy_at_trigger,
+            context.threshold_used,
+            config.bounds,
+        );
+        let stored =
+            budget::insert_at(c, position, job, proposal, Some(context.entropy_at_trigger)).await?;
+        // A boost clamped so that the value did not rise is not a boost.
+        budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
+        if budget_boosted {
+            actions.push(ResponseAction::BudgetBoost);
+        }
+    }
+    let revisited = if config.revisit_quarantine {
+        patterns::revisit_quarantined(c, config.max_quarantine_revisits).await?
+    } else {
+        Vec::new()
+    };
+    if !revisited.is_empty() {
+        actions.push(ResponseAction::QuarantineRevisit);
+    }
+    let recorded_at = time::now_text();
+    let record = ResponseRecord {
+        id: new_id(),
+        job_hash: job.to_owned(),
+        recorded_at: time::parse(&recorded_at),
+        entropy_at_trigger: context.entropy_at_trigger,
+        threshold_used: context.threshold_used,
+        actions_taken: actions,
+        budget_boosted,
+        quarantine_revisits: revisited.len() as i64,
+        patterns_revisited: revisited,
+    };
+    let action_names: Vec<&str> = record.actions_taken.iter().map(|a| a.as_str()).collect();
+    let position = sql::next_position(c, RESPONSES).await?;
+    sql::execute(
+        c,
+        "INSERT INTO entropy_responses (pos, id, job_hash, recorded_at, entropy_at_trigger, \
+         threshold_used, actions_taken, budget_boosted, quarantine_revisits, patterns_revisited) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &position,
+            &record.id,
+            &record.job_hash,
+            &recorded_at,
+            &record.entropy_at_trigger,
+            &record.threshold_used,
+            &json::write_list(&action_names),
+            &i64::from(record.budget_boosted),
+            &record.quarantine_revisits,
+            &json::write_list(&record.patterns_revisited),
+        ],
+    )
+    .await?;
+    stats::count_response(c, &record).await?;
+    Ok(record)
+}
+
+/// The check and, when needed, the trigger, under [`lock_for_response`]:
+/// concurrent callers on any replicas inside the cooldown record one response.
+pub async fn respond_if_needed(
+    c: &impl GenericClient,
+    job: &str,
+    threshold: f64,
+    cooldown_seconds: i64,
+    config: &ResponseConfig,
+) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
+    lock_for_response(c).await?;
+    let entropy = patterns::population_entropy(c).await?;
+    let answer = check(c, job, threshold, cooldown_seconds, entropy).await?;
+    let response = match answer.current_entropy {
+        Some(diversity) if answer.needs_response => {
+            let context = TriggerContext {
+                job_hash: job.to_owned(),
+                entropy_at_trigger: diversity,
+                threshold_used: threshold,
+            };
+            Some(trigger(c, &context, config).await?)
+        }
+        _ => None,
+    };
+    Ok((answer, response))
+}
+
+pub async fn history(
+    c: &impl GenericClient,
+    job: Option<&str>,
+    limit: usize,
+    before: Option<i64>,
+) -> TxResult<Page<ResponseRecord>> {
+    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
+    page::newest_page(c, &select, job, before, limit, from_row).await
+}
+
+pub async fn statistics(c: &impl GenericClient, job: Option<&str>) -> TxResult<ResponseStatistics> {
+    let Some((total, average, boosts, revisits)) = stats::responses(c, job).await? else {
+        return Ok(ResponseStatistics::default());
+    };
+    Ok(ResponseStatistics {
+        total_responses: total,
+        avg_entropy_at_trigger: average,
+        budget_boosts: boosts,
+        quarantine_revisits: revisits,
+        last_response: last_recorded_at(c, job).await?.flatten(),
+    })
+}

@@ -1,0 +1,175 @@
+//! Statistics counters, kept by the service in the transaction of each write
+//! (not by triggers), so statistics cost O(1) at any history size. Sums use
+//! the Kahan-Babuska-Neumaier steps of SQLite's SUM/AVG, in insertion order,
+//! so averages agree with the SQLite backend's to the last bit.
+
+use deadpool_postgres::GenericClient;
+
+use super::{sql, tx::TxResult};
+use crate::domain::records::{BudgetRecord, BudgetStatistics, ResponseRecord};
+
+/// `(all_jobs, job_hash)` of the two rows a record feeds.
+fn keys(job: &str) -> [(i64, &str); 2] {
+    [(0, job), (1, "")]
+}
+
+/// The key of a job's row, or of the all-jobs row for None.
+pub fn key(job: Option<&str>) -> (i64, &str) {
+    job.map_or((1, ""), |job| (0, job))
+}
+
+/// The new error term of `sum` + `x` (both SQL expressions).
+fn kbn_err(sum: &str, err: &str, x: &str) -> String {
+    format!(
+        "{err} + CASE WHEN abs({sum}) > abs({x}) THEN ({sum} - ({sum} + {x})) + {x} \
+         ELSE ({x} - ({sum} + {x})) + {sum} END"
+    )
+}
+
+const ADJUSTMENT_TYPES: [&str; 5] = [
+    "floor_enforced",
+    "boost",
+    "decay",
+    "ceiling_enforced",
+    "initial",
+];
+
+fn budget_upsert() -> String {
+    let types = ADJUSTMENT_TYPES.join(", ");
+    let updates: Vec<String> = ADJUSTMENT_TYPES
+        .iter()
+        .map(|t| format!("{t} = s.{t} + excluded.{t}"))
+        .collect();
+    format!(
+        "INSERT INTO ls_budget_stats AS s (all_jobs, job_hash, n, value_sum, value_err, \
+         min_value, max_value, {types}) VALUES ($1, $2, 1, $3, 0.0, $3, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (all_jobs, job_hash) DO UPDATE SET n = s.n + 1, \
+         value_sum = s.value_sum + excluded.value_sum, value_err = {err}, \
+         min_value = LEAST(s.min_value, excluded.min_value), \
+         max_value = GREATEST(s.max_value, excluded.max_value), {updates}",
+        err = kbn_err("s.value_sum", "s.value_err", "excluded.value_sum"),
+        updates = updates.join(", "),
+    )
+}
+
+fn response_upsert() -> String {
+    format!(
+        "INSERT INTO ls_response_stats AS s (all_jobs, job_hash, n, entropy_sum, entropy_err, \
+         budget_boosts, quarantine_revisits) VALUES ($1, $2, 1, $3, 0.0, $4, $5) \
+         ON CONFLICT (all_jobs, job_hash) DO UPDATE SET n = s.n + 1, \
+         entropy_sum = s.entropy_sum + excluded.entropy_sum, entropy_err = {err}, \
+         budget_boosts = s.budget_boosts + excluded.budget_boosts, \
+         quarantine_revisits = s.quarantine_revisits + excluded.quarantine_revisits",
+        err = kbn_err("s.entropy_sum", "s.entropy_err", "excluded.entropy_sum"),
+    )
+}
+
+/// Every statement of this file, for the portability check.
+#[cfg(test)]
+pub fn statements() -> Vec<String> {
+    vec![budget_upsert(), response_upsert()]
+}
+
+pub async fn count_budget(c: &impl GenericClient, record: &BudgetRecord) -> TxResult<()> {
+    let upsert = budget_upsert();
+    let flags: Vec<i64> = ADJUSTMENT_TYPES
+        .iter()
+        .map(|t| i64::from(record.adjustment_type == *t))
+        .collect();
+    for (all, job) in keys(&record.job_hash) {
+        sql::execute(
+            c,
+            &upsert,
+            &[
+                &all,
+                &job,
+                &record.budget_value,
+                &flags[0],
+                &flags[1],
+                &flags[2],
+                &flags[3],
+                &flags[4],
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn count_response(c: &impl GenericClient, record: &ResponseRecord) -> TxResult<()> {
+    let upsert = response_upsert();
+    let boosted = i64::from(record.budget_boosted);
+    for (all, job) in keys(&record.job_hash) {
+        sql::execute(
+            c,
+            &upsert,
+            &[
+                &all,
+                &job,
+                &record.entropy_at_trigger,
+                &boosted,
+                &record.quarantine_revisits,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A kept sum with its error term, combined as SQLite's AVG does.
+fn kbn_total(sum: f64, err: f64) -> f64 {
+    if err.is_finite() { sum + err } else { sum }
+}
+
+/// The budget aggregates of a job (or all jobs), without the current value.
+pub async fn budget(c: &impl GenericClient, job: Option<&str>) -> TxResult<BudgetStatistics> {
+    let (all, key) = key(job);
+    let row = sql::query_opt(
+        c,
+        "SELECT n, value_sum, value_err, min_value, max_value, floor_enforced, boost, decay, \
+         ceiling_enforced, initial FROM ls_budget_stats WHERE all_jobs = $1 AND job_hash = $2",
+        &[&all, &key],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(BudgetStatistics::default());
+    };
+    let n: i64 = row.try_get(0)?;
+    if n <= 0 {
+        return Ok(BudgetStatistics::default());
+    }
+    Ok(BudgetStatistics {
+        current_budget: None,
+        total_adjustments: n,
+        avg_budget: kbn_total(row.try_get(1)?, row.try_get(2)?) / n as f64,
+        min_budget: row.try_get(3)?,
+        max_budget: row.try_get(4)?,
+        floor_enforcements: row.try_get(5)?,
+        boost_count: row.try_get(6)?,
+        decay_count: row.try_get(7)?,
+        ceiling_enforcements: row.try_get(8)?,
+        initial_count: row.try_get(9)?,
+    })
+}
+
+/// (count, average entropy at trigger, boosts, revisits) of a job or all jobs.
+pub async fn responses(
+    c: &impl GenericClient,
+    job: Option<&str>,
+) -> TxResult<Option<(i64, f64, i64, i64)>> {
+    let (all, key) = key(job);
+    let row = sql::query_opt(
+        c,
+        "SELECT n, entropy_sum, entropy_err, budget_boosts, quarantine_revisits \
+         FROM ls_response_stats WHERE all_jobs = $1 AND job_hash = $2",
+        &[&all, &key],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let n: i64 = row.try_get(0)?;
+    if n <= 0 {
+        return Ok(None);
+    }
+    let average = kbn_total(row.try_get(1)?, row.try_get(2)?) / n as f64;
+    Ok(Some((n, average, row.try_get(3)?, row.try_get(4)?)))
+}
