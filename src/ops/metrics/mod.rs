@@ -68,6 +68,14 @@ pub fn install() -> Result<PrometheusHandle, String> {
             metrics::set_global_recorder(recorder)
                 .map_err(|e| format!("metrics: cannot install the recorder: {e}"))?;
             describe();
+            // At zero from the start, so that dashboards show them before the first call.
+            for idle in [
+                "learning_store_write_queue_depth",
+                "learning_store_read_queue_depth",
+                "learning_store_read_connections_in_use",
+            ] {
+                gauge!(idle).set(0.0);
+            }
             gauge!(
                 "learning_service_build_info",
                 "version" => env!("CARGO_PKG_VERSION"),
