@@ -50,6 +50,11 @@ fn main() -> ExitCode {
 fn run_server(config: ServeConfig) -> Result<(), String> {
     let mut options = config.server_options()?;
     config.hardening.apply(&mut options)?;
+    // Connections are bounded by --max-connections, not by a low soft limit.
+    match learning_service::connections::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let store = Store::open(&config.db, config.store_options())

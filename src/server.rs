@@ -10,13 +10,16 @@ use tonic::{
 };
 
 use crate::{
-    api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
+    api::{BudgetApi, EntropyApi, PatternApi, subscription::Subscriptions},
     auth::{AuthLayer, BearerTokens},
     background::{Background, ResponderOptions, SamplerOptions},
+    call_limit::CallLimitLayer,
+    connections::{self, Admission},
     deadline::DeadlineLayer,
     feed::Feeds,
     health::HealthMonitor,
     limits::{Limits, limit_messages},
+    request_body::RequestBodyLayer,
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
@@ -135,10 +138,23 @@ pub async fn serve(
             .tls_config(tls.server_config())
             .map_err(|e| ServeError::Tls(crate::tls::error_chain(&e)))?;
     }
+    let incoming = Admission::new(
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(limits.http2_keepalive_interval),
+        connections::usable_connections(limits.max_connections),
+        limits.handshake_timeout,
+    );
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(limits.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
-        .layer(oversized::layer())
+        .layer(CallLimitLayer::new(limits.max_calls))
+        .layer(RequestBodyLayer::new(
+            limits.max_message_bytes,
+            limits.request_receive_timeout,
+        ))
         .layer(AuthLayer::new(options.auth.clone()))
         .layer(DeadlineLayer::new(limits.request_timeout_max))
         .add_service(limit_messages!(health_service, limits))
@@ -156,10 +172,7 @@ pub async fn serve(
             PatternServiceServer::new(PatternApi::new(store)),
             limits
         ))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        );
+        .serve_with_incoming_shutdown(incoming, shutdown);
     tokio::select! {
         served = serving => served?,
         () = give_up => tracing::warn!(
