@@ -17,6 +17,16 @@ use tonic_prost::ProstEncoder;
 
 use super::validate::invalid;
 
+/// Sent messages are encoded into a buffer that starts at 1 KiB (tonic: 8
+/// KiB, allocated for every call and kept while a stream lives) and is
+/// handed to HTTP/2 once it holds 4 KiB (tonic: 32 KiB). A stream whose
+/// client does not read keeps one such piece waiting for flow-control
+/// window, so this bounds what a stalled stream holds outside its own
+/// buffer to about one record.
+fn encode_buffers() -> BufferSettings {
+    BufferSettings::new(1024, 4096)
+}
+
 #[derive(Debug, Clone)]
 pub struct LearningCodec<T, U>(PhantomData<(T, U)>);
 
@@ -37,7 +47,7 @@ where
     type Decoder = RequestDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstEncoder::new(BufferSettings::default())
+        ProstEncoder::new(encode_buffers())
     }
 
     fn decoder(&mut self) -> Self::Decoder {

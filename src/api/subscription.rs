@@ -21,14 +21,20 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::validate::invalid;
 use crate::{
     domain::records::{BudgetRecord, ResponseRecord},
-    feed::{Feeds, READ_BATCH, Tail, TailRead},
+    feed::{Feeds, Tail, TailRead},
     store::{Store, StreamFilter},
 };
 
 /// Largest accepted backfill.
 pub const MAX_BACKFILL: i32 = 1000;
 /// Messages buffered per subscriber before the producer waits for the client.
-const BUFFERED_MESSAGES: usize = 16;
+/// With the rule in `Producer::run`, this is all a subscriber holds while its
+/// client does not read, besides one encoded piece (see api/codec.rs): 4
+/// records of at most ~4.3 KiB (4 KiB of reason).
+const BUFFERED_MESSAGES: usize = 4;
+/// Rows read at once for a filtered stream, which may skip most of them;
+/// an unfiltered stream reads only as many rows as its buffer has room for.
+const FILTERED_PAGE: usize = 64;
 
 /// How one kind of stream renders its messages.
 pub trait StreamMessage: Sized + Send + 'static {
@@ -136,6 +142,7 @@ impl Subscriptions {
                 "the server has its maximum number of subscribers; retry later",
             )
         })?;
+        let filtered = !matches!(request.filter, StreamFilter::All);
         let (start, caught_up_at) = self.start_position::<M>(&tail, request).await?;
         let (sender, receiver) = mpsc::channel(BUFFERED_MESSAGES);
         let producer = Producer {
@@ -143,6 +150,7 @@ impl Subscriptions {
             position: start,
             caught_up_at,
             matches: Box::new(matches),
+            filtered,
             sender,
             progress_interval: self.progress_interval,
             stopping: self.stopping.clone(),
@@ -262,7 +270,9 @@ struct Producer<M: StreamMessage> {
     /// goes out once the position has passed it.
     caught_up_at: i64,
     matches: Matcher<M::Record>,
-    sender: mpsc::Sender<Result<M, Status>>,
+    /// Not every row is delivered (a job or threshold filter).
+    filtered: bool,
+    sender: mpsc::Sender<Result<Box<M>, Status>>,
     progress_interval: Duration,
     stopping: watch::Receiver<bool>,
     store: Arc<Store>,
@@ -284,7 +294,14 @@ impl<M: StreamMessage> Producer<M> {
             if *self.stopping.borrow() {
                 return;
             }
-            let read = self.tail.read_after(self.position, READ_BATCH);
+            // Nothing is read until the client's buffer has room, and no more
+            // than fits: a client that does not read holds its buffer, never a
+            // page of rows on top (that was up to 512 records per subscriber).
+            let Ok(room) = self.room().await else {
+                return;
+            };
+            let page = if self.filtered { FILTERED_PAGE } else { room };
+            let read = self.tail.read_after(self.position, page);
             // Behind the tail, or ahead of a tail that has not yet read the
             // rows recorded before this stream started: ask the store.
             let from_store = match &read {
@@ -293,7 +310,7 @@ impl<M: StreamMessage> Producer<M> {
                 TailRead::Rows(_) => false,
             };
             let rows = match read {
-                _ if from_store => match self.read_store().await {
+                _ if from_store => match self.read_store(page).await {
                     Ok(rows) => {
                         if rows.is_empty() {
                             // Rows recorded before the start were deleted meanwhile.
@@ -332,23 +349,29 @@ impl<M: StreamMessage> Producer<M> {
                 }
                 continue;
             }
+            let mut sent = 0;
             for (rowid, record) in rows {
-                self.position = rowid;
                 if (self.matches)(&record) {
+                    if sent == room {
+                        // The rest of the page is read again once there is room.
+                        break;
+                    }
                     let message = M::record(encode_cursor(M::CURSOR_TAG, rowid), &record);
                     if self.send(message).await.is_err() {
                         return;
                     }
+                    sent += 1;
                     quiet_since = Instant::now();
                 }
+                self.position = rowid;
             }
         }
     }
 
     /// Rows after the position from the store; fails when the rows right
     /// after the position were pruned while this subscriber was behind.
-    async fn read_store(&self) -> Result<Vec<(i64, Arc<M::Record>)>, Status> {
-        let rows = self.tail.fetch_after(self.position, READ_BATCH).await?;
+    async fn read_store(&self, page: usize) -> Result<Vec<(i64, Arc<M::Record>)>, Status> {
+        let rows = self.tail.fetch_after(self.position, page).await?;
         let skipped = rows
             .first()
             .is_some_and(|(rowid, _)| *rowid > self.position + 1);
@@ -361,11 +384,24 @@ impl<M: StreamMessage> Producer<M> {
         Ok(rows)
     }
 
+    /// Waits until the client's buffer has room for a message, and returns
+    /// how many fit (only this task sends, so the room can only grow).
+    async fn room(&mut self) -> Result<usize, Stop> {
+        tokio::select! {
+            reserved = self.sender.reserve() => match reserved {
+                Ok(_slot) => {}
+                Err(_) => return Err(Stop::ClientGone),
+            },
+            _ = self.stopping.changed() => return Err(Stop::ShuttingDown),
+        }
+        Ok(self.sender.capacity().max(1))
+    }
+
     /// Waits for room in the client's buffer; gives up when the client is
     /// gone or the server stops.
     async fn send(&mut self, message: M) -> Result<(), Stop> {
         tokio::select! {
-            sent = self.sender.send(Ok(message)) => sent.map_err(|_| Stop::ClientGone),
+            sent = self.sender.send(Ok(Box::new(message))) => sent.map_err(|_| Stop::ClientGone),
             _ = self.stopping.changed() => Err(Stop::ShuttingDown),
         }
     }
@@ -373,9 +409,11 @@ impl<M: StreamMessage> Producer<M> {
 
 /// The stream handed to tonic. It ends with UNAVAILABLE as soon as the server
 /// starts shutting down, even when the client has not read what is buffered
-/// (it resumes from its last cursor), and never ends with OK.
+/// (it resumes from its last cursor), and never ends with OK. Its buffer holds
+/// boxed messages: a slot is then 16 bytes, and the buffer's first block of
+/// 32 slots 512 bytes rather than 5 KiB.
 pub struct SubscriberStream<M> {
-    receiver: mpsc::Receiver<Result<M, Status>>,
+    receiver: mpsc::Receiver<Result<Box<M>, Status>>,
     stopping: WatchStream<bool>,
     ended: bool,
 }
@@ -403,7 +441,7 @@ impl<M> Stream for SubscriberStream<M> {
                     "the stream ended; resume with the last cursor received",
                 ))))
             }
-            other => other,
+            other => other.map(|polled| polled.map(|item| item.map(|message| *message))),
         }
     }
 }
