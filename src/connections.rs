@@ -1,10 +1,12 @@
 //! Admission of TCP connections, before TLS and HTTP/2 see them:
 //!
-//! - **A bound on open connections** (`--max-connections`). A connection
-//!   beyond it is accepted and closed at once (left in the kernel's backlog, it
-//!   would hang its client instead), so the process never runs out of file
-//!   descriptors because of clients, and the connections it has, health
-//!   probes included, keep being served.
+//! - **A bound on open connections** (`--max-connections`), so the process
+//!   never runs out of file descriptors because of clients. At the bound, a
+//!   new connection takes the place of the oldest one that has not completed
+//!   its handshake yet (that one is closed): a flood of connections that never
+//!   speak cannot lock out clients that do, health probes included. Only when
+//!   every connection has completed its handshake is the new one closed at
+//!   once (left in the kernel's backlog, it would hang its client instead).
 //! - **A handshake deadline** (`--handshake-timeout`). A connection must speak
 //!   within it: send at least the 24 bytes of the HTTP/2 preface (or a TLS
 //!   ClientHello), and answer the server's first bytes (the client's SETTINGS
@@ -15,11 +17,15 @@
 //!   moment instead of ending the server (tonic's accept loop stops on them).
 
 use std::{
+    collections::VecDeque,
     future::Future,
     io,
     pin::Pin,
-    sync::Arc,
-    task::{Context, Poll, ready},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Waker, ready},
     time::Duration,
 };
 
@@ -45,9 +51,31 @@ pub struct Admission {
     slots: Arc<Semaphore>,
     max_connections: usize,
     handshake_timeout: Option<Duration>,
+    /// Connections still in their handshake, oldest first.
+    unspoken: VecDeque<Weak<Unspoken>>,
     backoff: Option<Pin<Box<Sleep>>>,
     refused_since_log: u64,
     last_log: Option<Instant>,
+}
+
+/// Shared by a connection in its handshake and the admission, which may
+/// close it to make room: it then takes the connection's slot for the new one.
+struct Unspoken {
+    slot: Mutex<Option<OwnedSemaphorePermit>>,
+    evicted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Unspoken {
+    /// The connection's slot, unless it has just completed its handshake.
+    fn evict(&self) -> Option<OwnedSemaphorePermit> {
+        let slot = self.slot.lock().ok()?.take()?;
+        self.evicted.store(true, Ordering::Release);
+        if let Some(waker) = self.waker.lock().ok().and_then(|mut w| w.take()) {
+            waker.wake();
+        }
+        Some(slot)
+    }
 }
 
 impl Admission {
@@ -62,9 +90,38 @@ impl Admission {
             slots: Arc::new(Semaphore::new(max_connections)),
             max_connections,
             handshake_timeout: handshake_timeout.filter(|t| !t.is_zero()),
+            unspoken: VecDeque::new(),
             backoff: None,
             refused_since_log: 0,
             last_log: None,
+        }
+    }
+
+    /// Closes the oldest connection still in its handshake and returns its
+    /// slot; `None` if every connection has completed its handshake.
+    fn evict_oldest_unspoken(&mut self) -> Option<OwnedSemaphorePermit> {
+        while let Some(oldest) = self.unspoken.pop_front() {
+            if let Some(slot) = oldest.upgrade().and_then(|c| c.evict()) {
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    fn admit(&mut self, stream: TcpStream, slot: OwnedSemaphorePermit) -> AdmittedConnection {
+        let unspoken = Arc::new(Unspoken {
+            slot: Mutex::new(Some(slot)),
+            evicted: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        if self.unspoken.len() >= 2 * self.max_connections {
+            self.unspoken.retain(|c| c.strong_count() > 0);
+        }
+        self.unspoken.push_back(Arc::downgrade(&unspoken));
+        AdmittedConnection {
+            stream,
+            slot: None,
+            handshake: Some(Handshake::new(self.handshake_timeout, unspoken)),
         }
     }
 
@@ -106,15 +163,15 @@ impl Stream for Admission {
                     continue;
                 }
             };
-            match self.slots.clone().try_acquire_owned() {
-                Ok(slot) => {
-                    return Poll::Ready(Some(Ok(AdmittedConnection {
-                        stream,
-                        _slot: slot,
-                        handshake: self.handshake_timeout.map(Handshake::new),
-                    })));
-                }
-                Err(_) => {
+            let slot = self
+                .slots
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .or_else(|| self.evict_oldest_unspoken());
+            match slot {
+                Some(slot) => return Poll::Ready(Some(Ok(self.admit(stream, slot)))),
+                None => {
                     drop(stream);
                     self.note_refusal();
                 }
@@ -125,33 +182,59 @@ impl Stream for Admission {
 
 /// Until the peer has spoken (see the module comment).
 struct Handshake {
-    timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
     read: usize,
     wrote: bool,
     read_after_write: bool,
+    unspoken: Arc<Unspoken>,
 }
 
 impl Handshake {
-    fn new(timeout: Duration) -> Self {
+    fn new(timeout: Option<Duration>, unspoken: Arc<Unspoken>) -> Self {
         Self {
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
             read: 0,
             wrote: false,
             read_after_write: false,
+            unspoken,
         }
     }
 
     fn done(&self) -> bool {
         self.read >= PREFACE_LEN && self.read_after_write
     }
+
+    /// Why the connection must close now, if it must.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if let Ok(mut waker) = self.unspoken.waker.lock() {
+            match waker.as_ref() {
+                Some(known) if known.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        if self.unspoken.evicted.load(Ordering::Acquire) {
+            tracing::debug!("closed a connection in its handshake to admit a new one");
+            return Some(io::Error::other("closed to make room for a new connection"));
+        }
+        let deadline = self.deadline.as_mut()?;
+        deadline.as_mut().poll(cx).is_ready().then(|| {
+            let timeout = self.timeout.unwrap_or_default();
+            tracing::debug!(?timeout, "closed a connection that did not complete its handshake");
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no handshake within {timeout:?}"),
+            )
+        })
+    }
 }
 
-/// A TCP connection that holds its slot until it is closed.
+/// A TCP connection that holds its slot until it is closed (in its
+/// handshake, the slot is in its [`Unspoken`]).
 pub struct AdmittedConnection {
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
     handshake: Option<Handshake>,
 }
 
@@ -169,15 +252,8 @@ impl AsyncRead for AdmittedConnection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(handshake) = self.handshake.as_mut()
-            && handshake.deadline.as_mut().poll(cx).is_ready()
-        {
-            let timeout = handshake.timeout;
-            tracing::debug!(?timeout, "closed a connection that did not complete its handshake");
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no handshake within {timeout:?}"),
-            )));
+        if let Some(refusal) = self.handshake.as_mut().and_then(|h| h.poll_refusal(cx)) {
+            return Poll::Ready(Err(refusal));
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
@@ -185,7 +261,13 @@ impl AsyncRead for AdmittedConnection {
         if let Some(handshake) = self.handshake.as_mut() {
             handshake.read += received;
             handshake.read_after_write |= handshake.wrote && received > 0;
-            if handshake.done() {
+            // Evicted meanwhile (no slot to take): refused at the next read.
+            let slot = handshake
+                .done()
+                .then(|| handshake.unspoken.slot.lock().ok()?.take())
+                .flatten();
+            if slot.is_some() {
+                self.slot = slot;
                 self.handshake = None;
             }
         }

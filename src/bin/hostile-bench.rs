@@ -122,6 +122,26 @@ fn report_memory(label: &str, before: u64, after: u64, hwm: u64, count: usize) {
     );
 }
 
+/// A connection opened before the attack, for health checks on it.
+async fn health_channel(server: &str) -> Result<HealthClient<Channel>, Box<dyn std::error::Error>> {
+    let channel = Channel::from_shared(server.to_owned())?
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    Ok(HealthClient::new(channel))
+}
+
+async fn existing_health_line(client: &mut HealthClient<Channel>) {
+    let started = Instant::now();
+    match client.check(HealthCheckRequest::default()).await {
+        Ok(_) => println!(
+            "health on a connection opened before: answered in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+        Err(status) => println!("health on a connection opened before: FAILED ({status})"),
+    }
+}
+
 async fn health_line(server: &str) {
     match health_latency(server).await {
         Ok(took) => println!(
@@ -164,6 +184,7 @@ async fn stalled_watches(
             })
             .await?;
     }
+    let mut health = health_channel(&args.server).await?;
     let before = settled_rss(args.server_pid).await;
 
     let connections = watches.div_ceil(per_connection.max(1));
@@ -194,6 +215,7 @@ async fn stalled_watches(
         streams.len()
     );
     report_memory("stalled watches", before, after, hwm, streams.len());
+    existing_health_line(&mut health).await;
     health_line(&args.server).await;
 
     // The guarantees still hold for a reader: the whole backfill, in order.
@@ -248,6 +270,7 @@ async fn idle_streams(
     connections: usize,
     streams: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let mut health = health_channel(&args.server).await?;
     let before = settled_rss(args.server_pid).await;
     let mut channels = Vec::new();
     for _ in 0..connections {
@@ -263,6 +286,7 @@ async fn idle_streams(
     let (_, hwm) = memory_kib(args.server_pid);
     println!("idle streams: {connections} connections x {streams} calls that never send a body");
     report_memory("idle streams", before, after, hwm, connections * streams);
+    existing_health_line(&mut health).await;
     health_line(&args.server).await;
     let waiting = Instant::now();
     let mut codes = std::collections::BTreeMap::new();
@@ -284,6 +308,7 @@ async fn idle_connections(
     count: usize,
     wait: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let mut health = health_channel(&args.server).await?;
     let before = settled_rss(args.server_pid).await;
     let address = args
         .server
@@ -305,18 +330,25 @@ async fn idle_connections(
         sockets.len()
     );
     report_memory("idle connections", before, after, hwm, sockets.len());
+    existing_health_line(&mut health).await;
     health_line(&args.server).await;
     let started = Instant::now();
     let mut closed = 0;
     let mut readers = tokio::task::JoinSet::new();
     for mut socket in sockets {
         readers.spawn(async move {
-            let mut byte = [0u8; 1];
-            // EOF or a reset: the server closed it.
-            matches!(
-                tokio::time::timeout(wait, socket.read(&mut byte)).await,
-                Ok(Ok(0) | Err(_))
-            )
+            // Whatever the server sends (its HTTP/2 SETTINGS) until EOF or a
+            // reset: the server closed it.
+            let mut buffer = [0u8; 256];
+            tokio::time::timeout(wait, async {
+                while let Ok(n) = socket.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await
+            .is_ok()
         });
     }
     while let Some(was_closed) = readers.join_next().await {
