@@ -95,7 +95,12 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = answer.await?;
-            Ok(response.map(|body| Body::new(SlotHeld { inner: body, _slot: slot })))
+            Ok(response.map(|body| {
+                Body::new(SlotHeld {
+                    inner: body,
+                    _slot: slot,
+                })
+            }))
         })
     }
 }

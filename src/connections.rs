@@ -221,7 +221,10 @@ impl Handshake {
         let deadline = self.deadline.as_mut()?;
         deadline.as_mut().poll(cx).is_ready().then(|| {
             let timeout = self.timeout.unwrap_or_default();
-            tracing::debug!(?timeout, "closed a connection that did not complete its handshake");
+            tracing::debug!(
+                ?timeout,
+                "closed a connection that did not complete its handshake"
+            );
             io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("no handshake within {timeout:?}"),

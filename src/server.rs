@@ -19,11 +19,11 @@ use crate::{
     feed::Feeds,
     health::HealthMonitor,
     limits::{Limits, limit_messages},
-    request_body::RequestBodyLayer,
     pb::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
+    request_body::RequestBodyLayer,
     shutdown,
     store::{Store, StoreError},
     tls::TlsSettings,

@@ -68,10 +68,53 @@ async fn connections_that_never_speak_are_closed_after_the_handshake_timeout() {
     let mut silent = TcpStream::connect(server.address).await.unwrap();
     let mut partial = TcpStream::connect(server.address).await.unwrap();
     partial.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    assert!(closed_by_server(&mut silent).await, "a silent connection stayed open");
-    assert!(closed_by_server(&mut partial).await, "half a preface stayed open");
+    assert!(
+        closed_by_server(&mut silent).await,
+        "a silent connection stayed open"
+    );
+    assert!(
+        closed_by_server(&mut partial).await,
+        "half a preface stayed open"
+    );
 
-    assert!(healthy(channel).await, "an idle client that spoke was closed");
+    assert!(
+        healthy(channel).await,
+        "an idle client that spoke was closed"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_handshake_timeout_spares_tls_clients_once_they_have_spoken() {
+    let ca = common::certs::TestCa::new("hostile test CA");
+    let server = ca.server();
+    let server = TestServer::start_with(ServerOptions {
+        tls: Some(learning_service::tls::TlsSettings::from_pem(
+            server.cert,
+            server.key,
+            None,
+        )),
+        ..options(Limits {
+            handshake_timeout: Some(Duration::from_millis(300)),
+            ..Limits::default()
+        })
+    })
+    .await;
+    let channel = server.connect(Some(&ca.cert), None).await.expect("TLS");
+    assert!(healthy(channel.clone()).await);
+    // Idle past the timeout: the handshake was complete, so it stays open.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(healthy(channel).await, "a TLS client that spoke was closed");
+    // One that starts a TLS handshake and stops is closed.
+    let mut stalled = TcpStream::connect(server.address).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x00, 0x40])
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut stalled).await,
+        "a stalled TLS handshake stayed open"
+    );
     server.stop().await;
 }
 
@@ -110,7 +153,10 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
     let channel = connect(&server).await;
     assert!(healthy(channel.clone()).await);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(healthy(channel).await, "an idle client that answers PINGs was closed");
+    assert!(
+        healthy(channel).await,
+        "an idle client that answers PINGs was closed"
+    );
     server.stop().await;
 }
 
@@ -140,9 +186,15 @@ async fn at_the_connection_bound_silent_connections_make_room_and_health_answers
         spoken.push(channel);
     }
     let mut extra = TcpStream::connect(server.address).await.unwrap();
-    assert!(closed_by_server(&mut extra).await, "a fifth connection stayed open");
+    assert!(
+        closed_by_server(&mut extra).await,
+        "a fifth connection stayed open"
+    );
     for channel in &spoken {
-        assert!(healthy(channel.clone()).await, "an admitted client lost health");
+        assert!(
+            healthy(channel.clone()).await,
+            "an admitted client lost health"
+        );
     }
     drop(spoken);
     drop(silent);
@@ -155,7 +207,8 @@ async fn silent_call(channel: Channel) -> Result<(), tonic::Status> {
     grpc.ready().await.expect("ready");
     let body = tokio_stream::pending::<pb::GetExplorationBudgetRequest>();
     let codec =
-        LearningCodec::<pb::GetExplorationBudgetRequest, pb::GetExplorationBudgetResponse>::default();
+        LearningCodec::<pb::GetExplorationBudgetRequest, pb::GetExplorationBudgetResponse>::default(
+        );
     grpc.client_streaming(
         tonic::Request::new(body),
         http::uri::PathAndQuery::from_static("/learning.v1.BudgetService/GetExplorationBudget"),
@@ -205,13 +258,19 @@ async fn calls_beyond_the_bound_are_resource_exhausted_while_health_answers() {
         .await
         .expect_err("a fourth call ran");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    assert!(refused.message().contains("maximum of 3 calls"), "{refused:?}");
+    assert!(
+        refused.message().contains("maximum of 3 calls"),
+        "{refused:?}"
+    );
     let silent = tokio::time::timeout(PATIENCE, silent_call(server.channel()))
         .await
         .expect("a call beyond the bound waited");
     assert_eq!(silent.unwrap_err().code(), Code::ResourceExhausted);
     // Health has slots of its own.
-    assert!(healthy(server.channel()).await, "health refused at the bound");
+    assert!(
+        healthy(server.channel()).await,
+        "health refused at the bound"
+    );
 
     // A stream that ends gives its slot back.
     streams.pop();
@@ -224,7 +283,10 @@ async fn calls_beyond_the_bound_are_resource_exhausted_while_health_answers() {
         match read {
             Ok(_) => break,
             Err(status) if status.code() == Code::ResourceExhausted => {
-                assert!(tokio::time::Instant::now() < deadline, "the slot never came back");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the slot never came back"
+                );
                 tokio::task::yield_now().await;
             }
             Err(status) => panic!("{status:?}"),
@@ -259,7 +321,10 @@ fn the_open_file_soft_limit_is_raised_to_the_hard_limit() {
         if db.exists() {
             break limits(child.id()).expect("limits");
         }
-        assert!(std::time::Instant::now() < deadline, "the server did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let _ = child.kill();

@@ -64,7 +64,9 @@ impl<U: Message + Default> Decoder for RequestDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        U::decode(buf).map(Some).map_err(|error| undecodable(&error))
+        U::decode(buf)
+            .map(Some)
+            .map_err(|error| undecodable(&error))
     }
 
     fn buffer_settings(&self) -> BufferSettings {
@@ -149,13 +151,18 @@ mod tests {
         let error = pb::EntropyTriggerContext::decode(&[0x0a, 0x05, b'a'][..]).unwrap_err();
         let status = undecodable(&error);
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.message().starts_with("job_hash: cannot be decoded"), "{status:?}");
+        assert!(
+            status.message().starts_with("job_hash: cannot be decoded"),
+            "{status:?}"
+        );
         // An invalid wire type at the top level: no field to name.
         let error = pb::EntropyTriggerContext::decode(&[0x0f][..]).unwrap_err();
         let status = undecodable(&error);
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(
-            status.message().starts_with("the message is not valid protobuf"),
+            status
+                .message()
+                .starts_with("the message is not valid protobuf"),
             "{status:?}"
         );
     }

@@ -9,10 +9,7 @@
 //!   their request body.
 //! - `idle-connections`: N TCP connections that never send a byte.
 
-use std::{
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use learning_service::{
@@ -241,23 +238,26 @@ async fn stalled_watches(
 }
 
 /// One call whose request body never comes.
-fn silent_call(channel: Channel) -> impl Future<Output = Code> {
-    async move {
+async fn silent_call(channel: Channel) -> Code {
+    {
         let mut grpc = tonic::client::Grpc::new(channel);
         if grpc.ready().await.is_err() {
             return Code::Unavailable;
         }
-        let path = http::uri::PathAndQuery::from_static(
-            "/learning.v1.BudgetService/GetExplorationBudget",
-        );
+        let path =
+            http::uri::PathAndQuery::from_static("/learning.v1.BudgetService/GetExplorationBudget");
         let body = tokio_stream::pending::<pb::GetExplorationBudgetRequest>();
-        let answer: Result<tonic::Response<pb::GetExplorationBudgetResponse>, _> = grpc
-            .client_streaming(
-                tonic::Request::new(body),
-                path,
-                LearningCodec::<pb::GetExplorationBudgetRequest, pb::GetExplorationBudgetResponse>::default(),
-            )
-            .await;
+        let answer: Result<tonic::Response<pb::GetExplorationBudgetResponse>, _> =
+            grpc
+                .client_streaming(
+                    tonic::Request::new(body),
+                    path,
+                    LearningCodec::<
+                        pb::GetExplorationBudgetRequest,
+                        pb::GetExplorationBudgetResponse,
+                    >::default(),
+                )
+                .await;
         match answer {
             Ok(_) => Code::Ok,
             Err(status) => status.code(),

@@ -108,8 +108,7 @@ impl HardeningArgs {
             max_calls: self.max_calls as usize,
             handshake_timeout: Some(self.handshake_timeout).filter(|t| !t.is_zero()),
             request_receive_timeout: Some(self.request_receive_timeout).filter(|t| !t.is_zero()),
-            http2_keepalive_interval: Some(self.http2_keepalive_interval)
-                .filter(|t| !t.is_zero()),
+            http2_keepalive_interval: Some(self.http2_keepalive_interval).filter(|t| !t.is_zero()),
             http2_keepalive_timeout: self.http2_keepalive_timeout,
         };
         if self.http2_keepalive_timeout.is_zero() {
