@@ -14,9 +14,8 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
@@ -95,38 +94,14 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = answer.await?;
+            // The closure owns the slot: it is given back when the answer's
+            // body is dropped (for a stream, when the stream ends).
             Ok(response.map(|body| {
-                Body::new(SlotHeld {
-                    inner: body,
-                    _slot: slot,
-                })
+                Body::new(body.map_frame(move |frame| {
+                    let _held = &slot;
+                    frame
+                }))
             }))
         })
-    }
-}
-
-/// An answer's body that keeps its call's slot until it is dropped.
-struct SlotHeld {
-    inner: Body,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl HttpBody for SlotHeld {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

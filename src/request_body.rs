@@ -31,6 +31,7 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
@@ -117,7 +118,19 @@ where
         Box::pin(async move {
             let response = answer.await?;
             state.answering.store(true, Ordering::Release);
-            Ok(response.map(|body| Body::new(CheckedResponse { inner: body, state })))
+            // Once the request was refused, the answer's trailers carry the
+            // refusal whatever the service made of it.
+            Ok(response.map(|body| {
+                Body::new(body.map_frame(move |frame| match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        if let Some(refused) = state.refused.get() {
+                            write_status(&mut trailers, refused);
+                        }
+                        Frame::trailers(trailers)
+                    }
+                    Err(frame) => frame,
+                }))
+            }))
         })
     }
 }
@@ -249,45 +262,6 @@ impl HttpBody for CheckedRequest {
 
     fn is_end_stream(&self) -> bool {
         self.state.refused.get().is_none() && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The answer's body: once the request was refused, its trailers carry the
-/// refusal whatever the service made of it.
-struct CheckedResponse {
-    inner: Body,
-    state: Arc<CallState>,
-}
-
-impl HttpBody for CheckedResponse {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        let Some(refused) = self.state.refused.get() else {
-            return Poll::Ready(frame);
-        };
-        Poll::Ready(frame.map(|frame| {
-            frame.map(|frame| match frame.into_trailers() {
-                Ok(mut trailers) => {
-                    write_status(&mut trailers, refused);
-                    Frame::trailers(trailers)
-                }
-                Err(frame) => frame,
-            })
-        }))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -112,15 +112,8 @@ fn is_identifier(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb;
+    use crate::{api::validate::tests::field_of, pb};
     use tonic::Code;
-    use tonic_types::StatusExt;
-
-    fn field_of(status: &Status) -> String {
-        status.get_details_bad_request().unwrap().field_violations[0]
-            .field
-            .clone()
-    }
 
     /// Field 1 (job_hash) of EntropyTriggerContext, as bytes that are not UTF-8.
     const BAD_JOB_HASH: [u8; 4] = [0x0a, 0x02, 0xc3, 0x28];
