@@ -286,3 +286,74 @@ fn write_status(trailers: &mut HeaderMap, status: &Status) {
         trailers.insert("grpc-status", code);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    /// A request body of these chunks, checked with a limit of 10 bytes.
+    fn checked(chunks: &[&'static [u8]]) -> CheckedRequest {
+        let frames: Vec<Result<Frame<Bytes>, Status>> = chunks
+            .iter()
+            .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk))))
+            .collect();
+        CheckedRequest {
+            inner: Body::new(http_body_util::StreamBody::new(tokio_stream::iter(frames))),
+            max_message_bytes: 10,
+            receive_timeout: None,
+            deadline: None,
+            prefix: [0; PREFIX_LEN],
+            prefix_len: 0,
+            payload_left: 0,
+            messages: 0,
+            state: Arc::new(CallState::default()),
+        }
+    }
+
+    async fn outcome(body: CheckedRequest) -> Result<usize, Code> {
+        let collected = body.collect().await.map_err(|status| status.code())?;
+        Ok(collected.to_bytes().len())
+    }
+
+    #[tokio::test]
+    async fn messages_within_the_limit_pass_whatever_the_chunking() {
+        // Two messages (10 bytes and empty), the prefixes split across chunks.
+        let body = checked(&[b"\0\0", b"\0\0\x0a0123", b"456789\0\0\0", b"\0\0"]);
+        assert_eq!(outcome(body).await, Ok(20));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_over_the_limit_is_resource_exhausted_before_its_payload() {
+        let body = checked(&[b"\0\0\0", b"\0\x0b"]);
+        let state = body.state.clone();
+        assert_eq!(outcome(body).await, Err(Code::ResourceExhausted));
+        assert_eq!(
+            state.refused.get().map(Status::code),
+            Some(Code::ResourceExhausted)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_inside_a_message_is_invalid_argument() {
+        assert_eq!(
+            outcome(checked(&[b"\0\0\0\0\x05ab"])).await,
+            Err(Code::InvalidArgument)
+        );
+        assert_eq!(
+            outcome(checked(&[b"\0\0"])).await,
+            Err(Code::InvalidArgument)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_receive_deadline_ends_a_body_that_does_not_come() {
+        let mut body = checked(&[]);
+        body.inner = Body::new(http_body_util::StreamBody::new(tokio_stream::pending::<
+            Result<Frame<Bytes>, Status>,
+        >()));
+        body.receive_timeout = Some(Duration::from_millis(10));
+        body.deadline = Some(Box::pin(tokio::time::sleep(Duration::from_millis(10))));
+        assert_eq!(outcome(body).await, Err(Code::DeadlineExceeded));
+    }
+}
