@@ -28,13 +28,18 @@ use crate::{
 /// Largest accepted backfill.
 pub const MAX_BACKFILL: i32 = 1000;
 /// Messages buffered per subscriber before the producer waits for the client.
-/// With the rule in `Producer::run`, this is all a subscriber holds while its
-/// client does not read, besides one encoded piece (see api/codec.rs): 4
-/// records of at most ~4.3 KiB (4 KiB of reason).
-const BUFFERED_MESSAGES: usize = 4;
-/// Rows read at once for a filtered stream, which may skip most of them;
-/// an unfiltered stream reads only as many rows as its buffer has room for.
+/// Together with [`STALLED_AFTER`], this is all a subscriber holds while its
+/// client does not read, besides one encoded piece (see api/codec.rs): 2
+/// records of at most ~4.3 KiB each (4 KiB of reason).
+const BUFFERED_MESSAGES: usize = 2;
+/// Rows read from the tail or the store at once; more for a filtered stream,
+/// which may skip most of them.
+const PAGE: usize = 16;
 const FILTERED_PAGE: usize = 64;
+/// A client that has taken no message for this long is stalled: the producer
+/// drops the rest of its page and reads it again once the client takes one,
+/// rather than keep up to a page of records per stalled stream.
+const STALLED_AFTER: Duration = Duration::from_millis(100);
 
 /// How one kind of stream renders its messages.
 pub trait StreamMessage: Sized + Send + 'static {
@@ -294,13 +299,11 @@ impl<M: StreamMessage> Producer<M> {
             if *self.stopping.borrow() {
                 return;
             }
-            // Nothing is read until the client's buffer has room, and no more
-            // than fits: a client that does not read holds its buffer, never a
-            // page of rows on top (that was up to 512 records per subscriber).
-            let Ok(room) = self.room().await else {
+            // Nothing is read while the client's buffer is full.
+            if self.room().await.is_err() {
                 return;
-            };
-            let page = if self.filtered { FILTERED_PAGE } else { room };
+            }
+            let page = if self.filtered { FILTERED_PAGE } else { PAGE };
             let read = self.tail.read_after(self.position, page);
             // Behind the tail, or ahead of a tail that has not yet read the
             // rows recorded before this stream started: ask the store.
@@ -349,19 +352,15 @@ impl<M: StreamMessage> Producer<M> {
                 }
                 continue;
             }
-            let mut sent = 0;
             for (rowid, record) in rows {
                 if (self.matches)(&record) {
-                    if sent == room {
-                        // The rest of the page is read again once there is room.
-                        break;
-                    }
                     let message = M::record(encode_cursor(M::CURSOR_TAG, rowid), &record);
-                    if self.send(message).await.is_err() {
-                        return;
+                    match self.send_unless_stalled(message).await {
+                        Ok(true) => quiet_since = Instant::now(),
+                        // The rest of the page is read again once there is room.
+                        Ok(false) => break,
+                        Err(_) => return,
                     }
-                    sent += 1;
-                    quiet_since = Instant::now();
                 }
                 self.position = rowid;
             }
@@ -384,17 +383,21 @@ impl<M: StreamMessage> Producer<M> {
         Ok(rows)
     }
 
-    /// Waits until the client's buffer has room for a message, and returns
-    /// how many fit (only this task sends, so the room can only grow).
-    async fn room(&mut self) -> Result<usize, Stop> {
+    /// Waits until the client's buffer has room for a message.
+    async fn room(&mut self) -> Result<(), Stop> {
         tokio::select! {
-            reserved = self.sender.reserve() => match reserved {
-                Ok(_slot) => {}
-                Err(_) => return Err(Stop::ClientGone),
-            },
-            _ = self.stopping.changed() => return Err(Stop::ShuttingDown),
+            reserved = self.sender.reserve() => reserved.map(drop).map_err(|_| Stop::ClientGone),
+            _ = self.stopping.changed() => Err(Stop::ShuttingDown),
         }
-        Ok(self.sender.capacity().max(1))
+    }
+
+    /// Sends `message` unless the client's buffer stays full for
+    /// [`STALLED_AFTER`]: false then, and the message is dropped.
+    async fn send_unless_stalled(&mut self, message: M) -> Result<bool, Stop> {
+        match tokio::time::timeout(STALLED_AFTER, self.send(message)).await {
+            Ok(sent) => sent.map(|()| true),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Waits for room in the client's buffer; gives up when the client is
