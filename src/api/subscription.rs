@@ -32,10 +32,14 @@ pub const MAX_BACKFILL: i32 = 1000;
 /// client does not read, besides one encoded piece (see api/codec.rs): 2
 /// records of at most ~4.3 KiB each (4 KiB of reason).
 const BUFFERED_MESSAGES: usize = 2;
-/// Rows read from the tail or the store at once; more for a filtered stream,
-/// which may skip most of them.
+/// Rows read from the tail or the store at once, at most. A stream starts
+/// with pages of [`BUFFERED_MESSAGES`] rows, doubles its page each time the
+/// client took a whole page without stalling, and starts over after a stall
+/// (as TCP's slow start does), so that thousands of stalled streams never
+/// hold a page each, even for a moment. A filtered stream, which may skip
+/// most rows, reads four times as many.
 const PAGE: usize = 16;
-const FILTERED_PAGE: usize = 64;
+const FILTERED_PAGES: usize = 4;
 /// A client that has taken no message for this long is stalled: the producer
 /// drops the rest of its page and reads it again once the client takes one,
 /// rather than keep up to a page of records per stalled stream.
@@ -156,6 +160,7 @@ impl Subscriptions {
             caught_up_at,
             matches: Box::new(matches),
             filtered,
+            page: BUFFERED_MESSAGES,
             sender,
             progress_interval: self.progress_interval,
             stopping: self.stopping.clone(),
@@ -277,6 +282,8 @@ struct Producer<M: StreamMessage> {
     matches: Matcher<M::Record>,
     /// Not every row is delivered (a job or threshold filter).
     filtered: bool,
+    /// Rows to read next (see [`PAGE`]).
+    page: usize,
     sender: mpsc::Sender<Result<Box<M>, Status>>,
     progress_interval: Duration,
     stopping: watch::Receiver<bool>,
@@ -303,7 +310,11 @@ impl<M: StreamMessage> Producer<M> {
             if self.room().await.is_err() {
                 return;
             }
-            let page = if self.filtered { FILTERED_PAGE } else { PAGE };
+            let page = if self.filtered {
+                self.page * FILTERED_PAGES
+            } else {
+                self.page
+            };
             let read = self.tail.read_after(self.position, page);
             // Behind the tail, or ahead of a tail that has not yet read the
             // rows recorded before this stream started: ask the store.
@@ -352,18 +363,27 @@ impl<M: StreamMessage> Producer<M> {
                 }
                 continue;
             }
+            let mut stalled = false;
             for (rowid, record) in rows {
                 if (self.matches)(&record) {
                     let message = M::record(encode_cursor(M::CURSOR_TAG, rowid), &record);
                     match self.send_unless_stalled(message).await {
                         Ok(true) => quiet_since = Instant::now(),
                         // The rest of the page is read again once there is room.
-                        Ok(false) => break,
+                        Ok(false) => {
+                            stalled = true;
+                            break;
+                        }
                         Err(_) => return,
                     }
                 }
                 self.position = rowid;
             }
+            self.page = if stalled {
+                BUFFERED_MESSAGES
+            } else {
+                (self.page * 2).min(PAGE)
+            };
         }
     }
 
