@@ -76,6 +76,11 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Open file descriptors of `pid`.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
 /// The server's RSS once it has stopped moving (three samples 0.5 s apart
 /// within 1%), or after 30 s.
 async fn settled_rss(pid: u32) -> u64 {
@@ -339,6 +344,7 @@ async fn idle_connections(
         sockets.len()
     );
     report_memory("idle connections", before, after, hwm, sockets.len());
+    println!("server open files: {}", open_files(args.server_pid));
     existing_health_line(&mut health).await;
     health_line(&args.server).await;
     let started = Instant::now();
@@ -363,9 +369,13 @@ async fn idle_connections(
     while let Some(was_closed) = readers.join_next().await {
         closed += usize::from(was_closed?);
     }
+    // A connection that is neither closed nor open in the server was never
+    // accepted: the kernel's accept queue overflowed during the burst, and
+    // the client's end stays "connected" to nothing.
     println!(
-        "closed by the server within {:.1} s: {closed}",
-        started.elapsed().as_secs_f64().min(wait.as_secs_f64())
+        "closed by the server within {:.1} s: {closed}; server open files then: {}",
+        started.elapsed().as_secs_f64().min(wait.as_secs_f64()),
+        open_files(args.server_pid)
     );
     health_line(&args.server).await;
     Ok(())
