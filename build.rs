@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // prost's codec, with decode errors as INVALID_ARGUMENT (src/api/codec.rs).
+        .codec_path("crate::api::codec::LearningCodec")
         .file_descriptor_set_path(out_dir.join("learning_descriptor.bin"))
         .compile_protos(&["proto/learning/v1/learning.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");

@@ -4,7 +4,9 @@
 pub mod api;
 pub mod auth;
 pub mod background;
+pub mod call_limit;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod deadline;
 pub mod domain;
@@ -14,6 +16,7 @@ pub mod health;
 pub mod limits;
 pub mod ops;
 pub mod pb;
+pub mod request_body;
 pub mod server;
 pub mod shutdown;
 pub mod store;

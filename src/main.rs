@@ -28,6 +28,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up: the size of the serve variant does not matter.
 enum Command {
     /// Start the gRPC server.
     Serve(Box<ServeConfig>),
@@ -75,6 +76,11 @@ fn run_server(log_level: &str, log_format: LogFormat, config: ServeConfig) -> Re
     let mut options = config.server_options()?;
     config.hardening.apply(&mut options)?;
     config.operating.apply(&mut options, &config.db)?;
+    // Connections are bounded by --max-connections, not by a low soft limit.
+    match learning_service::connections::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     let dashboard_origins = config.dashboard.extra_origins()?;
     if options.metrics.is_some() {
         // Before the store opens, so that its start-up values are recorded.

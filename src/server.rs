@@ -10,9 +10,11 @@ use tonic::{
 };
 
 use crate::{
-    api::{BudgetApi, EntropyApi, PatternApi, oversized, subscription::Subscriptions},
+    api::{BudgetApi, EntropyApi, PatternApi, subscription::Subscriptions},
     auth::{AuthLayer, BearerTokens},
     background::{Background, ResponderOptions, RetentionOptions, SamplerOptions},
+    call_limit::CallLimitLayer,
+    connections::{self, Admission},
     dashboard::grpc_web::{self, GrpcWebOptions},
     deadline::DeadlineLayer,
     feed::Feeds,
@@ -26,6 +28,7 @@ use crate::{
         self, budget_service_server::BudgetServiceServer,
         entropy_service_server::EntropyServiceServer, pattern_service_server::PatternServiceServer,
     },
+    request_body::RequestBodyLayer,
     shutdown,
     store::{Store, StoreError},
     tls::TlsSettings,
@@ -164,14 +167,27 @@ pub async fn serve(
             .tls_config(tls.server_config())
             .map_err(|e| ServeError::Tls(crate::tls::error_chain(&e)))?;
     }
+    let incoming = Admission::new(
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(limits.http2_keepalive_interval),
+        connections::usable_connections(limits.max_connections),
+        limits.handshake_timeout,
+    );
     let serving = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         .accept_http1(options.grpc_web.is_some())
+        .http2_keepalive_interval(limits.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
         // Outermost, so that they see the status every other layer answers.
         .layer(RequestSpanLayer::every_call())
         .layer(grpc_metrics)
         .layer(grpc_web::layer(options.grpc_web.as_ref()))
-        .layer(oversized::layer())
+        .layer(CallLimitLayer::new(limits.max_calls))
+        .layer(RequestBodyLayer::new(
+            limits.max_message_bytes,
+            limits.request_receive_timeout,
+        ))
         .layer(AuthLayer::new(options.auth.clone()))
         .layer(DeadlineLayer::new(limits.request_timeout_max))
         .add_service(limit_messages!(health_service, limits))
@@ -189,10 +205,7 @@ pub async fn serve(
             PatternServiceServer::new(PatternApi::new(store)),
             limits
         ))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        );
+        .serve_with_incoming_shutdown(incoming, shutdown);
     tokio::select! {
         served = serving => served?,
         () = give_up => tracing::warn!(

@@ -274,8 +274,9 @@ async fn a_stream_is_counted_by_its_final_code_from_the_trailers() {
     .await;
 
     // Behind the in-memory tail (the rows predate the server), the stream
-    // reads from the file; the rows after its first batch are pruned by
-    // another program meanwhile, so it ends OUT_OF_RANGE after its messages.
+    // reads from the file in pages; the rows after what it has read are
+    // pruned by another program meanwhile, so it ends OUT_OF_RANGE after its
+    // messages, each counted as sent.
     let from_the_start = pb::WatchExplorationBudgetRequest {
         after_cursor: cursor(0),
         ..Default::default()
@@ -299,7 +300,9 @@ async fn a_stream_is_counted_by_its_final_code_from_the_trailers() {
         }
     };
     assert_eq!(end.code(), Code::OutOfRange, "{end:?}");
-    assert_eq!(received, 512, "one batch read from the file");
+    // What the stream had read before the delete (its pages grow while the
+    // client keeps up), and nothing after it.
+    assert!((1..1500).contains(&received), "{received} records");
 
     let metrics = scrape_until(&served, |m| {
         m.find("grpc_server_handled_total", &with_code(watch, "OutOfRange"))
@@ -317,7 +320,7 @@ async fn a_stream_is_counted_by_its_final_code_from_the_trailers() {
     }
     assert_eq!(
         metrics.value("grpc_server_msg_sent_total", &watch),
-        4.0 + 512.0
+        4.0 + received as f64
     );
     assert_eq!(
         metrics.histogram_count("grpc_server_handling_seconds", &watch),

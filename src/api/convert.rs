@@ -1,6 +1,6 @@
 //! Domain records <-> proto messages. Incoming messages are validated here.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use prost_types::Timestamp;
 use tonic::Status;
 
@@ -24,11 +24,40 @@ pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
     }
 }
 
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range
+/// google.protobuf.Timestamp defines (and the store's text format can hold).
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+/// Nanos of a Timestamp are in [0, 1e9); chrono would also take [1e9, 2e9)
+/// as a leap second.
+const TIMESTAMP_NANOS: std::ops::RangeInclusive<i32> = 0..=999_999_999;
+
 pub fn from_timestamp(field: &str, at: &Timestamp) -> Result<DateTime<Utc>, Status> {
-    u32::try_from(at.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(at.seconds, nanos))
-        .ok_or_else(|| invalid(field, "is not a valid timestamp"))
+    if !TIMESTAMP_SECONDS.contains(&at.seconds) {
+        return Err(invalid(
+            field,
+            format!(
+                "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, got {} seconds",
+                at.seconds
+            ),
+        ));
+    }
+    if !TIMESTAMP_NANOS.contains(&at.nanos) {
+        return Err(invalid(
+            field,
+            format!("nanos must be between 0 and 999999999, got {}", at.nanos),
+        ));
+    }
+    let at = DateTime::from_timestamp(at.seconds, at.nanos as u32)
+        .ok_or_else(|| invalid(field, "is not a valid timestamp"))?;
+    // The store writes local wall-clock time: east or west of UTC, the first
+    // and last hours of the range would be years 0 or 10000 there.
+    if !(1..=9999).contains(&at.with_timezone(&chrono::Local).year()) {
+        return Err(invalid(
+            field,
+            "is too close to the ends of years 1 to 9999 for the server's local time",
+        ));
+    }
+    Ok(at)
 }
 
 pub fn adjustment_type(t: AdjustmentType) -> pb::AdjustmentType {

@@ -1,10 +1,10 @@
 //! The gRPC layer: validate, convert, call the store, map errors.
 
 mod budget;
+pub mod codec;
 pub mod convert;
 mod entropy;
 pub mod idempotency;
-pub mod oversized;
 mod page_token;
 mod patterns;
 mod status;

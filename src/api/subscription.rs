@@ -21,14 +21,29 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::validate::invalid;
 use crate::{
     domain::records::{BudgetRecord, ResponseRecord},
-    feed::{Feeds, READ_BATCH, Tail, TailRead},
+    feed::{Feeds, Tail, TailRead},
     store::{Position, Store, StreamFilter},
 };
 
 /// Largest accepted backfill.
 pub const MAX_BACKFILL: i32 = 1000;
 /// Messages buffered per subscriber before the producer waits for the client.
-const BUFFERED_MESSAGES: usize = 16;
+/// Together with [`STALLED_AFTER`], this is all a subscriber holds while its
+/// client does not read, besides one encoded piece (see api/codec.rs): 2
+/// records of at most ~4.3 KiB each (4 KiB of reason).
+const BUFFERED_MESSAGES: usize = 2;
+/// Rows read from the tail or the store at once, at most. A stream starts
+/// with pages of [`BUFFERED_MESSAGES`] rows, doubles its page each time the
+/// client took a whole page without stalling, and starts over after a stall
+/// (as TCP's slow start does), so that thousands of stalled streams never
+/// hold a page each, even for a moment. A filtered stream, which may skip
+/// most rows, reads four times as many.
+const PAGE: usize = 16;
+const FILTERED_PAGES: usize = 4;
+/// A client that has taken no message for this long is stalled: the producer
+/// drops the rest of its page and reads it again once the client takes one,
+/// rather than keep up to a page of records per stalled stream.
+const STALLED_AFTER: Duration = Duration::from_millis(100);
 
 /// How one kind of stream renders its messages.
 pub trait StreamMessage: Sized + Send + 'static {
@@ -136,6 +151,7 @@ impl Subscriptions {
                 "the server has its maximum number of subscribers; retry later",
             )
         })?;
+        let filtered = !matches!(request.filter, StreamFilter::All);
         let (start, caught_up_at) = self.start_position::<M>(&tail, request).await?;
         let (sender, receiver) = mpsc::channel(BUFFERED_MESSAGES);
         let producer = Producer {
@@ -143,6 +159,8 @@ impl Subscriptions {
             position: start,
             caught_up_at,
             matches: Box::new(matches),
+            filtered,
+            page: BUFFERED_MESSAGES,
             sender,
             progress_interval: self.progress_interval,
             stopping: self.stopping.clone(),
@@ -264,7 +282,11 @@ struct Producer<M: StreamMessage> {
     /// goes out once the position has passed it.
     caught_up_at: Position,
     matches: Matcher<M::Record>,
-    sender: mpsc::Sender<Result<M, Status>>,
+    /// Not every row is delivered (a job or threshold filter).
+    filtered: bool,
+    /// Rows to read next (see [`PAGE`]).
+    page: usize,
+    sender: mpsc::Sender<Result<Box<M>, Status>>,
     progress_interval: Duration,
     stopping: watch::Receiver<bool>,
     store: Arc<dyn Store>,
@@ -286,7 +308,16 @@ impl<M: StreamMessage> Producer<M> {
             if *self.stopping.borrow() {
                 return;
             }
-            let read = self.tail.read_after(self.position, READ_BATCH);
+            // Nothing is read while the client's buffer is full.
+            if self.room().await.is_err() {
+                return;
+            }
+            let page = if self.filtered {
+                self.page * FILTERED_PAGES
+            } else {
+                self.page
+            };
+            let read = self.tail.read_after(self.position, page);
             // Behind the tail, or ahead of a tail that has not yet read the
             // rows recorded before this stream started: ask the store.
             let from_store = match &read {
@@ -295,7 +326,7 @@ impl<M: StreamMessage> Producer<M> {
                 TailRead::Rows(_) => false,
             };
             let rows = match read {
-                _ if from_store => match self.read_store().await {
+                _ if from_store => match self.read_store(page).await {
                     Ok(rows) => {
                         if rows.is_empty() {
                             // Rows recorded before the start were deleted meanwhile.
@@ -334,23 +365,34 @@ impl<M: StreamMessage> Producer<M> {
                 }
                 continue;
             }
+            let mut stalled = false;
             for (at, record) in rows {
-                self.position = at;
                 if (self.matches)(&record) {
                     let message = M::record(encode_cursor(M::CURSOR_TAG, at), &record);
-                    if self.send(message).await.is_err() {
-                        return;
+                    match self.send_unless_stalled(message).await {
+                        Ok(true) => quiet_since = Instant::now(),
+                        // The rest of the page is read again once there is room.
+                        Ok(false) => {
+                            stalled = true;
+                            break;
+                        }
+                        Err(_) => return,
                     }
-                    quiet_since = Instant::now();
                 }
+                self.position = at;
             }
+            self.page = if stalled {
+                BUFFERED_MESSAGES
+            } else {
+                (self.page * 2).min(PAGE)
+            };
         }
     }
 
     /// Rows after the position from the store; fails when the rows right
     /// after the position were pruned while this subscriber was behind.
-    async fn read_store(&self) -> Result<Vec<(Position, Arc<M::Record>)>, Status> {
-        let rows = self.tail.fetch_after(self.position, READ_BATCH).await?;
+    async fn read_store(&self, page: usize) -> Result<Vec<(Position, Arc<M::Record>)>, Status> {
+        let rows = self.tail.fetch_after(self.position, page).await?;
         let skipped = rows
             .first()
             .is_some_and(|(at, _)| !self.position.is_followed_by(*at));
@@ -366,11 +408,28 @@ impl<M: StreamMessage> Producer<M> {
         Ok(rows)
     }
 
+    /// Waits until the client's buffer has room for a message.
+    async fn room(&mut self) -> Result<(), Stop> {
+        tokio::select! {
+            reserved = self.sender.reserve() => reserved.map(drop).map_err(|_| Stop::ClientGone),
+            _ = self.stopping.changed() => Err(Stop::ShuttingDown),
+        }
+    }
+
+    /// Sends `message` unless the client's buffer stays full for
+    /// [`STALLED_AFTER`]: false then, and the message is dropped.
+    async fn send_unless_stalled(&mut self, message: M) -> Result<bool, Stop> {
+        match tokio::time::timeout(STALLED_AFTER, self.send(message)).await {
+            Ok(sent) => sent.map(|()| true),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Waits for room in the client's buffer; gives up when the client is
     /// gone or the server stops.
     async fn send(&mut self, message: M) -> Result<(), Stop> {
         tokio::select! {
-            sent = self.sender.send(Ok(message)) => sent.map_err(|_| Stop::ClientGone),
+            sent = self.sender.send(Ok(Box::new(message))) => sent.map_err(|_| Stop::ClientGone),
             _ = self.stopping.changed() => Err(Stop::ShuttingDown),
         }
     }
@@ -378,9 +437,11 @@ impl<M: StreamMessage> Producer<M> {
 
 /// The stream handed to tonic. It ends with UNAVAILABLE as soon as the server
 /// starts shutting down, even when the client has not read what is buffered
-/// (it resumes from its last cursor), and never ends with OK.
+/// (it resumes from its last cursor), and never ends with OK. Its buffer holds
+/// boxed messages: a slot is then 16 bytes, and the buffer's first block of
+/// 32 slots 512 bytes rather than 5 KiB.
 pub struct SubscriberStream<M> {
-    receiver: mpsc::Receiver<Result<M, Status>>,
+    receiver: mpsc::Receiver<Result<Box<M>, Status>>,
     stopping: WatchStream<bool>,
     ended: bool,
 }
@@ -408,7 +469,7 @@ impl<M> Stream for SubscriberStream<M> {
                     "the stream ended; resume with the last cursor received",
                 ))))
             }
-            other => other,
+            other => other.map(|polled| polled.map(|item| item.map(|message| *message))),
         }
     }
 }

@@ -133,11 +133,12 @@ pub fn known_enum<E: TryFrom<i32>>(field: &str, value: i32, unspecified: i32) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tonic_types::StatusExt;
 
-    fn field_of(status: &Status) -> String {
+    /// The field of a status's BadRequest violation.
+    pub(crate) fn field_of(status: &Status) -> String {
         status.get_details_bad_request().unwrap().field_violations[0]
             .field
             .clone()
