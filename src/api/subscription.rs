@@ -335,8 +335,11 @@ impl<M: StreamMessage> Producer<M> {
                 continue;
             }
             for (at, record) in rows {
+                // Past an unreadable row too (the store reported it).
                 self.position = at;
-                if (self.matches)(&record) {
+                if let Some(record) = record
+                    && (self.matches)(&record)
+                {
                     let message = M::record(encode_cursor(M::CURSOR_TAG, at), &record);
                     if self.send(message).await.is_err() {
                         return;
@@ -349,7 +352,7 @@ impl<M: StreamMessage> Producer<M> {
 
     /// Rows after the position from the store; fails when the rows right
     /// after the position were pruned while this subscriber was behind.
-    async fn read_store(&self) -> Result<Vec<(Position, Arc<M::Record>)>, Status> {
+    async fn read_store(&self) -> Result<Vec<(Position, Option<Arc<M::Record>>)>, Status> {
         let rows = self.tail.fetch_after(self.position, READ_BATCH).await?;
         let skipped = rows
             .first()

@@ -13,6 +13,7 @@ mod location;
 mod page;
 pub mod sqlite;
 mod stream;
+pub mod unreadable;
 mod write;
 
 use std::{sync::Arc, time::Duration};
@@ -34,7 +35,7 @@ pub use fault::StoreFault;
 pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, RETENTION};
 pub use location::StoreLocation;
 pub use page::{Page, PageKey};
-pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Wakeup};
+pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup};
 pub use write::{Write, WriteOutcome, Written};
 
 /// How commits reach the disk.
@@ -137,22 +138,23 @@ pub trait Store: Send + Sync + 'static {
     fn write_counts(&self) -> WriteCounts;
 
     // Streams (see [`stream`] for the position contract).
-    /// At most `limit` records after `after`, in position order.
+    /// At most `limit` records after `after`, in position order; a record
+    /// the backend could not read is None (see [`Streamed`]).
     async fn budget_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, BudgetRecord)>>;
+    ) -> StoreResult<Streamed<BudgetRecord>>;
     async fn responses_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, ResponseRecord)>>;
+    ) -> StoreResult<Streamed<ResponseRecord>>;
     async fn snapshots_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, EntropySnapshot)>>;
+    ) -> StoreResult<Streamed<EntropySnapshot>>;
     async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds>;
     /// The position after which the `count` most recent matching records lie
     /// (the end of the table for 0).

@@ -18,7 +18,7 @@ use crate::{
     },
     store::{
         Idempotent, Page, Position, Store, StoreFault, StoreResult, StreamBounds, StreamFilter,
-        StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+        StreamTable, Streamed, Wakeup, Write, WriteCounts, WriteOutcome,
     },
 };
 
@@ -127,7 +127,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, BudgetRecord)>> {
+    ) -> StoreResult<Streamed<BudgetRecord>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Budget, budget::COLUMNS);
             streams::rows_after(c, table, columns, after, limit, budget::from_row)
@@ -139,7 +139,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, ResponseRecord)>> {
+    ) -> StoreResult<Streamed<ResponseRecord>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Responses, responses::COLUMNS);
             streams::rows_after(c, table, columns, after, limit, responses::from_row)
@@ -151,7 +151,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, EntropySnapshot)>> {
+    ) -> StoreResult<Streamed<EntropySnapshot>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Snapshots, entropy_history::COLUMNS);
             streams::rows_after(

@@ -10,6 +10,7 @@
 
 mod aggregates;
 mod budget;
+mod cells;
 mod checkpoint;
 mod contract;
 mod entropy_cache;
