@@ -597,6 +597,42 @@ mod tests {
         assert_eq!(budget_row(&c, "J"), (1, 0.3, 0.3, 0.3));
     }
 
+    /// Rows the readers leave out are left out of the aggregates, through
+    /// inserts, updates and deletes, and in the backfill.
+    #[test]
+    fn unreadable_rows_are_not_counted() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('x', 'J', 't', 'abc', NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('y', 'J', 't', x'01', NULL, 'boost', NULL);
+             INSERT INTO entropy_responses VALUES ('r', 'J', 't', 'high', 0.3, '[]', 1, 2, '[]');",
+        )
+        .unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.1, 0.1, 0.1));
+        let responses: i64 = c
+            .query_row("SELECT COUNT(*) FROM ls_response_stats", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(responses, 0);
+        c.execute_batch(
+            "UPDATE exploration_budget SET budget_value = 0.3 WHERE id = 'x';
+             DELETE FROM exploration_budget WHERE id = 'y';",
+        )
+        .unwrap();
+        assert_eq!(budget_row(&c, "J"), (2, 0.4, 0.1, 0.3));
+        c.execute_batch("UPDATE exploration_budget SET budget_value = 'n/a' WHERE id = 'a';")
+            .unwrap();
+        let (n, sum, _, _) = budget_row(&c, "J");
+        assert_eq!((n, sum), (1, 0.3));
+        // The backfill of an existing file agrees.
+        for name in TABLES {
+            c.execute_batch(&format!("DROP TABLE {name};")).unwrap();
+        }
+        c.execute_batch("DELETE FROM ls_meta").unwrap();
+        ensure(&c).unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.3, 0.3, 0.3));
+    }
+
     #[test]
     fn backfill_counts_existing_rows_once() {
         let c = Connection::open_in_memory().unwrap();
