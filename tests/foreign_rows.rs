@@ -24,19 +24,19 @@ const WAIT: Duration = Duration::from_secs(20);
 
 const ORIGINAL_SCHEMA: &str = include_str!("fixtures/original_schema.sql");
 
-/// Inserts one budget row with SQL, as another program would; `value`,
-/// `job`, `at` and `entropy` are SQL expressions.
-fn insert_budget(server: &TestServer, id: &str, job: &str, at: &str, value: &str, entropy: &str) {
+/// Inserts a row into `table` with SQL, as another program would: `id`
+/// and then `values`, the other columns as SQL expressions.
+fn insert(server: &TestServer, table: &str, id: &str, values: &str) {
     server
         .sql()
-        .execute(
-            &format!(
-                "INSERT INTO exploration_budget VALUES (?1, {job}, {at}, {value}, {entropy}, \
-                 'boost', 'by another program')"
-            ),
-            [id],
-        )
-        .expect("insert a foreign budget row");
+        .execute(&format!("INSERT INTO {table} VALUES (?1, {values})"), [id])
+        .unwrap_or_else(|e| panic!("insert a foreign row into {table}: {e}"));
+}
+
+/// A budget row; the arguments are SQL expressions.
+fn insert_budget(server: &TestServer, id: &str, job: &str, at: &str, value: &str, entropy: &str) {
+    let values = format!("{job}, {at}, {value}, {entropy}, 'boost', 'by another program'");
+    insert(server, "exploration_budget", id, &values);
 }
 
 async fn record_budget(server: &TestServer, job: &str, value: f64) -> String {
@@ -141,14 +141,20 @@ async fn watch_budget(
         .into_inner()
 }
 
-/// Waits for the caught-up marker; returns its cursor.
-async fn caught_up(stream: &mut Streaming<pb::WatchExplorationBudgetResponse>) -> String {
-    loop {
-        let message = next(stream).await;
-        if let Some(BudgetEvent::CaughtUp(_)) = message.event {
-            return message.cursor;
+/// Waits for the caught-up marker (`cursor` of a marker is Some); returns its cursor.
+async fn caught_up<T>(stream: &mut Streaming<T>, cursor: impl Fn(T) -> Option<String>) -> String {
+    let wait = async {
+        loop {
+            if let Some(found) = cursor(next(stream).await) {
+                return found;
+            }
         }
-    }
+    };
+    timeout(WAIT, wait).await.expect("caught up in time")
+}
+
+fn budget_marker(message: pb::WatchExplorationBudgetResponse) -> Option<String> {
+    matches!(message.event, Some(BudgetEvent::CaughtUp(_))).then_some(message.cursor)
 }
 
 #[tokio::test]
@@ -157,7 +163,7 @@ async fn budget_reads_and_watches_serve_the_rows_around_foreign_ones() {
     let skipped_before = unreadable::rows_skipped("exploration_budget");
     let first = record_budget(&server, "J", 0.2).await;
     let mut live = watch_budget(&server, Default::default()).await;
-    let before_foreign = caught_up(&mut live).await;
+    let before_foreign = caught_up(&mut live, budget_marker).await;
 
     insert_budget(
         &server,
@@ -295,18 +301,10 @@ async fn budget_reads_and_watches_serve_the_rows_around_foreign_ones() {
     server.stop().await;
 }
 
-/// Inserts one response row with SQL; the arguments are SQL expressions.
+/// A response row of job J; the arguments are SQL expressions.
 fn insert_response(server: &TestServer, id: &str, entropy: &str, threshold: &str, rest: &str) {
-    server
-        .sql()
-        .execute(
-            &format!(
-                "INSERT INTO entropy_responses VALUES (?1, 'J', '2025-01-01T10:00:00', \
-                 {entropy}, {threshold}, {rest})"
-            ),
-            [id],
-        )
-        .expect("insert a foreign response row");
+    let values = format!("'J', '2025-01-01T10:00:00', {entropy}, {threshold}, {rest}");
+    insert(server, "entropy_responses", id, &values);
 }
 
 async fn trigger(server: &TestServer) -> String {
@@ -349,12 +347,10 @@ async fn response_reads_and_watches_serve_the_rows_around_foreign_ones() {
         .await
         .expect("watch")
         .into_inner();
-    let before_foreign = loop {
-        let message = next(&mut live).await;
-        if let Some(ResponseEvent::CaughtUp(_)) = message.event {
-            break message.cursor;
-        }
-    };
+    let before_foreign = caught_up(&mut live, |message| {
+        matches!(message.event, Some(ResponseEvent::CaughtUp(_))).then_some(message.cursor)
+    })
+    .await;
     insert_response(&server, "text-entropy", "'high'", "0.3", "'[]', 0, 0, NULL");
     insert_response(
         &server,
@@ -431,18 +427,10 @@ async fn response_reads_and_watches_serve_the_rows_around_foreign_ones() {
     server.stop().await;
 }
 
-/// Inserts one snapshot row with SQL; `at`, `shannon` and `unique` are SQL expressions.
+/// A snapshot row; the arguments are SQL expressions.
 fn insert_snapshot(server: &TestServer, id: &str, at: &str, shannon: &str, unique: &str) {
-    server
-        .sql()
-        .execute(
-            &format!(
-                "INSERT INTO pattern_entropy_history VALUES (?1, {at}, {shannon}, 1.0, 0.5, \
-                 {unique}, 2, 10, 0.5, 'yes')"
-            ),
-            [id],
-        )
-        .expect("insert a foreign snapshot row");
+    let values = format!("{at}, {shannon}, 1.0, 0.5, {unique}, 2, 10, 0.5, 'yes'");
+    insert(server, "pattern_entropy_history", id, &values);
 }
 
 async fn record_snapshot(server: &TestServer) -> String {
@@ -489,12 +477,10 @@ async fn snapshot_history_and_subscriptions_serve_the_rows_around_foreign_ones()
         .await
         .expect("subscribe")
         .into_inner();
-    let before_foreign = loop {
-        let message = next(&mut live).await;
-        if let Some(SnapshotEvent::CaughtUp(_)) = message.event {
-            break message.cursor;
-        }
-    };
+    let before_foreign = caught_up(&mut live, |message| {
+        matches!(message.event, Some(SnapshotEvent::CaughtUp(_))).then_some(message.cursor)
+    })
+    .await;
     let now = "strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime')";
     insert_snapshot(&server, "fractional-count", now, "0.5", "3.5");
     insert_snapshot(&server, "text-entropy", now, "'abc'", "2");

@@ -11,19 +11,11 @@ mod common;
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use common::{TestServer, wait_for_health};
-use learning_service::{pb, server::ServerOptions};
+use learning_service::pb;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 const WITHIN: Duration = Duration::from_secs(10);
-
-async fn probed_often() -> TestServer {
-    TestServer::start_with(ServerOptions {
-        health_check_interval: Duration::from_millis(50),
-        ..ServerOptions::default()
-    })
-    .await
-}
 
 fn a_write(job: &str) -> pb::UpdateExplorationBudgetRequest {
     pb::UpdateExplorationBudgetRequest {
@@ -103,7 +95,7 @@ async fn refused_write(server: &TestServer) -> String {
 
 #[tokio::test]
 async fn an_unwritable_log_is_not_serving_until_it_can_be_written_again() {
-    let server = probed_often().await;
+    let server = TestServer::probed_often().await;
     let mut budget = server.budget();
     budget
         .update_exploration_budget(a_write("J"))
@@ -151,7 +143,7 @@ async fn an_unwritable_log_is_not_serving_until_it_can_be_written_again() {
 
 #[tokio::test]
 async fn a_removed_log_refuses_writes_and_is_not_serving() {
-    let server = probed_often().await;
+    let server = TestServer::probed_often().await;
     let mut budget = server.budget();
     let acknowledged = budget
         .update_exploration_budget(a_write("J"))
