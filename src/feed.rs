@@ -23,7 +23,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     domain::records::{BudgetRecord, EntropySnapshot, ResponseRecord},
-    store::{Position, Store, StoreResult, StreamTable},
+    store::{Position, Store, StoreResult, StreamTable, Streamed},
 };
 
 /// Rows kept in memory per table.
@@ -31,14 +31,17 @@ const TAIL_CAPACITY: usize = 4096;
 /// Rows read from the store per query.
 pub const READ_BATCH: usize = 512;
 
-type Fetched<T> = StoreResult<Vec<(Position, T)>>;
+type Fetched<T> = StoreResult<Streamed<T>>;
+/// A row of a tail: None for a row the store could not read, which keeps
+/// its place so that streams move past it.
+type TailRow<T> = (Position, Option<Arc<T>>);
 type Fetch<T> =
     Arc<dyn Fn(Position, usize) -> Pin<Box<dyn Future<Output = Fetched<T>> + Send>> + Send + Sync>;
 
 /// What the tail holds after a position.
 pub enum TailRead<T> {
     /// The rows after the position (at most the asked number).
-    Rows(Vec<(Position, Arc<T>)>),
+    Rows(Vec<TailRow<T>>),
     /// Nothing after the position has been seen yet: wait for a change.
     Waiting,
     /// The position is older than the tail: read from the store.
@@ -46,7 +49,7 @@ pub enum TailRead<T> {
 }
 
 struct TailState<T> {
-    rows: VecDeque<(Position, Arc<T>)>,
+    rows: VecDeque<TailRow<T>>,
     /// Every record with a position in (covered_from, high_water] is in `rows`.
     covered_from: Position,
     high_water: Position,
@@ -117,11 +120,11 @@ impl<T: Send + Sync + 'static> Tail<T> {
         &self,
         position: Position,
         max: usize,
-    ) -> StoreResult<Vec<(Position, Arc<T>)>> {
+    ) -> StoreResult<Vec<TailRow<T>>> {
         let rows = (self.fetch)(position, max).await?;
         Ok(rows
             .into_iter()
-            .map(|(at, row)| (at, Arc::new(row)))
+            .map(|(at, row)| (at, row.map(Arc::new)))
             .collect())
     }
 
@@ -159,7 +162,7 @@ impl<T: Send + Sync + 'static> Tail<T> {
             let mut state = self.write_state();
             for (at, row) in rows {
                 state.high_water = at;
-                state.rows.push_back((at, Arc::new(row)));
+                state.rows.push_back((at, row.map(Arc::new)));
             }
             while state.rows.len() > TAIL_CAPACITY {
                 if let Some((evicted, _)) = state.rows.pop_front() {
@@ -297,9 +300,9 @@ mod tests {
 
     fn tail_over(rows: Vec<(i64, u32)>) -> Tail<u32> {
         let fetch: Fetch<u32> = Arc::new(move |after: Position, max: usize| {
-            let rows: Vec<(Position, u32)> = rows
+            let rows: Streamed<u32> = rows
                 .iter()
-                .filter_map(|(at, row)| Some((Position::new(*at)?, *row)))
+                .filter_map(|(at, row)| Some((Position::new(*at)?, Some(*row))))
                 .filter(|(at, _)| *at > after)
                 .take(max)
                 .collect();
@@ -325,7 +328,11 @@ mod tests {
         assert_eq!(tail.high_water(), Position::new(2).unwrap());
         match tail.read_after(Position::START, 10) {
             TailRead::Rows(rows) => {
-                let values: Vec<u32> = rows.iter().map(|(_, row)| **row).collect();
+                let values: Vec<u32> = rows
+                    .iter()
+                    .flat_map(|(_, row)| row.as_deref())
+                    .copied()
+                    .collect();
                 assert_eq!(values, vec![10, 20]);
             }
             _ => panic!("the tail does not serve its rows"),

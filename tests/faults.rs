@@ -14,14 +14,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-async fn probed_often() -> TestServer {
-    TestServer::start_with(ServerOptions {
-        health_check_interval: Duration::from_millis(50),
-        ..ServerOptions::default()
-    })
-    .await
-}
-
 fn big_pattern(name: &str) -> pb::RecordPatternRequest {
     pb::RecordPatternRequest {
         pattern_type: "t".into(),
@@ -53,7 +45,7 @@ async fn assert_all(server: &TestServer, expected: ServingStatus) {
 
 #[tokio::test]
 async fn a_full_database_is_unavailable_until_it_has_room_again() {
-    let server = probed_often().await;
+    let server = TestServer::probed_often().await;
     assert_all(&server, ServingStatus::Serving).await;
     let mut patterns = server.patterns();
     patterns
@@ -94,7 +86,7 @@ async fn a_full_database_is_unavailable_until_it_has_room_again() {
 
 #[tokio::test]
 async fn a_read_only_database_is_unavailable_and_not_serving() {
-    let server = probed_often().await;
+    let server = TestServer::probed_often().await;
     server
         .sqlite()
         .execute_on_write_connection("PRAGMA query_only = ON")
@@ -119,7 +111,7 @@ async fn a_read_only_database_is_unavailable_and_not_serving() {
 
 #[tokio::test]
 async fn a_moved_or_replaced_file_stops_writes_until_it_is_back() {
-    let server = probed_often().await;
+    let server = TestServer::probed_often().await;
     let mut budget = server.budget();
     budget.update_exploration_budget(a_write()).await.unwrap();
     let moved = server.db.with_extension("moved");

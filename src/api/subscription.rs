@@ -367,7 +367,9 @@ impl<M: StreamMessage> Producer<M> {
             }
             let mut stalled = false;
             for (at, record) in rows {
-                if (self.matches)(&record) {
+                if let Some(record) = record
+                    && (self.matches)(&record)
+                {
                     let message = M::record(encode_cursor(M::CURSOR_TAG, at), &record);
                     match self.send_unless_stalled(message).await {
                         Ok(true) => quiet_since = Instant::now(),
@@ -379,6 +381,7 @@ impl<M: StreamMessage> Producer<M> {
                         Err(_) => return,
                     }
                 }
+                // Past an unreadable row too (the store reported it).
                 self.position = at;
             }
             self.page = if stalled {
@@ -391,7 +394,10 @@ impl<M: StreamMessage> Producer<M> {
 
     /// Rows after the position from the store; fails when the rows right
     /// after the position were pruned while this subscriber was behind.
-    async fn read_store(&self, page: usize) -> Result<Vec<(Position, Arc<M::Record>)>, Status> {
+    async fn read_store(
+        &self,
+        page: usize,
+    ) -> Result<Vec<(Position, Option<Arc<M::Record>>)>, Status> {
         let rows = self.tail.fetch_after(self.position, page).await?;
         let skipped = rows
             .first()

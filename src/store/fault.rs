@@ -26,6 +26,17 @@ pub enum StoreFault {
     )]
     FileReplaced { path: String },
     #[error(
+        "the write-ahead log {path} of the database was removed or renamed while the service \
+         was running; writes are refused because every commit goes to it first and would be \
+         lost (put the file back, or restart the service)"
+    )]
+    WalMissing { path: String },
+    #[error(
+        "the write-ahead log {path} of the database was replaced by another file while the \
+         service was running; writes are refused because they would be lost (restart the service)"
+    )]
+    WalReplaced { path: String },
+    #[error(
         "the file system of {path} has only {available} bytes free; writes fail when it is full"
     )]
     LowDiskSpace { path: String, available: u64 },
@@ -53,6 +64,11 @@ impl StoreFault {
             Self::FileReplaced { .. } => {
                 "the database file was replaced by another file while the service was running; \
                  writes are refused"
+                    .into()
+            }
+            Self::WalMissing { .. } | Self::WalReplaced { .. } => {
+                "the write-ahead log of the database was removed or replaced while the service \
+                 was running; writes are refused"
                     .into()
             }
             Self::LowDiskSpace { .. } => "the disk of the database is almost full".into(),

@@ -15,6 +15,7 @@ pub mod postgres;
 mod retention;
 pub mod sqlite;
 mod stream;
+pub mod unreadable;
 mod write;
 
 use std::{sync::Arc, time::Duration};
@@ -37,7 +38,7 @@ pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, R
 pub use location::StoreLocation;
 pub use page::{Page, PageKey};
 pub use retention::{Pruned, Retention};
-pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Wakeup};
+pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup};
 pub use write::{Write, WriteOutcome, Written};
 
 /// How commits reach the disk.
@@ -160,22 +161,23 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_history(&self, retention: Retention, batch: usize) -> StoreResult<Pruned>;
 
     // Streams (see [`stream`] for the position contract).
-    /// At most `limit` records after `after`, in position order.
+    /// At most `limit` records after `after`, in position order; a record
+    /// the backend could not read is None (see [`Streamed`]).
     async fn budget_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, BudgetRecord)>>;
+    ) -> StoreResult<Streamed<BudgetRecord>>;
     async fn responses_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, ResponseRecord)>>;
+    ) -> StoreResult<Streamed<ResponseRecord>>;
     async fn snapshots_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, EntropySnapshot)>>;
+    ) -> StoreResult<Streamed<EntropySnapshot>>;
     async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds>;
     /// The position after which the `count` most recent matching records lie
     /// (the end of the table for 0).

@@ -37,6 +37,12 @@ impl Position {
     }
 }
 
+/// Records read after a position, in position order. A record the backend
+/// could not read (a row another program wrote with values it cannot
+/// represent; the backend logs and counts it) is None: its position still
+/// counts, so a stream moves past it and a cursor after it never meets it again.
+pub type Streamed<T> = Vec<(Position, Option<T>)>;
+
 /// A table that can be streamed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamTable {

@@ -48,6 +48,15 @@ impl TestServer {
         server
     }
 
+    /// A server whose health probe runs every 50 ms, over a new database file.
+    pub async fn probed_often() -> Self {
+        Self::start_with(ServerOptions {
+            health_check_interval: std::time::Duration::from_millis(50),
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
     /// A server with these options over a new database file.
     pub async fn start_with(options: ServerOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");

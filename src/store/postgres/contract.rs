@@ -21,7 +21,8 @@ use crate::{
     },
     store::{
         Idempotent, Page, Position, Pruned, Retention, Store, StoreError, StoreFault, StoreResult,
-        StreamBounds, StreamFilter, StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+        StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup, Write, WriteCounts,
+        WriteOutcome,
     },
 };
 
@@ -176,45 +177,48 @@ impl Store for PostgresStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, BudgetRecord)>> {
-        read!(self, |c| streams::rows_after(
+    ) -> StoreResult<Streamed<BudgetRecord>> {
+        let rows = read!(self, |c| streams::rows_after(
             c,
             StreamTable::Budget,
             budget::COLUMNS,
             after,
             limit,
             budget::from_row
-        ))
+        ))?;
+        Ok(every_row_readable(rows))
     }
 
     async fn responses_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, ResponseRecord)>> {
-        read!(self, |c| streams::rows_after(
+    ) -> StoreResult<Streamed<ResponseRecord>> {
+        let rows = read!(self, |c| streams::rows_after(
             c,
             StreamTable::Responses,
             responses::COLUMNS,
             after,
             limit,
             responses::from_row
-        ))
+        ))?;
+        Ok(every_row_readable(rows))
     }
 
     async fn snapshots_after(
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, EntropySnapshot)>> {
-        read!(self, |c| streams::rows_after(
+    ) -> StoreResult<Streamed<EntropySnapshot>> {
+        let rows = read!(self, |c| streams::rows_after(
             c,
             StreamTable::Snapshots,
             snapshots::COLUMNS,
             after,
             limit,
             snapshots::from_row
-        ))
+        ))?;
+        Ok(every_row_readable(rows))
     }
 
     async fn stream_bounds(&self, table: StreamTable) -> StoreResult<StreamBounds> {
@@ -258,4 +262,9 @@ impl Store for PostgresStore {
         // and is answered after its COMMIT. Closing refuses new calls.
         self.stop();
     }
+}
+
+/// PostgreSQL's columns are typed: every row it returns can be read.
+fn every_row_readable<T>(rows: Vec<(Position, T)>) -> Streamed<T> {
+    rows.into_iter().map(|(at, row)| (at, Some(row))).collect()
 }

@@ -36,13 +36,15 @@ pub fn from_row(row: &Row) -> TxResult<(i64, ResponseRecord)> {
             recorded_at: time_of(row.try_get(3)?),
             entropy_at_trigger: row.try_get(4)?,
             threshold_used: row.try_get(5)?,
-            actions_taken: json::read_list(row.try_get(6)?)
+            actions_taken: json::read_list(row.try_get::<_, Option<String>>(6)?.as_deref())
+                .unwrap_or_default()
                 .iter()
                 .filter_map(|a| ResponseAction::parse(a))
                 .collect(),
             budget_boosted: row.try_get::<_, Option<i64>>(7)?.unwrap_or(0) != 0,
             quarantine_revisits: row.try_get::<_, Option<i64>>(8)?.unwrap_or(0),
-            patterns_revisited: json::read_list(row.try_get(9)?),
+            patterns_revisited: json::read_list(row.try_get::<_, Option<String>>(9)?.as_deref())
+                .unwrap_or_default(),
         },
     ))
 }

@@ -15,6 +15,12 @@
 //! same rows; after deletes, or after the backfill of an existing file, it may
 //! differ from a fresh AVG in the last bits.
 //!
+//! Rows that the service cannot read (see `cells`: a budget value that is
+//! not a number, a NULL job in a file created without `NOT NULL`, ...) are
+//! left out of the lists, so they are left out of the aggregates too: each
+//! table has one SQL condition ([`budget_readable`], [`response_readable`])
+//! that says the same as its reader.
+//!
 //! MIN/MAX cannot be kept through a delete incrementally. A delete that
 //! removes a row holding the minimum or maximum marks the row `minmax_stale`;
 //! readers then compute MIN/MAX from the job's rows, and the next open
@@ -27,7 +33,7 @@ use crate::store::StoreResult;
 
 /// Bump when the tables or triggers below change: the next open rebuilds them
 /// and backfills from the original tables.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 const TABLES: &[&str] = &[
     "ls_budget_stats",
@@ -112,6 +118,38 @@ fn kbn_err(sum: &str, err: &str, x: &str) -> String {
     )
 }
 
+/// Whether `expression` is a number to the readers (`cells`): an integer or a
+/// real. SQLite's arithmetic would read text as 0 and MAX would take it.
+fn is_number(expression: &str) -> String {
+    format!("typeof({expression}) IN ('integer', 'real')")
+}
+
+/// The rows of `exploration_budget` the readers can represent (see
+/// `budget::from_row`): the columns it needs are not NULL and the value is
+/// a number.
+pub(super) fn budget_readable(row: &str) -> String {
+    format!(
+        "{row}.id IS NOT NULL AND {row}.job_hash IS NOT NULL AND {row}.adjustment_type IS NOT NULL \
+         AND {}",
+        is_number(&format!("{row}.budget_value"))
+    )
+}
+
+/// The same for `entropy_responses` (see `responses::from_row`).
+fn response_readable(row: &str) -> String {
+    format!(
+        "{row}.id IS NOT NULL AND {row}.job_hash IS NOT NULL AND {} AND {}",
+        is_number(&format!("{row}.entropy_at_trigger")),
+        is_number(&format!("{row}.threshold_used"))
+    )
+}
+
+/// A number of the service's own tables, None for NULL or anything else
+/// (another program may have written them too).
+pub(super) fn number(row: &rusqlite::Row, index: usize) -> Option<f64> {
+    row.get_ref(index).ok().and_then(super::cells::number)
+}
+
 /// `(all_jobs, job_hash)` expressions of the two rows a budget/response row feeds.
 fn keys(row: &str) -> [(String, String); 2] {
     [
@@ -146,7 +184,7 @@ fn budget_add(row: &str) -> String {
             format!(
                 "INSERT INTO ls_budget_stats (all_jobs, job_hash, n, value_sum, value_err, \
                  min_value, max_value, minmax_stale, {type_columns}) \
-                 VALUES ({all}, {job}, 1, {v}, 0.0, {v}, {v}, 0, {type_values}) \
+                 SELECT {all}, {job}, 1, {v}, 0.0, {v}, {v}, 0, {type_values} WHERE {readable} \
                  ON CONFLICT (all_jobs, job_hash) DO UPDATE SET \
                  n = coalesce(n, 0) + 1, \
                  value_sum = value_sum + {x}, \
@@ -157,6 +195,7 @@ fn budget_add(row: &str) -> String {
                 type_values = type_values.join(", "),
                 type_updates = type_updates.join(", "),
                 err = kbn_err("value_sum", "value_err", x),
+                readable = budget_readable(row),
             )
         })
         .collect()
@@ -180,11 +219,12 @@ fn budget_remove(row: &str) -> String {
                  minmax_stale = CASE WHEN {v} > min_value AND {v} < max_value \
                  THEN minmax_stale ELSE 1 END, \
                  {type_updates} \
-                 WHERE all_jobs = {all} AND job_hash = {job};\n\
+                 WHERE all_jobs = {all} AND job_hash = {job} AND {readable};\n\
                  DELETE FROM ls_budget_stats WHERE all_jobs = {all} AND job_hash = {job} \
                  AND NOT n > 0;\n",
                 type_updates = type_updates.join(", "),
                 err = kbn_err("value_sum", "value_err", &minus_v),
+                readable = budget_readable(row),
             )
         })
         .collect()
@@ -201,7 +241,7 @@ fn response_add(row: &str) -> String {
             format!(
                 "INSERT INTO ls_response_stats (all_jobs, job_hash, n, entropy_sum, entropy_err, \
                  budget_boosts, quarantine_revisits) \
-                 VALUES ({all}, {job}, 1, {e}, 0.0, {boosted}, {revisits}) \
+                 SELECT {all}, {job}, 1, {e}, 0.0, {boosted}, {revisits} WHERE {readable} \
                  ON CONFLICT (all_jobs, job_hash) DO UPDATE SET \
                  n = coalesce(n, 0) + 1, \
                  entropy_sum = entropy_sum + {x}, \
@@ -209,6 +249,7 @@ fn response_add(row: &str) -> String {
                  budget_boosts = budget_boosts + excluded.budget_boosts, \
                  quarantine_revisits = quarantine_revisits + excluded.quarantine_revisits;\n",
                 err = kbn_err("entropy_sum", "entropy_err", x),
+                readable = response_readable(row),
             )
         })
         .collect()
@@ -227,10 +268,11 @@ fn response_remove(row: &str) -> String {
                  budget_boosts = budget_boosts - coalesce({row}.budget_boosted != 0, 0), \
                  quarantine_revisits = quarantine_revisits \
                  - coalesce({row}.quarantine_revisits + 0, 0) \
-                 WHERE all_jobs = {all} AND job_hash = {job};\n\
+                 WHERE all_jobs = {all} AND job_hash = {job} AND {readable};\n\
                  DELETE FROM ls_response_stats WHERE all_jobs = {all} AND job_hash = {job} \
                  AND NOT n > 0;\n",
                 err = kbn_err("entropy_sum", "entropy_err", &minus_e),
+                readable = response_readable(row),
             )
         })
         .collect()
@@ -284,7 +326,7 @@ fn create_triggers() -> String {
         ),
         trigger(
             "ls_budget_update",
-            "UPDATE OF job_hash, budget_value, adjustment_type",
+            "UPDATE OF id, job_hash, budget_value, adjustment_type",
             "exploration_budget",
             &(budget_remove("OLD") + &budget_add("NEW")),
         ),
@@ -302,7 +344,8 @@ fn create_triggers() -> String {
         ),
         trigger(
             "ls_response_update",
-            "UPDATE OF job_hash, entropy_at_trigger, budget_boosted, quarantine_revisits",
+            "UPDATE OF id, job_hash, entropy_at_trigger, threshold_used, budget_boosted, \
+             quarantine_revisits",
             "entropy_responses",
             &(response_remove("OLD") + &response_add("NEW")),
         ),
@@ -347,42 +390,57 @@ fn create_triggers() -> String {
 }
 
 /// Aggregates of the rows already there, computed once.
-const BACKFILL: &str = r#"
-INSERT INTO ls_budget_stats
-SELECT 0, job_hash, COUNT(*), TOTAL(budget_value), 0.0, MIN(budget_value), MAX(budget_value), 0,
-       TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'),
-       TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'),
-       TOTAL(adjustment_type = 'initial')
-FROM exploration_budget GROUP BY job_hash;
-INSERT INTO ls_budget_stats
-SELECT 1, '', COUNT(*), TOTAL(budget_value), 0.0, MIN(budget_value), MAX(budget_value), 0,
-       TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'),
-       TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'),
-       TOTAL(adjustment_type = 'initial')
-FROM exploration_budget HAVING COUNT(*) > 0;
-INSERT INTO ls_response_stats
-SELECT 0, job_hash, COUNT(*), TOTAL(entropy_at_trigger), 0.0, TOTAL(budget_boosted != 0),
-       TOTAL(quarantine_revisits)
-FROM entropy_responses GROUP BY job_hash;
-INSERT INTO ls_response_stats
-SELECT 1, '', COUNT(*), TOTAL(entropy_at_trigger), 0.0, TOTAL(budget_boosted != 0),
-       TOTAL(quarantine_revisits)
-FROM entropy_responses HAVING COUNT(*) > 0;
-INSERT INTO ls_pattern_app_counts
-SELECT pattern_id, COUNT(id) FROM pattern_applications
-WHERE pattern_id IS NOT NULL GROUP BY pattern_id HAVING COUNT(id) > 0;
-"#;
+fn backfill() -> String {
+    let budget = |all: &str, group: &str| {
+        format!(
+            "INSERT INTO ls_budget_stats
+             SELECT {all}, COUNT(*), TOTAL(budget_value), 0.0, MIN(budget_value),
+                    MAX(budget_value), 0,
+                    TOTAL(adjustment_type = 'floor_enforced'), TOTAL(adjustment_type = 'boost'),
+                    TOTAL(adjustment_type = 'decay'), TOTAL(adjustment_type = 'ceiling_enforced'),
+                    TOTAL(adjustment_type = 'initial')
+             FROM exploration_budget b WHERE {readable} {group};\n",
+            readable = budget_readable("b"),
+        )
+    };
+    let responses = |all: &str, group: &str| {
+        format!(
+            "INSERT INTO ls_response_stats
+             SELECT {all}, COUNT(*), TOTAL(entropy_at_trigger), 0.0, TOTAL(budget_boosted != 0),
+                    TOTAL(quarantine_revisits)
+             FROM entropy_responses r WHERE {readable} {group};\n",
+            readable = response_readable("r"),
+        )
+    };
+    [
+        budget("0, job_hash", "GROUP BY job_hash"),
+        budget("1, ''", "HAVING COUNT(*) > 0"),
+        responses("0, job_hash", "GROUP BY job_hash"),
+        responses("1, ''", "HAVING COUNT(*) > 0"),
+        "INSERT INTO ls_pattern_app_counts
+         SELECT pattern_id, COUNT(id) FROM pattern_applications
+         WHERE pattern_id IS NOT NULL GROUP BY pattern_id HAVING COUNT(id) > 0;\n"
+            .to_owned(),
+    ]
+    .concat()
+}
 
 /// Recomputes MIN/MAX of rows that a delete left stale.
-const REPAIR_STALE: &str = r#"
-UPDATE ls_budget_stats SET
-    min_value = (SELECT MIN(b.budget_value) FROM exploration_budget b
-                 WHERE all_jobs = 1 OR b.job_hash = ls_budget_stats.job_hash),
-    max_value = (SELECT MAX(b.budget_value) FROM exploration_budget b
-                 WHERE all_jobs = 1 OR b.job_hash = ls_budget_stats.job_hash),
-    minmax_stale = 0
-WHERE minmax_stale != 0;
-"#;
+fn repair_stale() -> String {
+    let extreme = |function: &str| {
+        format!(
+            "(SELECT {function}(b.budget_value) FROM exploration_budget b \
+             WHERE (all_jobs = 1 OR b.job_hash = ls_budget_stats.job_hash) AND {readable})",
+            readable = budget_readable("b"),
+        )
+    };
+    format!(
+        "UPDATE ls_budget_stats SET min_value = {}, max_value = {}, minmax_stale = 0 \
+         WHERE minmax_stale != 0;",
+        extreme("MIN"),
+        extreme("MAX")
+    )
+}
 
 /// A kept sum with its error term, combined as SQLite's AVG does.
 pub(super) fn kbn_total(sum: Option<f64>, err: Option<f64>) -> f64 {
@@ -405,11 +463,13 @@ fn installed_version(connection: &Connection) -> StoreResult<Option<i64>> {
     meta_value(connection, "aggregates_version")
 }
 
-/// A value of `ls_meta` (None when its row is missing or NULL).
+/// A value of `ls_meta` (None when its row is missing or not a whole number).
 pub(super) fn meta_value(connection: &Connection, key: &str) -> StoreResult<Option<i64>> {
     Ok(connection
         .prepare_cached("SELECT value FROM ls_meta WHERE key = ?1")?
-        .query_row([key], |row| row.get::<_, Option<i64>>(0))
+        .query_row([key], |row| {
+            Ok(row.get_ref(0).ok().and_then(super::cells::whole_number))
+        })
         .optional()?
         .flatten())
 }
@@ -430,7 +490,7 @@ fn all_present(connection: &Connection) -> StoreResult<bool> {
 /// so writers of other programs wait and nothing is counted twice or missed.
 pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
     if installed_version(connection)? == Some(VERSION) && all_present(connection)? {
-        connection.execute_batch(REPAIR_STALE)?;
+        connection.execute_batch(&repair_stale())?;
         return Ok(());
     }
     for name in TRIGGERS {
@@ -441,7 +501,7 @@ pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
     }
     connection.execute_batch(CREATE_TABLES)?;
     connection.execute_batch(&create_triggers())?;
-    connection.execute_batch(BACKFILL)?;
+    connection.execute_batch(&backfill())?;
     connection.execute(
         "INSERT INTO ls_meta (key, value) VALUES ('aggregates_version', ?1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -538,6 +598,42 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stale, 1);
+        ensure(&c).unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.3, 0.3, 0.3));
+    }
+
+    /// Rows the readers leave out are left out of the aggregates, through
+    /// inserts, updates and deletes, and in the backfill.
+    #[test]
+    fn unreadable_rows_are_not_counted() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO exploration_budget VALUES ('a', 'J', 't', 0.1, NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('x', 'J', 't', 'abc', NULL, 'boost', NULL);
+             INSERT INTO exploration_budget VALUES ('y', 'J', 't', x'01', NULL, 'boost', NULL);
+             INSERT INTO entropy_responses VALUES ('r', 'J', 't', 'high', 0.3, '[]', 1, 2, '[]');",
+        )
+        .unwrap();
+        assert_eq!(budget_row(&c, "J"), (1, 0.1, 0.1, 0.1));
+        let responses: i64 = c
+            .query_row("SELECT COUNT(*) FROM ls_response_stats", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(responses, 0);
+        c.execute_batch(
+            "UPDATE exploration_budget SET budget_value = 0.3 WHERE id = 'x';
+             DELETE FROM exploration_budget WHERE id = 'y';",
+        )
+        .unwrap();
+        assert_eq!(budget_row(&c, "J"), (2, 0.4, 0.1, 0.3));
+        c.execute_batch("UPDATE exploration_budget SET budget_value = 'n/a' WHERE id = 'a';")
+            .unwrap();
+        let (n, sum, _, _) = budget_row(&c, "J");
+        assert_eq!((n, sum), (1, 0.3));
+        // The backfill of an existing file agrees.
+        for name in TABLES {
+            c.execute_batch(&format!("DROP TABLE {name};")).unwrap();
+        }
+        c.execute_batch("DELETE FROM ls_meta").unwrap();
         ensure(&c).unwrap();
         assert_eq!(budget_row(&c, "J"), (1, 0.3, 0.3, 0.3));
     }

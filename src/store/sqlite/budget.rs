@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, new_id, page, time};
+use super::{aggregates, cells, new_id, page, time};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
     records::{BudgetRecord, BudgetStatistics},
@@ -12,22 +12,20 @@ use crate::store::{Page, StoreResult};
 pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
                        adjustment_type, adjustment_reason";
 
-pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, BudgetRecord)> {
-    Ok((
-        row.get(0)?,
-        BudgetRecord {
-            id: row.get(1)?,
-            job_hash: row.get(2)?,
-            recorded_at: row
-                .get::<_, Option<String>>(3)?
-                .as_deref()
-                .and_then(time::parse),
-            budget_value: row.get(4)?,
-            entropy_at_time: row.get(5)?,
-            adjustment_type: row.get(6)?,
-            adjustment_reason: row.get(7)?,
-        },
-    ))
+pub(super) const TABLE: &str = "exploration_budget";
+
+pub(super) fn from_row(row: &Row) -> page::Keyed<i64, BudgetRecord> {
+    cells::read(row, TABLE, |c| {
+        Ok(BudgetRecord {
+            id: c.text(1)?,
+            job_hash: c.text(2)?,
+            recorded_at: c.time(3),
+            budget_value: c.real(4)?,
+            entropy_at_time: c.optional_real(5),
+            adjustment_type: c.text(6)?,
+            adjustment_reason: c.optional_text(7),
+        })
+    })
 }
 
 /// The last written record of the job (or of all jobs).
@@ -39,12 +37,12 @@ pub(super) fn latest(
     page::newest_row(connection, &select, job, from_row)
 }
 
-/// The last written value of the job (or of all jobs), without the rest of
-/// its record.
+/// The last written value of the job (or of all jobs) that is a number,
+/// without the rest of its record.
 pub(super) fn latest_value(connection: &Connection, job: Option<&str>) -> StoreResult<Option<f64>> {
     let select = "SELECT rowid, budget_value FROM exploration_budget";
     page::newest_row(connection, select, job, |row| {
-        Ok((row.get(0)?, row.get(1)?))
+        cells::read(row, TABLE, |c| c.real(1))
     })
 }
 
@@ -132,25 +130,23 @@ pub(super) fn statistics(
              FROM ls_budget_stats WHERE all_jobs = ?1 AND job_hash = ?2",
         )?
         .query_row(params![all_jobs, key], |row| {
-            let count = |i| -> rusqlite::Result<i64> {
-                Ok(row.get::<_, Option<f64>>(i)?.unwrap_or(0.0) as i64)
-            };
-            let real = |i| row.get::<_, Option<f64>>(i);
+            let real = |i| aggregates::number(row, i);
+            let count = |i| real(i).unwrap_or(0.0) as i64;
             Ok((
                 BudgetStatistics {
                     current_budget: None,
-                    total_adjustments: count(0)?,
+                    total_adjustments: count(0),
                     avg_budget: 0.0,
-                    min_budget: real(3)?.unwrap_or(0.0),
-                    max_budget: real(4)?.unwrap_or(0.0),
-                    floor_enforcements: count(6)?,
-                    boost_count: count(7)?,
-                    decay_count: count(8)?,
-                    ceiling_enforcements: count(9)?,
-                    initial_count: count(10)?,
+                    min_budget: real(3).unwrap_or(0.0),
+                    max_budget: real(4).unwrap_or(0.0),
+                    floor_enforcements: count(6),
+                    boost_count: count(7),
+                    decay_count: count(8),
+                    ceiling_enforcements: count(9),
+                    initial_count: count(10),
                 },
-                aggregates::kbn_total(real(1)?, real(2)?),
-                count(5)? != 0,
+                aggregates::kbn_total(real(1), real(2)),
+                count(5) != 0,
             ))
         })
         .optional()?;
@@ -164,14 +160,15 @@ pub(super) fn statistics(
     if stale {
         // A delete removed an extreme value; only a scan of the rows knows the new one.
         let filter = if job.is_some() {
-            "WHERE job_hash = ?1"
+            "AND job_hash = ?1"
         } else {
             ""
         };
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT MIN(budget_value), MAX(budget_value) FROM exploration_budget {filter}"
+            "SELECT MIN(budget_value), MAX(budget_value) FROM exploration_budget b WHERE {} {filter}",
+            aggregates::budget_readable("b")
         ))?;
-        let map = |row: &Row| Ok((row.get::<_, Option<f64>>(0)?, row.get::<_, Option<f64>>(1)?));
+        let map = |row: &Row| Ok((aggregates::number(row, 0), aggregates::number(row, 1)));
         let (min, max) = match job {
             Some(job) => statement.query_row([job], map)?,
             None => statement.query_row([], map)?,

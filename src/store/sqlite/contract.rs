@@ -20,7 +20,8 @@ use crate::{
     },
     store::{
         Idempotent, Page, Position, Pruned, Retention, Store, StoreFault, StoreResult,
-        StreamBounds, StreamFilter, StreamTable, Wakeup, Write, WriteCounts, WriteOutcome,
+        StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup, Write, WriteCounts,
+        WriteOutcome,
     },
 };
 
@@ -143,7 +144,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, BudgetRecord)>> {
+    ) -> StoreResult<Streamed<BudgetRecord>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Budget, budget::COLUMNS);
             streams::rows_after(c, table, columns, after, limit, budget::from_row)
@@ -155,7 +156,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, ResponseRecord)>> {
+    ) -> StoreResult<Streamed<ResponseRecord>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Responses, responses::COLUMNS);
             streams::rows_after(c, table, columns, after, limit, responses::from_row)
@@ -167,7 +168,7 @@ impl Store for SqliteStore {
         &self,
         after: Position,
         limit: usize,
-    ) -> StoreResult<Vec<(Position, EntropySnapshot)>> {
+    ) -> StoreResult<Streamed<EntropySnapshot>> {
         self.read(move |c| {
             let (table, columns) = (StreamTable::Snapshots, entropy_history::COLUMNS);
             streams::rows_after(

@@ -1,10 +1,8 @@
 //! `pattern_entropy_history`: recorded entropy snapshots.
 
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params, types::Value};
 
-use rusqlite::Connection;
-
-use super::{new_id, time};
+use super::{cells, new_id, page, time};
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
 use crate::store::{Page, PageKey, StoreResult};
 
@@ -12,28 +10,36 @@ pub(super) const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
      dominant_pattern_share, threshold_exceeded";
 
-pub(super) fn from_row(row: &Row) -> rusqlite::Result<(PageKey, EntropySnapshot)> {
-    let calculated_at: String = row.get(2)?;
-    Ok((
-        PageKey::BeforeCalculated {
-            calculated_at: calculated_at.clone(),
-            rowid: row.get(0)?,
+pub(super) const TABLE: &str = "pattern_entropy_history";
+
+/// A snapshot; `calculated_at` must be text, since a page ends at its value
+/// and the next page's query binds it again.
+fn snapshot(c: &mut cells::Cells) -> Result<EntropySnapshot, cells::Unreadable> {
+    Ok(EntropySnapshot {
+        calculated_at: time::parse(c.exact_text(2)?),
+        id: Some(c.text(1)?),
+        entropy: PopulationEntropy {
+            shannon_entropy: c.real(3)?,
+            max_possible_entropy: c.real(4)?,
+            diversity_index: c.real(5)?,
+            unique_pattern_count: c.integer(6)?,
+            effective_pattern_count: c.integer(7)?,
+            total_applications: c.integer(8)?,
+            dominant_pattern_share: c.real(9)?,
         },
-        EntropySnapshot {
-            id: Some(row.get(1)?),
-            calculated_at: time::parse(&calculated_at),
-            entropy: PopulationEntropy {
-                shannon_entropy: row.get(3)?,
-                max_possible_entropy: row.get(4)?,
-                diversity_index: row.get(5)?,
-                unique_pattern_count: row.get(6)?,
-                effective_pattern_count: row.get(7)?,
-                total_applications: row.get(8)?,
-                dominant_pattern_share: row.get(9)?,
-            },
-            threshold_exceeded: row.get::<_, Option<i64>>(10)?.unwrap_or(0) != 0,
-        },
-    ))
+        threshold_exceeded: c.flag(10, false),
+    })
+}
+
+/// Keyed by `(calculated_at, rowid)` as stored, for the history's pages.
+fn history_row(row: &Row) -> page::Keyed<(Value, i64), EntropySnapshot> {
+    let (rowid, snapshot) = cells::read(row, TABLE, snapshot)?;
+    Ok(((row.get::<_, Value>(2)?, rowid), snapshot))
+}
+
+/// Keyed by the rowid alone (for the stream reads).
+pub(super) fn from_rowid_row(row: &Row) -> page::Keyed<i64, EntropySnapshot> {
+    cells::read(row, TABLE, snapshot)
 }
 
 /// Records a snapshot; an absent `calculated_at` means now.
@@ -78,28 +84,42 @@ pub(super) fn history(
     limit: usize,
     page: Option<(String, i64)>,
 ) -> StoreResult<Page<EntropySnapshot>> {
-    let fetch = limit as i64 + 1;
-    let rows = match page {
-        Some((calculated_at, rowid)) => c
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM pattern_entropy_history \
-                 WHERE calculated_at < ?1 OR (calculated_at = ?1 AND rowid < ?2) \
-                 ORDER BY calculated_at DESC, rowid DESC LIMIT ?3"
-            ))?
-            .query_map(params![calculated_at, rowid, fetch], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => c
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM pattern_entropy_history \
-                 ORDER BY calculated_at DESC, rowid DESC LIMIT ?1"
-            ))?
-            .query_map([fetch], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
-    Ok(Page::from_rows(rows, limit))
-}
-
-/// [`from_row`] keyed by the rowid alone (for the stream reads).
-pub(super) fn from_rowid_row(row: &Row) -> rusqlite::Result<(i64, EntropySnapshot)> {
-    Ok((row.get(0)?, from_row(row)?.1))
+    let mut first = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM pattern_entropy_history \
+         ORDER BY calculated_at DESC, rowid DESC LIMIT ?1"
+    ))?;
+    let mut next = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM pattern_entropy_history \
+         WHERE calculated_at < ?1 OR (calculated_at = ?1 AND rowid < ?2) \
+         ORDER BY calculated_at DESC, rowid DESC LIMIT ?3"
+    ))?;
+    let start = page.map(|(calculated_at, rowid)| (Value::Text(calculated_at), rowid));
+    let rows = page::until_filled(limit + 1, start, |from, want, out| {
+        let want_sql = want as i64;
+        let rows = match &from {
+            Some((calculated_at, rowid)) => {
+                next.query_map(params![calculated_at, rowid, want_sql], history_row)?
+            }
+            None => first.query_map(params![want_sql], history_row)?,
+        };
+        page::push_readable(rows, out)
+    })?;
+    let keyed = rows
+        .into_iter()
+        .map(|((calculated_at, rowid), snapshot)| {
+            // A readable row's time is text (see `snapshot`).
+            let calculated_at = match calculated_at {
+                Value::Text(text) => text,
+                _ => String::new(),
+            };
+            (
+                PageKey::BeforeCalculated {
+                    calculated_at,
+                    rowid,
+                },
+                snapshot,
+            )
+        })
+        .collect();
+    Ok(Page::from_rows(keyed, limit))
 }

@@ -8,14 +8,12 @@ pub fn write_list<S: AsRef<str>>(items: &[S]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// NULL, empty or unreadable text reads as an empty list.
-pub fn read_list(text: Option<String>) -> Vec<String> {
-    match text.as_deref().map(str::trim) {
-        None | Some("") => Vec::new(),
-        Some(text) => serde_json::from_str(text).unwrap_or_else(|error| {
-            tracing::warn!(%error, text, "unreadable JSON list column");
-            Vec::new()
-        }),
+/// NULL and empty text read as an empty list; None for text that is not a
+/// JSON list of strings.
+pub fn read_list(text: Option<&str>) -> Option<Vec<String>> {
+    match text.map(str::trim) {
+        None | Some("") => Some(Vec::new()),
+        Some(text) => serde_json::from_str(text).ok(),
     }
 }
 
@@ -35,9 +33,13 @@ mod tests {
 
     #[test]
     fn reads_back() {
-        assert_eq!(read_list(Some(r#"["x", "y"]"#.into())), vec!["x", "y"]);
-        assert!(read_list(None).is_empty());
-        assert!(read_list(Some("".into())).is_empty());
-        assert!(read_list(Some("not json".into())).is_empty());
+        assert_eq!(
+            read_list(Some(r#"["x", "y"]"#)),
+            Some(vec!["x".into(), "y".into()])
+        );
+        assert_eq!(read_list(None), Some(Vec::new()));
+        assert_eq!(read_list(Some("")), Some(Vec::new()));
+        assert_eq!(read_list(Some("not json")), None);
+        assert_eq!(read_list(Some("[1, 2]")), None);
     }
 }

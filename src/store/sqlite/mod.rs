@@ -10,6 +10,7 @@
 
 mod aggregates;
 mod budget;
+mod cells;
 mod checkpoint;
 mod contract;
 mod entropy_cache;
@@ -111,10 +112,12 @@ impl SqliteStore {
         schema::check_existing_file(path)?;
         let mut connection = Connection::open(path)?;
         file_checks::refuse_read_only(&connection, path)?;
-        let file = Arc::new(file_watch::FileWatch::new(path)?);
+        let file = file_watch::FileWatch::new(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         configure(&connection, options.durability)?;
         schema::ensure(&mut connection)?;
+        // The transaction of `ensure` opened the write-ahead log.
+        let file = Arc::new(file.with_wal());
 
         let durability = options.durability;
         let manager = SqliteConnectionManager::file(path)

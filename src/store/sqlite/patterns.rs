@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{new_id, time};
+use super::{cells, new_id, page, time};
 use crate::domain::{
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
@@ -18,33 +18,27 @@ const SELECT: &str = "SELECT p.rowid, p.id, p.pattern_type, p.pattern_name, p.de
      p.led_to_success_count, p.led_to_failure_count, p.first_seen, p.last_seen, \
      p.quarantined_at, p.validated_at, p.active FROM patterns p";
 
-fn stored_time(row: &Row, index: usize) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
-    Ok(row
-        .get::<_, Option<String>>(index)?
-        .as_deref()
-        .and_then(time::parse))
-}
+pub(super) const TABLE: &str = "patterns";
 
-fn from_row(row: &Row) -> rusqlite::Result<(i64, PatternRecord)> {
-    Ok((
-        row.get(0)?,
-        PatternRecord {
-            id: row.get(1)?,
-            pattern_type: row.get(2)?,
-            pattern_name: row.get(3)?,
-            description: row.get(4)?,
-            quarantine_status: row.get(5)?,
-            quarantine_reason: row.get(6)?,
-            application_count: row.get(7)?,
-            led_to_success_count: row.get::<_, Option<i64>>(8)?.unwrap_or(0),
-            led_to_failure_count: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
-            first_seen: stored_time(row, 10)?,
-            last_seen: stored_time(row, 11)?,
-            quarantined_at: stored_time(row, 12)?,
-            validated_at: stored_time(row, 13)?,
-            active: row.get::<_, Option<i64>>(14)?.unwrap_or(1) != 0,
-        },
-    ))
+fn from_row(row: &Row) -> page::Keyed<i64, PatternRecord> {
+    cells::read(row, TABLE, |c| {
+        Ok(PatternRecord {
+            id: c.text(1)?,
+            pattern_type: c.text(2)?,
+            pattern_name: c.text(3)?,
+            description: c.optional_text(4),
+            quarantine_status: c.optional_text(5),
+            quarantine_reason: c.optional_text(6),
+            application_count: c.integer_or(7, 0),
+            led_to_success_count: c.integer_or(8, 0),
+            led_to_failure_count: c.integer_or(9, 0),
+            first_seen: c.time(10),
+            last_seen: c.time(11),
+            quarantined_at: c.time(12),
+            validated_at: c.time(13),
+            active: c.flag(14, true),
+        })
+    })
 }
 
 fn pattern(connection: &Connection, id: &str) -> StoreResult<PatternRecord> {
@@ -52,7 +46,7 @@ fn pattern(connection: &Connection, id: &str) -> StoreResult<PatternRecord> {
         .prepare_cached(&format!("{SELECT} WHERE p.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
-        .map(|(_, record)| record)
+        .and_then(|(_, record)| record)
         .ok_or_else(|| StoreError::NotFound {
             what: "pattern",
             id: id.to_owned(),
@@ -73,29 +67,42 @@ pub(super) fn population_entropy(connection: &Connection) -> StoreResult<Populat
             "SELECT coalesce(SUM(c.n), 0) FROM patterns p \
              LEFT JOIN ls_pattern_app_counts c ON c.pattern_id = p.id GROUP BY p.id",
         )?
-        .query_map([], |row| row.get::<_, i64>(0))?
+        .query_map([], |row| Ok(application_count(row, 0)))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(PopulationEntropy::from_counts(counts))
 }
 
+/// An application count kept by the triggers (whole numbers; 0 for
+/// anything else another program may have put there).
+fn application_count(row: &Row, index: usize) -> i64 {
+    row.get_ref(index)
+        .ok()
+        .and_then(cells::whole_number)
+        .unwrap_or(0)
+}
+
 /// Sends up to `limit` active quarantined patterns back to pending, most
-/// recently seen first (ties: oldest row first). Returns their ids.
+/// recently seen first (ties: oldest row first). Returns their ids. A
+/// pattern without an id cannot be named in the response, so it is not
+/// revisited; other rows are updated by rowid, whatever their id holds.
 pub(super) fn revisit_quarantined(connection: &Connection, limit: i64) -> StoreResult<Vec<String>> {
     let candidates = connection
         .prepare_cached(
-            "SELECT id FROM patterns \
+            "SELECT rowid, id FROM patterns \
              WHERE lower(quarantine_status) = 'quarantined' AND coalesce(active, 1) != 0 \
+             AND id IS NOT NULL \
              ORDER BY last_seen IS NULL, last_seen DESC, rowid ASC LIMIT ?1",
         )?
-        .query_map([limit], |row| row.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .query_map([limit], |row| cells::read(row, TABLE, |c| c.text(1)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut update = connection.prepare_cached(
         "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = ?2 \
-         WHERE id = ?1 AND lower(quarantine_status) = 'quarantined'",
+         WHERE rowid = ?1 AND lower(quarantine_status) = 'quarantined'",
     )?;
     let mut revisited = Vec::with_capacity(candidates.len());
-    for id in candidates {
-        if update.execute(params![id, REVISIT_REASON])? == 1 {
+    for (rowid, id) in candidates {
+        let Some(id) = id else { continue };
+        if update.execute(params![rowid, REVISIT_REASON])? == 1 {
             revisited.push(id);
         }
     }
@@ -165,7 +172,7 @@ pub(super) fn record_application(
         .prepare_cached(
             "SELECT coalesce((SELECT n FROM ls_pattern_app_counts WHERE pattern_id = ?1), 0)",
         )?
-        .query_row([&pattern_id], |row| row.get(0))?;
+        .query_row([&pattern_id], |row| Ok(application_count(row, 0)))?;
     Ok((id, count))
 }
 
@@ -201,23 +208,21 @@ pub(super) fn list(
     limit: usize,
     after: Option<i64>,
 ) -> StoreResult<Page<PatternRecord>> {
-    let after = after.unwrap_or(i64::MIN);
-    let fetch = limit as i64 + 1;
-    let rows = match status {
-        Some(status) => c
-            .prepare_cached(&format!(
-                "{SELECT} WHERE lower(coalesce(p.quarantine_status, 'pending')) = ?1 \
-                 AND p.rowid > ?2 ORDER BY p.rowid LIMIT ?3"
-            ))?
-            .query_map(params![status.as_str(), after, fetch], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => c
-            .prepare_cached(&format!(
-                "{SELECT} WHERE p.rowid > ?1 ORDER BY p.rowid LIMIT ?2"
-            ))?
-            .query_map(params![after, fetch], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
+    let mut statement = c.prepare_cached(&match status {
+        Some(_) => format!(
+            "{SELECT} WHERE lower(coalesce(p.quarantine_status, 'pending')) = ?3 \
+             AND p.rowid > ?1 ORDER BY p.rowid LIMIT ?2"
+        ),
+        None => format!("{SELECT} WHERE p.rowid > ?1 ORDER BY p.rowid LIMIT ?2"),
+    })?;
+    let rows = page::until_filled(limit + 1, after, |from, want, out| {
+        let (after, want) = (from.unwrap_or(i64::MIN), want as i64);
+        let rows = match status {
+            Some(status) => statement.query_map(params![after, want, status.as_str()], from_row)?,
+            None => statement.query_map(params![after, want], from_row)?,
+        };
+        page::push_readable(rows, out)
+    })?;
     let keyed = rows
         .into_iter()
         .map(|(rowid, record)| (PageKey::After(rowid), record))

@@ -1,24 +1,52 @@
 //! The health probe: can the store read and write right now?
 //!
-//! Nothing is written: the write check runs a statement that changes no row
-//! on the write connection, which still needs a writable database and a
-//! working writer thread, and compares the database's page count with its
-//! size limit. The free space of the file system is looked at directly,
-//! because a write that is rolled back never reaches the disk.
+//! The write check commits a real write through the writer, as every write
+//! does: it bumps a counter in a row of the service's own `ls_meta` (created
+//! with the schema, so no table of the original and no row count changes,
+//! and no trigger, population version or stream position moves). A log file
+//! that cannot be written, an I/O error or a stuck writer thus shows in
+//! health, not only in the calls that fail. It also compares the database's
+//! page count with its size limit, and the free space of the file system is
+//! looked at directly: a small write still fits where a large one fails.
 
 use std::time::Duration;
 
+use rusqlite::Connection;
+
 use super::SqliteStore;
-use crate::store::{StoreError, StoreFault};
+use crate::store::{StoreError, StoreFault, StoreResult};
+
+/// The row of `ls_meta` the probe writes.
+const PROBE_KEY: &str = "health_probe";
+
+/// Creates the probe's row (with the schema, in its transaction).
+pub(super) fn ensure_row(connection: &Connection) -> StoreResult<()> {
+    connection.execute(
+        "INSERT INTO ls_meta (key, value) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING",
+        [PROBE_KEY],
+    )?;
+    Ok(())
+}
+
+/// The probe's write: a changed value, so that SQLite has a page to commit.
+fn probe_write(connection: &Connection) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO ls_meta (key, value) VALUES (?1, 1) \
+             ON CONFLICT (key) DO UPDATE SET value = coalesce(value + 1, 1)",
+        )?
+        .execute([PROBE_KEY])
+        .map(|_| ())
+}
 
 /// Below this, writes are about to fail with "disk full": a group commit can
 /// append hundreds of pages to the WAL.
 pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 impl SqliteStore {
-    /// Checks, in order: the file is still the one opened, its file system
-    /// has room, a read transaction works, and the write path answers within
-    /// `write_timeout` with a writable database that has room to grow.
+    /// Checks, in order: the file and its log are still the ones opened, the
+    /// file system has room, a read transaction works, and a write commits
+    /// within `write_timeout` on a database that has room to grow.
     pub(super) async fn probe_now(&self, write_timeout: Duration) -> Result<(), StoreFault> {
         // stat and statvfs may block on a failing disk: not on an async worker.
         let file = self.file.clone();
@@ -32,7 +60,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreFault::Read(e.to_string()))?;
         let write = self.writer.write(|c| {
-            c.execute("UPDATE schema_version SET version = version WHERE 0", [])?;
+            probe_write(c)?;
             let pragma =
                 |name: &str| c.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
             let at_limit = pragma("freelist_count")? == 0

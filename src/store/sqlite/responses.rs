@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, budget, json, new_id, page, patterns, time};
+use super::{aggregates, budget, cells, json, new_id, page, patterns, time};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     entropy::PopulationEntropy,
@@ -18,27 +18,26 @@ use crate::store::{Page, StoreResult};
 pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
                        actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
 
-pub(super) fn from_row(row: &Row) -> rusqlite::Result<(i64, ResponseRecord)> {
-    Ok((
-        row.get(0)?,
-        ResponseRecord {
-            id: row.get(1)?,
-            job_hash: row.get(2)?,
-            recorded_at: row
-                .get::<_, Option<String>>(3)?
-                .as_deref()
-                .and_then(time::parse),
-            entropy_at_trigger: row.get(4)?,
-            threshold_used: row.get(5)?,
-            actions_taken: json::read_list(row.get(6)?)
+pub(super) const TABLE: &str = "entropy_responses";
+
+pub(super) fn from_row(row: &Row) -> page::Keyed<i64, ResponseRecord> {
+    cells::read(row, TABLE, |c| {
+        Ok(ResponseRecord {
+            id: c.text(1)?,
+            job_hash: c.text(2)?,
+            recorded_at: c.time(3),
+            entropy_at_trigger: c.real(4)?,
+            threshold_used: c.real(5)?,
+            actions_taken: c
+                .list(6)
                 .iter()
                 .filter_map(|a| ResponseAction::parse(a))
                 .collect(),
-            budget_boosted: row.get::<_, Option<i64>>(7)?.unwrap_or(0) != 0,
-            quarantine_revisits: row.get::<_, Option<i64>>(8)?.unwrap_or(0),
-            patterns_revisited: json::read_list(row.get(9)?),
-        },
-    ))
+            budget_boosted: c.flag(7, false),
+            quarantine_revisits: c.integer_or(8, 0),
+            patterns_revisited: c.list(9),
+        })
+    })
 }
 
 pub(super) fn latest(
@@ -57,10 +56,9 @@ fn last_recorded_at(
     job: Option<&str>,
 ) -> StoreResult<Option<Option<DateTime<Utc>>>> {
     let select = "SELECT rowid, recorded_at FROM entropy_responses";
-    let text = page::newest_row(connection, select, job, |row| {
-        Ok((row.get(0)?, row.get::<_, Option<String>>(1)?))
-    })?;
-    Ok(text.map(|text| text.as_deref().and_then(time::parse)))
+    page::newest_row(connection, select, job, |row| {
+        cells::read(row, TABLE, |c| Ok(c.time(1)))
+    })
 }
 
 /// Seconds of the job's cooldown still to run, if one is active. Capped at
@@ -238,12 +236,12 @@ pub(super) fn statistics(
              FROM ls_response_stats WHERE all_jobs = ?1 AND job_hash = ?2",
         )?
         .query_row(params![all_jobs, key], |row| {
-            let real = |i| row.get::<_, Option<f64>>(i);
+            let real = |i| aggregates::number(row, i);
             Ok((
-                real(0)?.unwrap_or(0.0) as i64,
-                aggregates::kbn_total(real(1)?, real(2)?),
-                real(3)?.unwrap_or(0.0) as i64,
-                real(4)?.unwrap_or(0.0) as i64,
+                real(0).unwrap_or(0.0) as i64,
+                aggregates::kbn_total(real(1), real(2)),
+                real(3).unwrap_or(0.0) as i64,
+                real(4).unwrap_or(0.0) as i64,
             ))
         })
         .optional()?;

@@ -6,7 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::store::{Position, StoreResult, StreamBounds, StreamFilter, StreamTable};
+use super::page::Keyed;
+use crate::store::{Position, StoreResult, StreamBounds, StreamFilter, StreamTable, Streamed};
 
 pub(super) fn table_name(table: StreamTable) -> &'static str {
     match table {
@@ -21,15 +22,15 @@ fn position(rowid: i64) -> Position {
 }
 
 /// Rows of `table` after `after`, mapped by `map` from `columns` (the first
-/// of which is the rowid).
+/// of which is the rowid); unreadable rows keep their place as None.
 pub(super) fn rows_after<T>(
     connection: &Connection,
     table: StreamTable,
     columns: &str,
     after: Position,
     limit: usize,
-    map: impl Fn(&Row) -> rusqlite::Result<(i64, T)>,
-) -> StoreResult<Vec<(Position, T)>> {
+    map: impl Fn(&Row) -> Keyed<i64, T>,
+) -> StoreResult<Streamed<T>> {
     let sql = format!(
         "SELECT {columns} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
         table_name(table)
