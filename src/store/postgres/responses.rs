@@ -13,11 +13,11 @@ use super::{
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     entropy::PopulationEntropy,
-    fmt3,
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
         TriggerContext,
     },
+    response,
 };
 use crate::store::{
     Page,
@@ -67,21 +67,14 @@ async fn last_recorded_at(
     Ok(text.map(time_of))
 }
 
-/// Seconds of the job's cooldown still to run, if one is active (capped at
-/// the cooldown; an unreadable time counts as just recorded).
+/// Seconds of the job's cooldown still to run, if one is active.
 async fn cooldown_remaining(
     c: &impl GenericClient,
     job: &str,
     cooldown_seconds: i64,
 ) -> TxResult<Option<f64>> {
-    let Some(recorded_at) = last_recorded_at(c, Some(job)).await? else {
-        return Ok(None);
-    };
-    let cooldown = cooldown_seconds as f64;
-    let elapsed = recorded_at
-        .map(|at| (Utc::now() - at).as_seconds_f64())
-        .unwrap_or(0.0);
-    Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
+    let last = last_recorded_at(c, Some(job)).await?;
+    Ok(last.and_then(|at| response::cooldown_remaining(at, Utc::now(), cooldown_seconds)))
 }
 
 /// The check of CheckEntropyResponseNeeded.
@@ -93,32 +86,7 @@ pub async fn check(
     entropy: PopulationEntropy,
 ) -> TxResult<ResponseCheck> {
     let remaining = cooldown_remaining(c, job, cooldown_seconds).await?;
-    let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
-    let (needs_response, reason) = match (remaining, current_entropy) {
-        (Some(remaining), _) => (
-            false,
-            format!("Cooldown active ({remaining:.0}s remaining)"),
-        ),
-        (None, None) => (false, "No pattern applications to analyze".to_owned()),
-        (None, Some(d)) if d < threshold => (
-            true,
-            format!("Entropy {} < threshold {}", fmt3(d), fmt3(threshold)),
-        ),
-        (None, Some(d)) => (
-            false,
-            format!(
-                "Entropy {} >= threshold {} (healthy)",
-                fmt3(d),
-                fmt3(threshold)
-            ),
-        ),
-    };
-    Ok(ResponseCheck {
-        needs_response,
-        current_entropy,
-        reason,
-        cooldown_remaining_seconds: remaining,
-    })
+    Ok(response::check(remaining, entropy, threshold))
 }
 
 /// Locks the budget and the response counters, in that order (every writer

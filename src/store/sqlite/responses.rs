@@ -7,11 +7,11 @@ use super::{aggregates, budget, cells, json, new_id, page, patterns, time};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
     entropy::PopulationEntropy,
-    fmt3,
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
         TriggerContext,
     },
+    response,
 };
 use crate::store::{Page, StoreResult};
 
@@ -61,22 +61,14 @@ fn last_recorded_at(
     })
 }
 
-/// Seconds of the job's cooldown still to run, if one is active. Capped at
-/// the cooldown, so a response stamped in the future cannot extend it; a
-/// response whose time cannot be read counts as just recorded.
+/// Seconds of the job's cooldown still to run, if one is active.
 fn cooldown_remaining(
     connection: &Connection,
     job: &str,
     cooldown_seconds: i64,
 ) -> StoreResult<Option<f64>> {
-    let Some(recorded_at) = last_recorded_at(connection, Some(job))? else {
-        return Ok(None);
-    };
-    let cooldown = cooldown_seconds as f64;
-    let elapsed = recorded_at
-        .map(|at| (Utc::now() - at).as_seconds_f64())
-        .unwrap_or(0.0);
-    Ok((elapsed < cooldown).then(|| (cooldown - elapsed).min(cooldown)))
+    let last = last_recorded_at(connection, Some(job))?;
+    Ok(last.and_then(|at| response::cooldown_remaining(at, Utc::now(), cooldown_seconds)))
 }
 
 /// The check of CheckEntropyResponseNeeded, on any connection, given the
@@ -89,32 +81,7 @@ pub(super) fn check(
     entropy: PopulationEntropy,
 ) -> StoreResult<ResponseCheck> {
     let remaining = cooldown_remaining(connection, job, cooldown_seconds)?;
-    let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
-    let (needs_response, reason) = match (remaining, current_entropy) {
-        (Some(remaining), _) => (
-            false,
-            format!("Cooldown active ({remaining:.0}s remaining)"),
-        ),
-        (None, None) => (false, "No pattern applications to analyze".to_owned()),
-        (None, Some(d)) if d < threshold => (
-            true,
-            format!("Entropy {} < threshold {}", fmt3(d), fmt3(threshold)),
-        ),
-        (None, Some(d)) => (
-            false,
-            format!(
-                "Entropy {} >= threshold {} (healthy)",
-                fmt3(d),
-                fmt3(threshold)
-            ),
-        ),
-    };
-    Ok(ResponseCheck {
-        needs_response,
-        current_entropy,
-        reason,
-        cooldown_remaining_seconds: remaining,
-    })
+    Ok(response::check(remaining, entropy, threshold))
 }
 
 /// Boost, revisit and record, on the write transaction: all of them or none.
