@@ -3,18 +3,13 @@
 //! probe without credentials. Server reflection is behind the token too: it
 //! describes the whole API and no probe needs it.
 
-use std::{
-    fmt,
-    future::Future,
-    path::Path,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{fmt, path::Path, sync::Arc};
 
 use subtle::{Choice, ConstantTimeEq};
 use tonic::{Status, body::Body};
-use tower::{Layer, Service};
+use tower::Service;
+
+use crate::guard::{Answer, Guard, GuardLayer};
 
 /// Paths that never need a token.
 const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
@@ -118,53 +113,28 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// Requires a valid bearer token when `tokens` is set; passes everything otherwise.
-#[derive(Clone, Debug, Default)]
-pub struct AuthLayer {
-    tokens: Option<Arc<BearerTokens>>,
-}
+pub type AuthLayer = GuardLayer<TokenGuard>;
 
 impl AuthLayer {
     pub fn new(tokens: Option<BearerTokens>) -> Self {
-        Self {
+        GuardLayer(TokenGuard {
             tokens: tokens.map(Arc::new),
-        }
+        })
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Authenticated<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Authenticated {
-            inner,
-            tokens: self.tokens.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Authenticated<S> {
-    inner: S,
+#[derive(Clone, Debug, Default)]
+pub struct TokenGuard {
     tokens: Option<Arc<BearerTokens>>,
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, B> Service<http::Request<B>> for Authenticated<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+impl Guard for TokenGuard {
+    fn call<S, B>(&self, inner: &mut S, request: http::Request<B>) -> Answer<S::Error>
+    where
+        S: Service<http::Request<B>, Response = http::Response<Body>>,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+    {
         if let Some(tokens) = &self.tokens
             && !request.uri().path().starts_with(OPEN_PREFIX)
             && let Err(status) = tokens.check(request.headers())
@@ -172,7 +142,7 @@ where
             tracing::info!(path = %request.uri().path(), reason = %status.message(), "refused an unauthenticated call");
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
-        Box::pin(self.inner.call(request))
+        Box::pin(inner.call(request))
     }
 }
 

@@ -6,67 +6,37 @@
 //! the future that produces the response head, so a server-streaming call is
 //! bounded only until its stream starts, never while it streams.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
 use tonic::{Status, body::Body};
-use tower::{Layer, Service};
+use tower::Service;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DeadlineLayer {
-    ceiling: Option<Duration>,
-}
+use crate::guard::{Answer, Guard, GuardLayer};
+
+/// DEADLINE_EXCEEDED for a call that has not answered within the ceiling.
+pub type DeadlineLayer = GuardLayer<Ceiling>;
 
 impl DeadlineLayer {
     pub fn new(ceiling: Option<Duration>) -> Self {
-        Self {
-            ceiling: ceiling.filter(|c| !c.is_zero()),
-        }
+        GuardLayer(Ceiling(ceiling.filter(|c| !c.is_zero())))
     }
 }
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = Deadline<S>;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ceiling(Option<Duration>);
 
-    fn layer(&self, inner: S) -> Self::Service {
-        Deadline {
-            inner,
-            ceiling: self.ceiling,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Deadline<S> {
-    inner: S,
-    ceiling: Option<Duration>,
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, B> Service<http::Request<B>> for Deadline<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let Some(ceiling) = self.ceiling else {
-            return Box::pin(self.inner.call(request));
+impl Guard for Ceiling {
+    fn call<S, B>(&self, inner: &mut S, request: http::Request<B>) -> Answer<S::Error>
+    where
+        S: Service<http::Request<B>, Response = http::Response<Body>>,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+    {
+        let Some(ceiling) = self.0 else {
+            return Box::pin(inner.call(request));
         };
         let path = request.uri().path().to_owned();
-        let answer = self.inner.call(request);
+        let answer = inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(ceiling, answer).await {
                 Ok(answer) => answer,

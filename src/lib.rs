@@ -12,6 +12,7 @@ pub mod deadline;
 pub mod domain;
 pub mod exposure;
 pub mod feed;
+pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod ops;
