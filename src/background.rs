@@ -9,7 +9,10 @@ use std::{sync::Arc, time::Duration};
 use tokio::task::JoinHandle;
 
 use crate::{
-    domain::records::{EntropySnapshot, ResponseConfig},
+    domain::{
+        diversity::DiversityQuery,
+        records::{EntropySnapshot, ResponseConfig},
+    },
     store::{PRUNE_BATCH, PRUNE_INTERVAL, Pruned, RETENTION, Retention, Store},
 };
 
@@ -19,6 +22,8 @@ pub struct SamplerOptions {
     pub interval: Duration,
     /// `threshold_exceeded` is set when diversity is strictly below it.
     pub alert_threshold: f64,
+    /// The window and scope of the snapshots (default: all time, all patterns).
+    pub diversity: DiversityQuery,
 }
 
 /// Responds to low entropy for `jobs` every `interval`.
@@ -29,6 +34,8 @@ pub struct ResponderOptions {
     pub entropy_threshold: f64,
     pub cooldown_seconds: i64,
     pub config: ResponseConfig,
+    /// The window and scope of the check, and the scope of the revisit.
+    pub diversity: DiversityQuery,
 }
 
 /// Deletes history past `days` and beyond `budget_rows_per_job`, every `interval`.
@@ -150,7 +157,7 @@ async fn sample(store: Arc<dyn Store>, options: SamplerOptions) {
     loop {
         ticker.tick().await;
         let recorded = async {
-            let entropy = store.population_entropy().await?;
+            let entropy = store.diversity(options.diversity.clone()).await?;
             store
                 .record_snapshot(EntropySnapshot {
                     id: None,
@@ -183,6 +190,7 @@ async fn respond(store: Arc<dyn Store>, options: ResponderOptions) {
                     options.entropy_threshold,
                     options.cooldown_seconds,
                     options.config,
+                    options.diversity.clone(),
                 )
                 .await;
             match answer {

@@ -2,6 +2,7 @@
 //! environment variable.
 
 pub mod dashboard;
+pub mod diversity;
 pub mod hardening;
 pub mod operating;
 
@@ -136,6 +137,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub operating: operating::OperatingArgs,
+
+    #[command(flatten)]
+    pub diversity: diversity::DiversityArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {
@@ -162,6 +166,7 @@ impl ServeConfig {
             Some(interval) => Some(SamplerOptions {
                 interval: positive("entropy-sample-interval", interval)?,
                 alert_threshold: fraction("entropy-alert-threshold", self.entropy_alert_threshold)?,
+                diversity: self.diversity.sampler()?,
             }),
         };
         let jobs: Vec<String> = self
@@ -191,6 +196,7 @@ impl ServeConfig {
                 interval: positive("auto-respond-interval", self.auto_respond_interval)?,
                 entropy_threshold: fraction("auto-respond-threshold", self.auto_respond_threshold)?,
                 cooldown_seconds: self.auto_respond_cooldown.as_secs() as i64,
+                diversity: self.diversity.responder()?,
                 config: ResponseConfig {
                     boost_budget: true,
                     revisit_quarantine: true,

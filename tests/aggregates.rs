@@ -135,6 +135,7 @@ async fn applications_written_by_another_program_are_counted_exactly() {
             job_hash: "job".into(),
             entropy_threshold: Some(0.99),
             cooldown_seconds: Some(0),
+            ..Default::default()
         })
         .await
         .unwrap()

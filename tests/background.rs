@@ -41,6 +41,7 @@ async fn the_sampler_records_snapshots_marked_against_the_alert_threshold() {
             sampler: Some(SamplerOptions {
                 interval: Duration::from_millis(100),
                 alert_threshold: 0.5,
+                diversity: Default::default(),
             }),
             ..Default::default()
         },
@@ -77,6 +78,7 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
                 entropy_threshold: 0.3,
                 cooldown_seconds: 3600,
                 config: ResponseConfig::default(),
+                diversity: Default::default(),
             }),
             ..Default::default()
         },

@@ -187,7 +187,7 @@ fn cases(pattern_id: &str) -> Vec<(&'static str, Call, Expect)> {
         ("dominant share inf", snapshot(pb::PatternEntropyMetrics { dominant_pattern_share: f64::INFINITY, ..metrics() }), I("metrics.dominant_pattern_share")),
         ("calculated_at bad nanos", snapshot(pb::PatternEntropyMetrics { calculated_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }), ..metrics() }), I("metrics.calculated_at")),
         ("calculated_at out of range", snapshot(pb::PatternEntropyMetrics { calculated_at: Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 }), ..metrics() }), I("metrics.calculated_at")),
-        ("alert threshold NaN", Call::Calculate(pb::CalculatePatternEntropyRequest { alert_threshold: Some(f64::NAN) }), I("alert_threshold")),
+        ("alert threshold NaN", Call::Calculate(pb::CalculatePatternEntropyRequest { alert_threshold: Some(f64::NAN), ..Default::default() }), I("alert_threshold")),
         // PatternService
         ("pattern empty type", Call::Pattern(pb::RecordPatternRequest { pattern_type: String::new(), ..pattern() }), I("pattern_type")),
         ("pattern oversized name", Call::Pattern(pb::RecordPatternRequest { pattern_name: long_id.clone(), ..pattern() }), I("pattern_name")),

@@ -313,6 +313,7 @@ async fn entropy_metrics_warnings_and_json() {
         .entropy()
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(0.9),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -10,6 +10,7 @@ fn check(job: &str, threshold: f64, cooldown: i64) -> pb::CheckEntropyResponseNe
         job_hash: job.into(),
         entropy_threshold: Some(threshold),
         cooldown_seconds: Some(cooldown),
+        ..Default::default()
     }
 }
 
@@ -104,6 +105,7 @@ async fn empty_and_single_pattern_populations() {
         .entropy()
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(0.5),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -612,6 +614,7 @@ async fn patterns_record_applications_status_and_list() {
             description: Some("exponential backoff".into()),
             quarantine_status: None,
             request_id: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -577,6 +577,7 @@ async fn entropy_requests() {
     let alert = entropy
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(f64::NAN),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -137,6 +137,8 @@ pub fn snapshot(snapshot: EntropySnapshot) -> pb::PatternEntropyMetrics {
         total_applications: e.total_applications,
         dominant_pattern_share: e.dominant_pattern_share,
         threshold_exceeded: snapshot.threshold_exceeded,
+        perplexity: e.perplexity,
+        inverse_simpson: e.inverse_simpson,
     }
 }
 
@@ -172,6 +174,14 @@ pub fn snapshot_to_record(
             "metrics.dominant_pattern_share",
             m.dominant_pattern_share,
         )?,
+        perplexity: m
+            .perplexity
+            .map(|v| effective_number("metrics.perplexity", v, &m))
+            .transpose()?,
+        inverse_simpson: m
+            .inverse_simpson
+            .map(|v| effective_number("metrics.inverse_simpson", v, &m))
+            .transpose()?,
     };
     if entropy.effective_pattern_count > entropy.unique_pattern_count {
         return Err(invalid(
@@ -202,6 +212,31 @@ pub fn snapshot_to_record(
         entropy,
         threshold_exceeded: m.threshold_exceeded,
     })
+}
+
+/// A recorded effective number of patterns: finite, 0 when nothing was
+/// applied, else between 1 and effective_pattern_count (with room for the
+/// rounding of 2^H).
+fn effective_number(field: &str, value: f64, m: &pb::PatternEntropyMetrics) -> Result<f64, Status> {
+    let value = validate::finite(field, value)?;
+    let most = m.effective_pattern_count as f64;
+    let slack = 1e-9 * most.max(1.0);
+    let fits = if m.total_applications == 0 {
+        value == 0.0
+    } else {
+        (1.0 - slack..=most + slack).contains(&value)
+    };
+    if !fits {
+        return Err(invalid(
+            field,
+            format!(
+                "must be 0 without applications, else between 1 and effective_pattern_count \
+                 ({}), got {value}",
+                m.effective_pattern_count
+            ),
+        ));
+    }
+    Ok(value)
 }
 
 pub fn trigger_context(
@@ -292,5 +327,6 @@ pub fn pattern(record: PatternRecord) -> pb::Pattern {
         quarantined_at: record.quarantined_at.map(timestamp),
         validated_at: record.validated_at.map(timestamp),
         active: record.active,
+        instrument_name: record.instrument_name,
     }
 }

@@ -3,6 +3,7 @@
 mod budget;
 pub mod codec;
 pub mod convert;
+mod diversity;
 mod entropy;
 pub mod idempotency;
 mod page_token;

@@ -77,6 +77,8 @@ pub fn entropy_metrics(metrics: &pb::PatternEntropyMetrics) -> Value {
         "total_applications": metrics.total_applications,
         "dominant_pattern_share": metrics.dominant_pattern_share,
         "threshold_exceeded": metrics.threshold_exceeded,
+        "perplexity": metrics.perplexity,
+        "inverse_simpson": metrics.inverse_simpson,
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod budget;
 mod connect;
+mod diversity;
 mod entropy;
 mod failure;
 mod health;

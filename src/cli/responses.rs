@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{
     ConnectOptions,
     connect::Connection,
+    diversity::DiversityFlags,
     failure::Failure,
     json, page_limit, render,
     render::{Cell, Color, HistoryTable, Section, Style, fixed},
@@ -51,6 +52,10 @@ pub struct ResponsesArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// With --check: whose diversity is checked.
+    #[command(flatten)]
+    pub diversity: DiversityFlags,
+
     #[command(flatten)]
     pub connect: ConnectOptions,
 }
@@ -81,6 +86,9 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
                         job_hash: job.clone(),
                         entropy_threshold: Some(args.threshold),
                         cooldown_seconds: Some(i64::from(args.cooldown)),
+                        window: args.diversity.window(),
+                        pattern_type: args.diversity.pattern_type.clone(),
+                        instrument_name: args.diversity.instrument.clone(),
                     },
                 )),
         )
@@ -94,6 +102,7 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
             "cooldown_remaining_seconds": answer.cooldown_remaining_seconds,
             "entropy_threshold": args.threshold,
             "cooldown_seconds": args.cooldown,
+            "of": args.diversity.describe(),
         }));
     }
     let style = Style::detect();
@@ -111,6 +120,9 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
     }
     section.line("Threshold", args.threshold.to_string());
     section.line("Cooldown", format!("{}s", args.cooldown));
+    if let Some(of) = args.diversity.describe() {
+        section.line("Diversity of", of);
+    }
     render::print(&section.render(style))
 }
 

@@ -1,6 +1,7 @@
 //! Pure functions and types of the learning store: no I/O, no SQL, no proto.
 
 pub mod budget;
+pub mod diversity;
 pub mod entropy;
 pub mod records;
 pub mod response;

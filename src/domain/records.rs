@@ -192,6 +192,7 @@ pub struct PatternRecord {
     pub quarantined_at: Option<DateTime<Utc>>,
     pub validated_at: Option<DateTime<Utc>>,
     pub active: bool,
+    pub instrument_name: Option<String>,
 }
 
 /// A new pattern to record.
@@ -201,4 +202,5 @@ pub struct NewPattern {
     pub pattern_name: String,
     pub description: Option<String>,
     pub quarantine_status: QuarantineStatus,
+    pub instrument_name: Option<String>,
 }

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::domain::{
+    diversity::DiversityQuery,
     entropy::PopulationEntropy,
     records::{
         BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
@@ -128,11 +129,16 @@ pub trait Store: Send + Sync + 'static {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        diversity: DiversityQuery,
     ) -> StoreResult<ResponseCheck>;
 
     // Patterns and entropy.
     /// O(patterns) at most, whatever the number of applications.
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy>;
+    /// The entropy of a window and/or scope; the all-time population
+    /// (`population_entropy`) for the default query. O(patterns x
+    /// [`crate::domain::diversity::MAX_BUCKETS`]) at most.
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy>;
     /// Newest `calculated_at` first.
     async fn snapshot_history(
         &self,
@@ -214,12 +220,14 @@ pub trait Store: Send + Sync + 'static {
         threshold: f64,
         cooldown_seconds: i64,
         config: ResponseConfig,
+        diversity: DiversityQuery,
     ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
         let write = Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
         };
         match self.write(write, None).await? {
             WriteOutcome::Written(Written::Responded { check, response }) => Ok((check, response)),

@@ -4,6 +4,7 @@
 
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal},
+    diversity::DiversityQuery,
     records::{
         BudgetRecord, EntropySnapshot, NewPattern, PatternRecord, QuarantineStatus, ResponseCheck,
         ResponseConfig, ResponseRecord, TriggerContext,
@@ -48,6 +49,8 @@ pub enum Write {
         threshold: f64,
         cooldown_seconds: i64,
         config: ResponseConfig,
+        /// Whose diversity is checked; its scope is also the revisit's.
+        diversity: DiversityQuery,
     },
 }
 

@@ -261,6 +261,7 @@ impl Caller {
             cooldown_seconds: Some(0),
             config: None,
             request_id: request_id.clone(),
+            ..Default::default()
         };
         let altered = pb::RespondToEntropyIfNeededRequest {
             entropy_threshold: Some(0.5),
@@ -318,6 +319,7 @@ impl Caller {
             description: Some("recorded by the crash test".into()),
             quarantine_status: None,
             request_id: request_id.clone(),
+            ..Default::default()
         };
         let altered = pb::RecordPatternRequest {
             pattern_name: format!("other-{request_id}"),

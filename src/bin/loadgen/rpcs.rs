@@ -196,6 +196,7 @@ impl Workload {
                         entropy_threshold: Some(0.3),
                         // No cooldown, so that every call computes the entropy.
                         cooldown_seconds: Some(0),
+                        ..Default::default()
                     })
                     .await?;
             }

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
+    PostgresStore, budget, diversity, idempotency, ops, patterns, responses, snapshots, streams,
     tx::{TxResult, into_store_error, with_retry},
 };
 use crate::{
     domain::{
+        diversity::DiversityQuery,
         entropy::PopulationEntropy,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
@@ -101,15 +102,20 @@ impl Store for PostgresStore {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        query: DiversityQuery,
     ) -> StoreResult<ResponseCheck> {
         snapshot!(self, |c| async {
-            let entropy = patterns::population_entropy(c).await?;
+            let entropy = diversity::entropy(c, &query).await?;
             responses::check(c, &job, threshold, cooldown_seconds, entropy).await
         })
     }
 
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
         read!(self, |c| patterns::population_entropy(c))
+    }
+
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy> {
+        read!(self, |c| diversity::entropy(c, &query))
     }
 
     async fn snapshot_history(

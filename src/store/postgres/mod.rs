@@ -60,6 +60,7 @@
 
 mod budget;
 mod contract;
+mod diversity;
 mod idempotency;
 mod ops;
 mod page;

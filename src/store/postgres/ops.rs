@@ -43,16 +43,24 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
         ),
         Write::TriggerResponse { context, config } => {
             responses::lock_for_response(c).await?;
-            Written::Response(responses::trigger(c, context, config).await?)
+            Written::Response(responses::trigger(c, context, config, &Default::default()).await?)
         }
         Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
         } => {
-            let (check, response) =
-                responses::respond_if_needed(c, job, *threshold, *cooldown_seconds, config).await?;
+            let (check, response) = responses::respond_if_needed(
+                c,
+                job,
+                *threshold,
+                *cooldown_seconds,
+                config,
+                diversity,
+            )
+            .await?;
             Written::Responded { check, response }
         }
     })

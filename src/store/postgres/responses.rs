@@ -5,13 +5,14 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    budget, page, patterns, sql,
+    budget, diversity, page, patterns, sql,
     sql::{BUDGET, RESPONSES, new_id, time_of},
     stats,
     tx::TxResult,
 };
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
+    diversity::{DiversityQuery, PatternScope},
     entropy::PopulationEntropy,
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
@@ -102,6 +103,7 @@ pub async fn trigger(
     c: &impl GenericClient,
     context: &TriggerContext,
     config: &ResponseConfig,
+    scope: &PatternScope,
 ) -> TxResult<ResponseRecord> {
     let job = context.job_hash.as_str();
     let mut actions = Vec::new();
@@ -125,7 +127,7 @@ pub async fn trigger(
         }
     }
     let revisited = if config.revisit_quarantine {
-        patterns::revisit_quarantined(c, config.max_quarantine_revisits).await?
+        patterns::revisit_quarantined(c, config.max_quarantine_revisits, scope).await?
     } else {
         Vec::new()
     };
@@ -177,9 +179,10 @@ pub async fn respond_if_needed(
     threshold: f64,
     cooldown_seconds: i64,
     config: &ResponseConfig,
+    query: &DiversityQuery,
 ) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
     lock_for_response(c).await?;
-    let entropy = patterns::population_entropy(c).await?;
+    let entropy = diversity::entropy(c, query).await?;
     let answer = check(c, job, threshold, cooldown_seconds, entropy).await?;
     let response = match answer.current_entropy {
         Some(diversity) if answer.needs_response => {
@@ -188,7 +191,7 @@ pub async fn respond_if_needed(
                 entropy_at_trigger: diversity,
                 threshold_used: threshold,
             };
-            Some(trigger(c, &context, config).await?)
+            Some(trigger(c, &context, config, &query.scope).await?)
         }
         _ => None,
     };

@@ -13,7 +13,10 @@ use super::tx::{Failure, TxResult, into_store_error};
 use crate::store::{StoreError, StoreResult};
 
 /// The migrations, oldest first: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_diversity.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -65,6 +68,10 @@ async fn apply(client: &mut Object) -> TxResult<()> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         transaction.batch_execute(migration).await?;
+        if index + 1 == 2 {
+            // Version 2's buckets of the applications already there.
+            super::diversity::backfill(&transaction).await?;
+        }
         tracing::info!(version = index + 1, "applied a PostgreSQL schema migration");
     }
     transaction

@@ -13,7 +13,7 @@ use crate::store::{Page, PageKey, sqlite::time};
 
 pub const COLUMNS: &str = "pos, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
-     dominant_pattern_share, threshold_exceeded";
+     dominant_pattern_share, threshold_exceeded, perplexity, inverse_simpson";
 
 fn keyed_row(row: &Row) -> TxResult<(PageKey, EntropySnapshot)> {
     let calculated_at: String = row.try_get(2)?;
@@ -33,6 +33,8 @@ fn keyed_row(row: &Row) -> TxResult<(PageKey, EntropySnapshot)> {
                 effective_pattern_count: row.try_get(7)?,
                 total_applications: row.try_get(8)?,
                 dominant_pattern_share: row.try_get(9)?,
+                perplexity: row.try_get(11)?,
+                inverse_simpson: row.try_get(12)?,
             },
             threshold_exceeded: row.try_get::<_, Option<i64>>(10)?.unwrap_or(0) != 0,
         },
@@ -59,8 +61,8 @@ pub async fn record_snapshot(
         c,
         "INSERT INTO pattern_entropy_history (pos, id, calculated_at, shannon_entropy, \
          max_possible_entropy, diversity_index, unique_pattern_count, effective_pattern_count, \
-         total_applications, dominant_pattern_share, threshold_exceeded) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         total_applications, dominant_pattern_share, threshold_exceeded, perplexity, \
+         inverse_simpson) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         &[
             &position,
             &id,
@@ -73,6 +75,8 @@ pub async fn record_snapshot(
             &e.total_applications,
             &e.dominant_pattern_share,
             &i64::from(snapshot.threshold_exceeded),
+            &e.perplexity,
+            &e.inverse_simpson,
         ],
     )
     .await?;

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    SqliteStore, budget, entropy_history, idempotency, ops, patterns, responses, retention, streams,
+    SqliteStore, budget, diversity, entropy_cache::EntropyCache, entropy_history, idempotency, ops,
+    patterns, responses, retention, streams,
 };
 use crate::{
     domain::{
+        diversity::DiversityQuery,
         entropy::PopulationEntropy,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
@@ -71,10 +73,11 @@ impl Store for SqliteStore {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        query: DiversityQuery,
     ) -> StoreResult<ResponseCheck> {
         let cache = self.entropy_cache.clone();
         self.read(move |c| {
-            let entropy = cache.entropy(c)?;
+            let entropy = entropy_of(&cache, c, &query)?;
             responses::check(c, &job, threshold, cooldown_seconds, entropy)
         })
         .await
@@ -83,6 +86,11 @@ impl Store for SqliteStore {
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
         let cache = self.entropy_cache.clone();
         self.read(move |c| cache.entropy(c)).await
+    }
+
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy> {
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| entropy_of(&cache, c, &query)).await
     }
 
     async fn snapshot_history(
@@ -207,5 +215,19 @@ impl Store for SqliteStore {
 
     fn close(&self, grace: Duration) {
         self.stop(grace);
+    }
+}
+
+/// The all-time population from the cache (one point read while nothing
+/// changes it); a window or a scope is computed from the bucket tables.
+fn entropy_of(
+    cache: &EntropyCache,
+    connection: &rusqlite::Connection,
+    query: &DiversityQuery,
+) -> StoreResult<PopulationEntropy> {
+    if query.is_all_time_population() {
+        cache.entropy(connection)
+    } else {
+        diversity::entropy(connection, query)
     }
 }

@@ -13,6 +13,7 @@ mod budget;
 mod cells;
 mod checkpoint;
 mod contract;
+mod diversity;
 mod entropy_cache;
 mod entropy_history;
 mod error;

@@ -51,17 +51,27 @@ pub(super) fn run(connection: &Connection, write: Write) -> StoreResult<Written>
         } => Written::Pattern(patterns::set_quarantine_status(
             c, pattern_id, status, reason,
         )?),
-        Write::TriggerResponse { context, config } => {
-            Written::Response(responses::trigger(c, &context, &config)?)
-        }
+        Write::TriggerResponse { context, config } => Written::Response(responses::trigger(
+            c,
+            &context,
+            &config,
+            &Default::default(),
+        )?),
         Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
         } => {
-            let (check, response) =
-                responses::respond_if_needed(c, job, threshold, cooldown_seconds, &config)?;
+            let (check, response) = responses::respond_if_needed(
+                c,
+                job,
+                threshold,
+                cooldown_seconds,
+                &config,
+                &diversity,
+            )?;
             Written::Responded { check, response }
         }
     })

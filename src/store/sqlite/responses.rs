@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, budget, cells, json, new_id, page, patterns, time};
+use super::{aggregates, budget, cells, diversity, json, new_id, page, patterns, time};
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
+    diversity::{DiversityQuery, PatternScope},
     entropy::PopulationEntropy,
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
@@ -89,6 +90,7 @@ pub(super) fn trigger(
     connection: &Connection,
     context: &TriggerContext,
     config: &ResponseConfig,
+    scope: &PatternScope,
 ) -> StoreResult<ResponseRecord> {
     let job = context.job_hash.as_str();
     let mut actions = Vec::new();
@@ -110,7 +112,7 @@ pub(super) fn trigger(
         }
     }
     let revisited = if config.revisit_quarantine {
-        patterns::revisit_quarantined(connection, config.max_quarantine_revisits)?
+        patterns::revisit_quarantined(connection, config.max_quarantine_revisits, scope)?
     } else {
         Vec::new()
     };
@@ -162,8 +164,9 @@ pub(super) fn respond_if_needed(
     threshold: f64,
     cooldown_seconds: i64,
     config: &ResponseConfig,
+    query: &DiversityQuery,
 ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
-    let entropy = patterns::population_entropy(c)?;
+    let entropy = diversity::entropy(c, query)?;
     let answer = check(c, &job, threshold, cooldown_seconds, entropy)?;
     let response = match answer.current_entropy {
         Some(diversity) if answer.needs_response => {
@@ -172,7 +175,7 @@ pub(super) fn respond_if_needed(
                 entropy_at_trigger: diversity,
                 threshold_used: threshold,
             };
-            Some(trigger(c, &context, config)?)
+            Some(trigger(c, &context, config, &query.scope)?)
         }
         _ => None,
     };

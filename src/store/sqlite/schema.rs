@@ -183,6 +183,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
         )?;
     }
     super::aggregates::ensure(&transaction)?;
+    super::diversity::ensure(&transaction)?;
     super::probe::ensure_row(&transaction)?;
     transaction.commit()?;
     Ok(())
