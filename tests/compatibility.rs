@@ -222,11 +222,14 @@ async fn serves_an_original_file_and_keeps_its_formats() {
     assert_eq!(
         added,
         [
+            "ls_application_hours",
+            "ls_application_minutes",
             "ls_budget_stats",
             "ls_idempotency",
             "ls_meta",
             "ls_pattern_app_counts",
-            "ls_response_stats"
+            "ls_response_stats",
+            "ls_snapshot_diversity"
         ],
         "only the service's own tables are added"
     );

@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_diversity.sql"),
 ];
 
+/// The version whose migration creates the application buckets
+/// (`diversity`): a step in Rust fills them from the applications already
+/// there, reading their local time text as the service does.
+const BUCKETS_VERSION: usize = 2;
+
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const CREATE_LOCK: &str = "CREATE TABLE IF NOT EXISTS ls_schema (id BIGINT PRIMARY KEY, \
@@ -68,8 +73,7 @@ async fn apply(client: &mut Object) -> TxResult<()> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         transaction.batch_execute(migration).await?;
-        if index + 1 == 2 {
-            // Version 2's buckets of the applications already there.
+        if index + 1 == BUCKETS_VERSION {
             super::diversity::backfill(&transaction).await?;
         }
         tracing::info!(version = index + 1, "applied a PostgreSQL schema migration");
