@@ -559,12 +559,14 @@ async fn bad_windows_and_scopes_are_refused_and_change_nothing() {
     let before = server.row_counts();
     let duration = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
     let long = "x".repeat(257);
-    let cases: Vec<(
+    // (window, pattern_type, instrument_name, the field refused)
+    type Case = (
         Option<prost_types::Duration>,
         Option<String>,
         Option<String>,
-        &str,
-    )> = vec![
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (duration(0, 0), None, None, "window"),
         (duration(-60, 0), None, None, "window"),
         (duration(0, -1), None, None, "window"),

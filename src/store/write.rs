@@ -74,6 +74,9 @@ pub enum Written {
 /// The answer to a write: what it wrote, or, for a retried idempotent write,
 /// the response bytes stored by its first run.
 #[derive(Clone, Debug, PartialEq)]
+// Moved once per write and never stored in bulk: boxing the larger variant
+// would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 pub enum WriteOutcome {
     Written(Written),
     Replayed(Vec<u8>),
