@@ -178,14 +178,20 @@ fn apply_recently(sql: &rusqlite::Connection, id: &str, times: usize, tag: &str)
     transaction.commit().unwrap();
 }
 
-/// A file of the original store, with applications, before the service
-/// ever opened it.
-fn original_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+/// A file of the original store that the service never opened, with the
+/// collapse of [`seed_a_recent_collapse`]: the first pattern applied
+/// `recent` times in the last hour. Returns the file and the pattern ids.
+fn collapsed_original_file(
+    dir: &tempfile::TempDir,
+    recent: usize,
+) -> (std::path::PathBuf, Vec<String>) {
     let db = dir.path().join("learning.db");
     let sql = rusqlite::Connection::open(&db).unwrap();
     sql.execute_batch(include_str!("fixtures/original_schema.sql"))
         .unwrap();
-    db
+    let ids = seed_a_recent_collapse(&sql);
+    apply_recently(&sql, &ids[0], recent, "before");
+    (db, ids)
 }
 
 #[tokio::test]
@@ -194,13 +200,7 @@ async fn a_window_sees_a_collapse_that_all_time_diversity_hides() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = original_file(&dir);
-    let ids = {
-        let sql = rusqlite::Connection::open(&db).unwrap();
-        let ids = seed_a_recent_collapse(&sql);
-        apply_recently(&sql, &ids[0], 20, "before");
-        ids
-    };
+    let (db, ids) = collapsed_original_file(&dir, 20);
     let server = TestServer::start_on(db).await;
     {
         // After the service's first open: counted by the triggers,
@@ -637,14 +637,11 @@ async fn the_sampler_and_the_responder_use_their_window_and_scope() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = original_file(&dir);
-    {
-        let sql = rusqlite::Connection::open(&db).unwrap();
-        let ids = seed_a_recent_collapse(&sql);
-        apply_recently(&sql, &ids[0], 30, "recent");
-        sql.execute_batch("UPDATE patterns SET instrument_name = 'piano'")
-            .unwrap();
-    }
+    let (db, _) = collapsed_original_file(&dir, 30);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE patterns SET instrument_name = 'piano'")
+        .unwrap();
     let diversity = DiversityQuery {
         window: Some(Duration::from_secs(3600)),
         scope: PatternScope {
@@ -714,12 +711,7 @@ async fn the_cli_shows_the_effective_patterns_of_a_window() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = original_file(&dir);
-    {
-        let sql = rusqlite::Connection::open(&db).unwrap();
-        let ids = seed_a_recent_collapse(&sql);
-        apply_recently(&sql, &ids[0], 30, "recent");
-    }
+    let (db, _) = collapsed_original_file(&dir, 30);
     let server = TestServer::start_on(db).await;
     let address = format!("http://{}", server.address);
     let text = cli_support::run(&["entropy", "--window", "1h", "--server", &address]).await;

@@ -87,6 +87,19 @@ fn check_args(
     })
 }
 
+/// The [`CheckArgs`] of a check or check-and-respond request (both name
+/// their fields alike).
+macro_rules! check_args {
+    ($r:expr) => {
+        check_args(
+            $r.job_hash,
+            $r.entropy_threshold,
+            $r.cooldown_seconds,
+            diversity::query($r.window, $r.pattern_type, $r.instrument_name),
+        )
+    };
+}
+
 #[tonic::async_trait]
 impl EntropyService for EntropyApi {
     type SubscribePatternEntropyStream = SubscriberStream<pb::SubscribePatternEntropyResponse>;
@@ -136,24 +149,14 @@ impl EntropyService for EntropyApi {
     ) -> Result<Response<pb::RespondToEntropyIfNeededResponse>, Status> {
         let mut r = request.into_inner();
         let key = idempotency::key(&mut r)?;
-        let CheckArgs {
-            job,
-            threshold,
-            cooldown_seconds,
-            diversity,
-        } = check_args(
-            r.job_hash,
-            r.entropy_threshold,
-            r.cooldown_seconds,
-            diversity::query(r.window, r.pattern_type, r.instrument_name),
-        )?;
+        let args = check_args!(r)?;
         let config = convert::response_config(r.config)?;
         let write = Write::RespondIfNeeded {
-            job,
-            threshold,
-            cooldown_seconds,
+            job: args.job,
+            threshold: args.threshold,
+            cooldown_seconds: args.cooldown_seconds,
             config,
-            diversity,
+            diversity: args.diversity,
         };
         let response = idempotency::write(&*self.store, key, write, |written| match written {
             Written::Responded { check, response } => Some(pb::RespondToEntropyIfNeededResponse {
@@ -173,20 +176,15 @@ impl EntropyService for EntropyApi {
         request: Request<pb::CheckEntropyResponseNeededRequest>,
     ) -> Result<Response<pb::CheckEntropyResponseNeededResponse>, Status> {
         let r = request.into_inner();
-        let CheckArgs {
-            job,
-            threshold,
-            cooldown_seconds,
-            diversity,
-        } = check_args(
-            r.job_hash,
-            r.entropy_threshold,
-            r.cooldown_seconds,
-            diversity::query(r.window, r.pattern_type, r.instrument_name),
-        )?;
+        let args = check_args!(r)?;
         let check = self
             .store
-            .check_response_needed(job, threshold, cooldown_seconds, diversity)
+            .check_response_needed(
+                args.job,
+                args.threshold,
+                args.cooldown_seconds,
+                args.diversity,
+            )
             .await?;
         Ok(Response::new(pb::CheckEntropyResponseNeededResponse {
             needs_response: check.needs_response,

@@ -20,7 +20,10 @@
 use chrono::Utc;
 use rusqlite::{Connection, params};
 
-use super::{aggregates::meta_value, patterns};
+use super::{
+    aggregates::{all_present, meta_value, trigger},
+    patterns,
+};
 use crate::domain::{
     diversity::{DiversityQuery, PatternScope, WindowBuckets},
     entropy::PopulationEntropy,
@@ -120,33 +123,31 @@ fn buckets_remove(row: &str) -> String {
 }
 
 fn create_triggers() -> String {
-    let trigger = |name: &str, event: &str, table: &str, body: String| {
-        format!("CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN\n{body}END;\n")
-    };
+    let applications = "pattern_applications";
     [
         trigger(
             "ls_window_insert",
             "INSERT",
-            "pattern_applications",
-            buckets_add("NEW"),
+            applications,
+            &buckets_add("NEW"),
         ),
         trigger(
             "ls_window_delete",
             "DELETE",
-            "pattern_applications",
-            buckets_remove("OLD"),
+            applications,
+            &buckets_remove("OLD"),
         ),
         trigger(
             "ls_window_update",
             "UPDATE OF id, pattern_id, applied_at",
-            "pattern_applications",
-            buckets_remove("OLD") + &buckets_add("NEW"),
+            applications,
+            &(buckets_remove("OLD") + &buckets_add("NEW")),
         ),
         trigger(
             "ls_snapshot_diversity_delete",
             "DELETE",
             "pattern_entropy_history",
-            "DELETE FROM ls_snapshot_diversity WHERE snapshot_id = OLD.id;\n".to_owned(),
+            "DELETE FROM ls_snapshot_diversity WHERE snapshot_id = OLD.id;\n",
         ),
     ]
     .concat()
@@ -166,23 +167,14 @@ fn backfill() -> String {
     )
 }
 
-fn all_present(connection: &Connection) -> StoreResult<bool> {
-    let mut statement =
-        connection.prepare("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = ?1)")?;
-    for name in TABLES.iter().chain(TRIGGERS) {
-        if !statement.query_row([name], |row| row.get::<_, bool>(0))? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Creates (or rebuilds) the tables and triggers, and fills the buckets
 /// from the applications already there, in the caller's transaction (after
 /// `aggregates::ensure`, which creates `ls_meta`). A rebuild keeps the
 /// effective numbers of recorded snapshots.
 pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
-    if meta_value(connection, VERSION_KEY)? == Some(VERSION) && all_present(connection)? {
+    if meta_value(connection, VERSION_KEY)? == Some(VERSION)
+        && all_present(connection, &[TABLES, TRIGGERS].concat())?
+    {
         return Ok(());
     }
     for name in TRIGGERS {
