@@ -77,3 +77,38 @@ impl DiversityArgs {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(window: Option<Duration>, instrument: &str) -> DiversityArgs {
+        DiversityArgs {
+            entropy_sample_window: window,
+            entropy_sample_pattern_type: Some(String::new()),
+            entropy_sample_instrument_name: Some(instrument.into()),
+            auto_respond_window: window,
+            auto_respond_pattern_type: None,
+            auto_respond_instrument_name: None,
+        }
+    }
+
+    #[test]
+    fn windows_outside_the_range_stop_the_start() {
+        for window in [Duration::ZERO, MAX_WINDOW + Duration::from_secs(1)] {
+            let error = args(Some(window), "").sampler().unwrap_err();
+            assert!(error.starts_with("--entropy-sample-window"), "{error}");
+            let error = args(Some(window), "").responder().unwrap_err();
+            assert!(error.starts_with("--auto-respond-window"), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_empty_scope_part_means_any() {
+        let query = args(Some(MAX_WINDOW), "piano").sampler().unwrap();
+        assert_eq!(query.window, Some(MAX_WINDOW));
+        assert_eq!(query.scope.pattern_type, None);
+        assert_eq!(query.scope.instrument_name.as_deref(), Some("piano"));
+        assert!(args(None, "").responder().unwrap().is_all_time_population());
+    }
+}

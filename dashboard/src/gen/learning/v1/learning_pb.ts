@@ -1185,7 +1185,9 @@ export const CalculatePatternEntropyRequestSchema: GenMessage<CalculatePatternEn
  */
 export type CalculatePatternEntropyResponse = Message<"learning.v1.CalculatePatternEntropyResponse"> & {
   /**
-   * The snapshot (not recorded: its id is empty).
+   * The snapshot (not recorded: its id is empty). With a window or a scope,
+   * every count and share is of those applications and patterns only
+   * (unique_pattern_count: the patterns of the scope).
    *
    * @generated from field: learning.v1.PatternEntropyMetrics metrics = 1;
    */
