@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     domain::records::{EntropySnapshot, ResponseConfig},
+    ops::metrics::RETENTION_DELETED_ROWS,
     store::{PRUNE_BATCH, PRUNE_INTERVAL, Pruned, RETENTION, Retention, Store},
 };
 
@@ -109,6 +110,8 @@ async fn prune_request_ids(store: Arc<dyn Store>) {
 /// At every interval, deletes what retention lets go, a batch at a time
 /// with a pause between batches, until nothing is left.
 async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
+    // Every series exists from the start, so a rate over it is 0, not absent.
+    count_deleted(&Pruned::default());
     let mut ticker = ticker(options.interval);
     loop {
         ticker.tick().await;
@@ -122,6 +125,7 @@ async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
         loop {
             match store.prune_history(retention, RETENTION_BATCH).await {
                 Ok(pruned) if pruned.total() > 0 => {
+                    count_deleted(&pruned);
                     total.budget += pruned.budget;
                     total.responses += pruned.responses;
                     total.snapshots += pruned.snapshots;
@@ -142,6 +146,17 @@ async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
                 "retention deleted old history"
             );
         }
+    }
+}
+
+/// Counted per batch, so that a long purge shows its progress.
+fn count_deleted(pruned: &Pruned) {
+    for (history, rows) in [
+        ("budget", pruned.budget),
+        ("responses", pruned.responses),
+        ("snapshots", pruned.snapshots),
+    ] {
+        metrics::counter!(RETENTION_DELETED_ROWS, "history" => history).increment(rows);
     }
 }
 
