@@ -259,10 +259,13 @@ async fn a_database_restart_under_load_loses_no_acknowledged_write_and_both_repl
     b.stop().await;
 }
 
+/// (record id, cursor) pairs in stream order, filled by a reader task.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Records a stream delivers, with their cursors, until it ends.
 fn collect(
     mut stream: tonic::Streaming<pb::WatchExplorationBudgetResponse>,
-) -> (Arc<Mutex<Vec<(String, String)>>>, JoinHandle<()>) {
+) -> (Received, JoinHandle<()>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let into = received.clone();
     let task = tokio::spawn(async move {
