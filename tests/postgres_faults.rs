@@ -12,6 +12,9 @@ mod prerequisite;
 #[path = "support/private_postgres.rs"]
 mod private_postgres;
 mod served;
+#[allow(dead_code)]
+#[path = "common/valid.rs"]
+mod valid;
 
 use std::{
     collections::HashSet,
@@ -55,9 +58,7 @@ async fn two_replicas(cluster: &PrivatePostgres) -> (Served, Served) {
 fn a_write(job: &str) -> pb::UpdateExplorationBudgetRequest {
     pb::UpdateExplorationBudgetRequest {
         job_hash: job.into(),
-        budget_value: 0.2,
-        adjustment_type: pb::AdjustmentType::Boost as i32,
-        ..Default::default()
+        ..valid::update()
     }
 }
 
