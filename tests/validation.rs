@@ -303,7 +303,7 @@ async fn budget_requests() {
 #[tokio::test]
 async fn entropy_requests() {
     let server = TestServer::start().await;
-    common::seed_applications(&server.sql(), &[3, 1]);
+    server.seed_applications(&[3, 1]).await;
     let before = server.row_counts();
     let mut entropy = server.entropy();
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
+    Conn, PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
     tx::{TxResult, into_store_error, with_retry},
 };
 use crate::{
@@ -30,8 +30,9 @@ use crate::{
 macro_rules! read {
     ($self:ident, |$c:ident| $body:expr) => {{
         let client = $self.client().await?;
-        let $c = &client;
+        let $c = &*client;
         let result: TxResult<_> = $body.await;
+        client.finish();
         result.map_err(into_store_error)
     }};
 }
@@ -49,9 +50,16 @@ macro_rules! snapshot {
             .await?;
         let $c = &transaction;
         let result: TxResult<_> = $body.await;
-        let value = result.map_err(into_store_error)?;
-        transaction.commit().await?;
-        Ok(value)
+        let value = match result {
+            Ok(value) => transaction.commit().await.map(|()| value),
+            Err(failure) => {
+                drop(transaction);
+                client.finish();
+                return Err(into_store_error(failure));
+            }
+        };
+        client.finish();
+        Ok(value?)
     }};
 }
 
@@ -134,13 +142,9 @@ impl Store for PostgresStore {
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
             let mut client = self.client().await?;
-            let transaction = client.transaction().await?;
-            let outcome = match once {
-                None => WriteOutcome::Written(ops::run(&transaction, write).await?),
-                Some(once) => idempotency::run_once(&transaction, once, write).await?,
-            };
-            transaction.commit().await?;
-            Ok(outcome)
+            let outcome = Self::write_once(&mut client, write, once).await;
+            client.finish();
+            outcome
         })
         .await?;
         self.committed();
@@ -245,10 +249,12 @@ impl Store for PostgresStore {
     async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
         let check = async {
             let client = self.client().await?;
-            client
+            let written = client
                 .batch_execute("BEGIN; UPDATE ls_schema SET version = version WHERE id = 0; COMMIT")
                 .await
-                .map_err(StoreError::from)
+                .map_err(StoreError::from);
+            client.finish();
+            written
         };
         match tokio::time::timeout(write_timeout, check).await {
             Err(_) => Err(StoreFault::WriteStalled(write_timeout)),
@@ -261,6 +267,23 @@ impl Store for PostgresStore {
         // Writes are never queued here: each call runs its own transaction
         // and is answered after its COMMIT. Closing refuses new calls.
         self.stop();
+    }
+}
+
+impl PostgresStore {
+    /// One attempt of a write: one transaction, BEGIN to COMMIT.
+    async fn write_once(
+        client: &mut Conn,
+        write: &Write,
+        once: Option<&Idempotent>,
+    ) -> TxResult<WriteOutcome> {
+        let transaction = client.transaction().await?;
+        let outcome = match once {
+            None => WriteOutcome::Written(ops::run(&transaction, write).await?),
+            Some(once) => idempotency::run_once(&transaction, once, write).await?,
+        };
+        transaction.commit().await?;
+        Ok(outcome)
     }
 }
 

@@ -59,6 +59,7 @@
 //! `portable` scans every statement of this folder and fails on any of them.
 
 mod budget;
+mod conn;
 mod contract;
 mod idempotency;
 mod ops;
@@ -85,12 +86,13 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 
 pub use url::{PostgresUrl, SslMode};
 
 use crate::store::{StoreError, StoreResult, Wakeup};
+use conn::Conn;
 
 /// Pool and connection settings (`--pg-*` flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,13 +169,16 @@ impl PostgresStore {
         })
     }
 
-    async fn client(&self) -> StoreResult<Object> {
+    /// A connection for one call; see [`conn`] for why a call must
+    /// [`Conn::finish`] it.
+    async fn client(&self) -> StoreResult<Conn> {
         if self.pool.is_closed() {
             return Err(StoreError::closed());
         }
         self.pool
             .get()
             .await
+            .map(Conn::new)
             .map_err(|e| tx::into_store_error(e.into()))
     }
 
