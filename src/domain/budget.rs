@@ -159,6 +159,10 @@ pub fn next_adjustment(
     proposal.enforce(params.bounds)
 }
 
+/// How the reason of a response boost starts (unless it was clamped, which
+/// rewrites the reason): the replay tells response boosts from readings by it.
+pub const RESPONSE_REASON_PREFIX: &str = "Entropy response:";
+
 /// The budget boost of an entropy response. Enforced.
 pub fn response_boost(
     current: Option<f64>,
@@ -171,7 +175,7 @@ pub fn response_boost(
         value: current.unwrap_or(RESPONSE_BASE_BUDGET) + boost_amount,
         adjustment_type: AdjustmentType::Boost,
         reason: Some(format!(
-            "Entropy response: diversity {} < {}",
+            "{RESPONSE_REASON_PREFIX} diversity {} < {}",
             fmt3(entropy_at_trigger),
             fmt3(threshold_used)
         )),
