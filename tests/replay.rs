@@ -3,6 +3,7 @@
 //! out, ranges, bounds and bad input. Runs on PostgreSQL too
 //! (LEARNING_TEST_BACKEND=postgres).
 
+mod cli_support;
 mod common;
 
 use common::{TestServer, assert_invalid};
@@ -562,4 +563,88 @@ async fn ranges_and_answers_past_the_bounds_are_out_of_range() {
     .await;
     assert_eq!(summary(&answer.candidates[4]).steps, 20_000);
     assert_eq!(summary(answer.actual.as_ref().unwrap()).steps, 20_000);
+}
+
+/// `learning-service replay`: the table with a sparkline per policy, JSON,
+/// and the exit codes of bad input.
+#[tokio::test]
+async fn the_replay_command_prints_the_comparison() {
+    let server = TestServer::start().await;
+    let mut client = server.budget();
+    for entropy in [0.9, 0.1, 0.35, 0.0] {
+        adjust(&mut client, "job-c", entropy, Tuning::default()).await;
+    }
+    let address = format!("http://{}", server.address);
+    let args = |extra: &[&'static str]| {
+        let mut all = vec!["replay", "--server", address.as_str(), "--job", "job-c"];
+        all.extend_from_slice(extra);
+        all
+    };
+    let table = cli_support::run(&args(&[
+        "--threshold",
+        "0.4",
+        "--candidate",
+        "decay=0.5,threshold=0.05",
+    ]))
+    .await;
+    assert_eq!(table.code, Some(0), "{}", table.stderr);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        lines[0].contains("job job-c") && lines[0].contains("4 readings"),
+        "{}",
+        table.stdout
+    );
+    let row = |label: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label}: {}", table.stdout))
+            .to_string()
+    };
+    // Mean of 0.15, 0.25, 0.35, 0.45: 30.0%; its sparkline rises to the top
+    // of the shared scale (0.05 to 0.45).
+    let threshold = row("threshold=0.4 ");
+    assert!(threshold.contains("30.0%"), "{threshold}");
+    let bars: Vec<char> = threshold.trim_end().chars().rev().take(4).collect();
+    assert!(bars.iter().all(|c| ('▁'..='█').contains(c)), "{threshold}");
+    assert!(bars.windows(2).all(|w| w[0] >= w[1]), "{threshold}");
+    assert_eq!(bars[0], '█', "{threshold}");
+    // Halving: min 5.0% (the floor), max 15.0%.
+    let halving = row("threshold=0.05 decay=0.5");
+    assert!(
+        halving.contains(" 5.0%") && halving.contains("15.0%"),
+        "{halving}"
+    );
+    assert!(row("recorded").contains("15.0%"), "{}", table.stdout);
+
+    let json = cli_support::run(&args(&["--threshold", "0.4", "--json"]))
+        .await
+        .json();
+    let steps = json["candidates"][0]["steps"].as_array().unwrap();
+    let values: Vec<f64> = steps
+        .iter()
+        .map(|s| s["budget_value"].as_f64().unwrap())
+        .collect();
+    // (serde_json's default parser may be one ulp off: compare closely.)
+    for (got, want) in values.iter().zip([0.15, 0.25, 0.35, 0.45]) {
+        assert!((got - want).abs() < 1e-12, "{values:?}");
+    }
+    assert_eq!(values.len(), 4);
+    assert_eq!(steps[0]["adjustment_type"], "initial");
+    assert_eq!(json["candidates"][0]["summary"]["boosts"], 3);
+    assert_eq!(json["actual"]["summary"]["steps"], 4);
+    assert_eq!(json["candidates"][0]["policy"]["entropy_threshold"], 0.4);
+
+    let refused = cli_support::run(&args(&["--floor", "0.6", "--ceiling", "0.4"])).await;
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused
+            .stderr
+            .contains("INVALID_ARGUMENT: candidates[0].floor"),
+        "{}",
+        refused.stderr
+    );
+    let usage = cli_support::run(&args(&["--candidate", "speed=2"])).await;
+    assert_eq!(usage.code, Some(2));
+    assert!(usage.stderr.contains("unknown key"), "{}", usage.stderr);
 }
