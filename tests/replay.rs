@@ -367,6 +367,12 @@ async fn bad_input_is_refused_naming_the_field() {
     let server = TestServer::start().await;
     let mut client = server.budget();
     adjust(&mut client, "job-b", 0.5, Tuning::default()).await;
+    // One candidate that differs from the defaults in one field.
+    let one = |change: fn(&mut pb::BudgetPolicy)| {
+        let mut policy = good();
+        change(&mut policy);
+        request("job-b", vec![policy])
+    };
     let cases: Vec<(pb::ReplayBudgetPolicyRequest, &str)> = vec![
         (request("", vec![]), "job_hash"),
         (request(&"j".repeat(257), vec![]), "job_hash"),
@@ -385,73 +391,31 @@ async fn bad_input_is_refused_naming_the_field() {
             "candidates[1].floor",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    decay_rate: Some(0.0),
-                    ..good()
-                }],
-            ),
+            one(|p| p.decay_rate = Some(0.0)),
             "candidates[0].decay_rate",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    decay_rate: Some(1.5),
-                    ..good()
-                }],
-            ),
+            one(|p| p.decay_rate = Some(1.5)),
             "candidates[0].decay_rate",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    entropy_threshold: Some(f64::NAN),
-                    ..good()
-                }],
-            ),
+            one(|p| p.entropy_threshold = Some(f64::NAN)),
             "candidates[0].entropy_threshold",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    boost_amount: Some(-0.1),
-                    ..good()
-                }],
-            ),
+            one(|p| p.boost_amount = Some(-0.1)),
             "candidates[0].boost_amount",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    initial_budget: Some(f64::INFINITY),
-                    ..good()
-                }],
-            ),
+            one(|p| p.initial_budget = Some(f64::INFINITY)),
             "candidates[0].initial_budget",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    response_threshold: Some(1.5),
-                    ..good()
-                }],
-            ),
+            one(|p| p.response_threshold = Some(1.5)),
             "candidates[0].response_threshold",
         ),
         (
-            request(
-                "job-b",
-                vec![pb::BudgetPolicy {
-                    response_cooldown_seconds: Some(-1),
-                    ..good()
-                }],
-            ),
+            one(|p| p.response_cooldown_seconds = Some(-1)),
             "candidates[0].response_cooldown_seconds",
         ),
         (request("job-b", vec![good(); 33]), "candidates"),
