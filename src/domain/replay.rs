@@ -1,9 +1,10 @@
 //! Policy replay: a job's recorded entropy readings run again through a
-//! candidate policy with the live path's own functions
-//! ([`budget::next_adjustment`] for each adjustment; for a modelled
+//! candidate policy with the live path's own functions: for each adjustment
+//! [`budget::next_value`] (the rule and clamp of
+//! [`budget::next_adjustment`], without its reason text); for a modelled
 //! responder [`response::cooldown_remaining`], [`response::check_diversity`]
-//! and [`budget::response_boost`]), so that replaying the policy that wrote a
-//! history gives that history back.
+//! and the value of [`budget::response_boost`]. Replaying the policy that
+//! wrote a history therefore gives that history back.
 
 use chrono::{DateTime, Utc};
 
@@ -131,7 +132,7 @@ pub fn replay(start: Option<f64>, readings: &[Reading], policy: &Policy) -> Vec<
     readings
         .iter()
         .map(|reading| {
-            let adjusted = budget::next_adjustment(current, reading.entropy, params);
+            let (value, rule) = budget::next_value(current, reading.entropy, params);
             let fired = policy.response.is_some_and(|responder| {
                 let remaining = last_response.and_then(|at| {
                     response::cooldown_remaining(
@@ -143,25 +144,18 @@ pub fn replay(start: Option<f64>, readings: &[Reading], policy: &Policy) -> Vec<
                 response::check_diversity(remaining, Some(reading.entropy), responder.threshold)
                     .needs_response
             });
-            current = Some(match policy.response {
-                Some(responder) if fired => {
-                    last_response = Some(reading.recorded_at);
-                    budget::response_boost(
-                        Some(adjusted.value),
-                        params.boost_amount,
-                        reading.entropy,
-                        responder.threshold,
-                        params.bounds,
-                    )
-                    .value
-                }
-                _ => adjusted.value,
+            current = Some(if fired {
+                last_response = Some(reading.recorded_at);
+                let proposed = budget::response_boost_proposed(Some(value), params.boost_amount);
+                budget::clamp(proposed, params.bounds).0
+            } else {
+                value
             });
             Step {
                 recorded_at: reading.recorded_at,
                 entropy: reading.entropy,
-                budget_value: adjusted.value,
-                adjustment_type: Some(adjusted.adjustment_type),
+                budget_value: value,
+                adjustment_type: Some(rule),
                 response_fired: fired,
             }
         })
