@@ -3,6 +3,8 @@
 //! out, ranges, bounds and bad input. Runs on PostgreSQL too
 //! (LEARNING_TEST_BACKEND=postgres).
 
+// Only `run` is used here; the rest serves tests/cli.rs.
+#[allow(unused_imports)]
 mod cli_support;
 mod common;
 
