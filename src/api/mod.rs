@@ -7,6 +7,7 @@ mod entropy;
 pub mod idempotency;
 mod page_token;
 mod patterns;
+mod replay;
 mod status;
 pub mod subscription;
 pub mod validate;

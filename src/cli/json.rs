@@ -22,7 +22,13 @@ pub fn adjustment_type(record: &pb::ExplorationBudgetRecord) -> String {
     if !record.stored_adjustment_type.is_empty() {
         return record.stored_adjustment_type.clone();
     }
-    enum_text(record.adjustment_type().as_str_name(), "ADJUSTMENT_TYPE_")
+    adjustment_type_name(record.adjustment_type())
+}
+
+/// `boost`, `floor_enforced`, ... (`unspecified` for a type another
+/// program stored).
+pub fn adjustment_type_name(value: pb::AdjustmentType) -> String {
+    enum_text(value.as_str_name(), "ADJUSTMENT_TYPE_")
 }
 
 /// `budget_boost`, `quarantine_revisit`, as the original stores them.

@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod entropy;
 pub mod records;
+pub mod replay;
 pub mod response;
 
 /// Turns -0.0 into +0.0 (the original leaks -0.0 from single-pattern entropy).
