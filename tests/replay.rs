@@ -455,6 +455,15 @@ async fn bad_input_is_refused_naming_the_field() {
     assert_eq!(answer.candidates.len(), 32);
 }
 
+fn assert_out_of_range(status: &tonic::Status, message_start: &str) {
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().starts_with(message_start),
+        "{}",
+        status.message()
+    );
+}
+
 /// The bounds of one call: 20,000 records in the range, and 100,000 steps
 /// unless summaries_only.
 #[tokio::test]
@@ -487,14 +496,7 @@ async fn ranges_and_answers_past_the_bounds_are_out_of_range() {
         .replay_budget_policy(request("job-big", vec![]))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    assert!(
-        status
-            .message()
-            .starts_with("since: the range holds more than 20000"),
-        "{}",
-        status.message()
-    );
+    assert_out_of_range(&status, "since: the range holds more than 20000");
 
     let from_second = |candidates| pb::ReplayBudgetPolicyRequest {
         since: second.recorded_at,
@@ -510,14 +512,7 @@ async fn ranges_and_answers_past_the_bounds_are_out_of_range() {
         .replay_budget_policy(from_second(five.clone()))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    assert!(
-        status
-            .message()
-            .starts_with("candidates: 20000 readings x 6 trajectories"),
-        "{}",
-        status.message()
-    );
+    assert_out_of_range(&status, "candidates: 20000 readings x 6 trajectories");
 
     let answer = replay(
         &mut client,
