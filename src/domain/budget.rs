@@ -135,7 +135,16 @@ pub fn next_adjustment(
     entropy: f64,
     params: &AdjustmentParams,
 ) -> BudgetProposal {
-    let proposal = match current {
+    proposed_adjustment(current, entropy, params).enforce(params.bounds)
+}
+
+/// The step of [`next_adjustment`] before the floor and the ceiling.
+pub fn proposed_adjustment(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> BudgetProposal {
+    match current {
         None => BudgetProposal {
             value: params.initial_budget,
             adjustment_type: AdjustmentType::Initial,
@@ -155,8 +164,7 @@ pub fn next_adjustment(
             adjustment_type: AdjustmentType::Decay,
             reason: Some(format!("Entropy {} >= threshold, decaying", fmt3(entropy))),
         },
-    };
-    proposal.enforce(params.bounds)
+    }
 }
 
 /// The budget boost of an entropy response. Enforced.
@@ -167,6 +175,17 @@ pub fn response_boost(
     threshold_used: f64,
     bounds: Bounds,
 ) -> BudgetProposal {
+    proposed_response_boost(current, boost_amount, entropy_at_trigger, threshold_used)
+        .enforce(bounds)
+}
+
+/// The step of [`response_boost`] before the floor and the ceiling.
+pub fn proposed_response_boost(
+    current: Option<f64>,
+    boost_amount: f64,
+    entropy_at_trigger: f64,
+    threshold_used: f64,
+) -> BudgetProposal {
     BudgetProposal {
         value: current.unwrap_or(RESPONSE_BASE_BUDGET) + boost_amount,
         adjustment_type: AdjustmentType::Boost,
@@ -176,7 +195,6 @@ pub fn response_boost(
             fmt3(threshold_used)
         )),
     }
-    .enforce(bounds)
 }
 
 #[cfg(test)]
