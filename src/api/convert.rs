@@ -99,7 +99,7 @@ pub fn budget_record(record: BudgetRecord) -> pb::ExplorationBudgetRecord {
         adjustment_type: known as i32,
         adjustment_reason: record.adjustment_reason,
         stored_adjustment_type: record.adjustment_type,
-        explanation: record.explanation.map(explanation::budget),
+        explanation: record.explanation.map(|e| explanation::budget(*e)),
     }
 }
 
@@ -125,7 +125,7 @@ pub fn response_record(record: ResponseRecord) -> pb::EntropyResponseRecord {
         budget_boosted: record.budget_boosted,
         quarantine_revisits: record.quarantine_revisits.clamp(0, i32::MAX as i64) as i32,
         patterns_revisited: record.patterns_revisited,
-        explanation: record.explanation.map(explanation::response),
+        explanation: record.explanation.map(|e| explanation::response(*e)),
     }
 }
 

@@ -19,7 +19,8 @@ pub struct BudgetRecord {
     pub adjustment_type: String,
     pub adjustment_reason: Option<String>,
     /// Why it has its value; None for rows of other writers and older releases.
-    pub explanation: Option<BudgetExplanation>,
+    /// Boxed: most of a record's size, and records are kept in tails and pages.
+    pub explanation: Option<Box<BudgetExplanation>>,
 }
 
 impl BudgetRecord {
@@ -79,7 +80,7 @@ pub struct ResponseRecord {
     pub quarantine_revisits: i64,
     pub patterns_revisited: Vec<String>,
     /// Why it was recorded; None for rows of other writers and older releases.
-    pub explanation: Option<ResponseExplanation>,
+    pub explanation: Option<Box<ResponseExplanation>>,
 }
 
 /// Aggregates over entropy responses.

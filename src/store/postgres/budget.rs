@@ -35,7 +35,7 @@ pub fn from_row(row: &Row) -> TxResult<(i64, BudgetRecord)> {
             entropy_at_time: row.try_get(5)?,
             adjustment_type: row.try_get(6)?,
             adjustment_reason: row.try_get(7)?,
-            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(8)?),
+            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(8)?).map(Box::new),
         },
     ))
 }
@@ -110,7 +110,7 @@ pub async fn insert_at(
         entropy_at_time,
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
-        explanation: Some(explanation),
+        explanation: Some(Box::new(explanation)),
     };
     stats::count_budget(c, &record).await?;
     Ok(record)

@@ -53,7 +53,8 @@ pub fn from_row(row: &Row) -> TxResult<(i64, ResponseRecord)> {
             quarantine_revisits: row.try_get::<_, Option<i64>>(8)?.unwrap_or(0),
             patterns_revisited: json::read_list(row.try_get::<_, Option<String>>(9)?.as_deref())
                 .unwrap_or_default(),
-            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(10)?),
+            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(10)?)
+                .map(Box::new),
         },
     ))
 }
@@ -210,7 +211,7 @@ pub async fn trigger(
     explanations::insert(c, explanations::RESPONSES, &record.id, &explanation).await?;
     stats::count_response(c, &record).await?;
     Ok(ResponseRecord {
-        explanation: Some(explanation),
+        explanation: Some(Box::new(explanation)),
         ..record
     })
 }

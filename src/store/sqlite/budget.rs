@@ -10,7 +10,7 @@ use crate::domain::{
     },
     records::{BudgetRecord, BudgetStatistics},
 };
-use crate::store::{Page, StoreResult};
+use crate::store::{Page, StoreResult, explanation_json};
 
 /// Every read of records: the original's columns and the explanation
 /// (NULL for rows without one), by the record id's primary key.
@@ -31,7 +31,7 @@ pub(super) fn from_row(row: &Row) -> page::Keyed<i64, BudgetRecord> {
             entropy_at_time: c.optional_real(5),
             adjustment_type: c.text(6)?,
             adjustment_reason: c.optional_text(7),
-            explanation: crate::store::explanation_json::decode(c.optional_text(8).as_deref()),
+            explanation: explanation_json::decode(c.optional_text(8).as_deref()).map(Box::new),
         })
     })
 }
@@ -103,7 +103,7 @@ pub(super) fn insert(
         entropy_at_time,
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
-        explanation: Some(explanation),
+        explanation: Some(Box::new(explanation)),
     })
 }
 

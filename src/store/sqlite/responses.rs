@@ -19,7 +19,7 @@ use crate::domain::{
     },
     response,
 };
-use crate::store::{Page, StoreResult};
+use crate::store::{Page, StoreResult, explanation_json};
 
 /// Every read of records: the original's columns and the explanation
 /// (NULL for rows without one), by the record id's primary key.
@@ -46,7 +46,7 @@ pub(super) fn from_row(row: &Row) -> page::Keyed<i64, ResponseRecord> {
             budget_boosted: c.flag(7, false),
             quarantine_revisits: c.integer_or(8, 0),
             patterns_revisited: c.list(9),
-            explanation: crate::store::explanation_json::decode(c.optional_text(10).as_deref()),
+            explanation: explanation_json::decode(c.optional_text(10).as_deref()).map(Box::new),
         })
     })
 }
@@ -197,7 +197,7 @@ pub(super) fn trigger(
     )?;
     Ok(ResponseRecord {
         recorded_at: time::parse(&recorded_at),
-        explanation: Some(explanation),
+        explanation: Some(Box::new(explanation)),
         ..record
     })
 }
