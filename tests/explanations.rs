@@ -18,10 +18,12 @@ use std::{
 
 use common::{TestServer, backend};
 use learning_service::{
+    background::ResponderOptions,
     domain::budget::{
         AdjustmentParams, AdjustmentType, Bounds, BudgetProposal, next_adjustment,
         proposed_adjustment, response_boost,
     },
+    domain::records::ResponseConfig,
     pb::{
         self, BudgetClamp, BudgetRule, ResponseTrigger,
         watch_entropy_responses_response::Event as ResponseEvent,
@@ -742,34 +744,38 @@ async fn rows_in_the_original_format_read_back_without_an_explanation() {
     server.stop().await;
 }
 
-async fn next_budget(
-    stream: &mut tonic::Streaming<pb::WatchExplorationBudgetResponse>,
-) -> pb::ExplorationBudgetRecord {
+/// The next record of a watch, past progress and caught-up markers.
+async fn next_record<M, R>(stream: &mut tonic::Streaming<M>, record: impl Fn(M) -> Option<R>) -> R {
     loop {
         let message = timeout(WAIT, stream.message())
             .await
             .expect("in time")
             .expect("stream ok")
             .expect("stream open");
-        if let Some(BudgetEvent::Record(record)) = message.event {
-            return record;
+        if let Some(found) = record(message) {
+            return found;
         }
     }
+}
+
+async fn next_budget(
+    stream: &mut tonic::Streaming<pb::WatchExplorationBudgetResponse>,
+) -> pb::ExplorationBudgetRecord {
+    next_record(stream, |m| match m.event {
+        Some(BudgetEvent::Record(record)) => Some(record),
+        _ => None,
+    })
+    .await
 }
 
 async fn next_response(
     stream: &mut tonic::Streaming<pb::WatchEntropyResponsesResponse>,
 ) -> pb::EntropyResponseRecord {
-    loop {
-        let message = timeout(WAIT, stream.message())
-            .await
-            .expect("in time")
-            .expect("stream ok")
-            .expect("stream open");
-        if let Some(ResponseEvent::Record(record)) = message.event {
-            return record;
-        }
-    }
+    next_record(stream, |m| match m.event {
+        Some(ResponseEvent::Record(record)) => Some(record),
+        _ => None,
+    })
+    .await
 }
 
 /// Backfilled and live records carry their explanations; the original's
@@ -970,5 +976,61 @@ async fn the_cli_shows_explanations() {
         .json();
     assert_eq!(json[0]["explanation"]["trigger"], "explicit");
     assert!(json[1]["explanation"].is_null());
+    server.stop().await;
+}
+
+/// The service's own responder says so, without a request_id.
+#[tokio::test]
+async fn the_automatic_responder_is_named_in_its_explanations() {
+    let options = StoreOptions {
+        instance_id: INSTANCE.into(),
+        ..StoreOptions::default()
+    };
+    let server = TestServer::start_with_store(
+        ServerOptions {
+            responder: Some(ResponderOptions {
+                jobs: vec!["auto".into()],
+                interval: Duration::from_millis(50),
+                entropy_threshold: 0.9,
+                cooldown_seconds: 3600,
+                config: ResponseConfig::default(),
+            }),
+            ..ServerOptions::default()
+        },
+        options,
+    )
+    .await;
+    record_pattern(&server, "busy", pb::QuarantineStatus::Validated, 9).await;
+    record_pattern(&server, "rare", pb::QuarantineStatus::Validated, 1).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let response = loop {
+        let last = server
+            .entropy()
+            .get_last_entropy_response(pb::GetLastEntropyResponseRequest {
+                job_hash: Some("auto".into()),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .response;
+        if let Some(response) = last {
+            break response;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no automatic response"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let e = response.explanation.expect("an explanation");
+    assert_eq!(e.trigger(), ResponseTrigger::Automatic);
+    assert_eq!(e.cooldown_seconds, Some(3600));
+    assert_eq!(e.threshold, 0.9);
+    // The responder may have run between two of the applications above.
+    assert!(e.total_applications.unwrap_or(0) > 0, "{e:?}");
+    assert_eq!(
+        (e.request_id.as_str(), e.instance_id.as_str()),
+        ("", INSTANCE)
+    );
     server.stop().await;
 }

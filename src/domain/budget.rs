@@ -1,7 +1,7 @@
 //! Exploration budget arithmetic: the boost/decay step, floor and ceiling
 //! enforcement, and the reason texts of the original store.
 
-use super::fmt3;
+use super::{explanation::Clamp, fmt3};
 
 pub const DEFAULT_FLOOR: f64 = 0.05;
 pub const DEFAULT_CEILING: f64 = 0.50;
@@ -77,8 +77,8 @@ impl BudgetProposal {
     pub fn enforce(self, bounds: Bounds) -> BudgetProposal {
         let Bounds { floor, ceiling } = bounds;
         let proposed = self.value;
-        if proposed < floor {
-            BudgetProposal {
+        match Clamp::of(proposed, bounds) {
+            Clamp::Floor => BudgetProposal {
                 value: floor,
                 adjustment_type: AdjustmentType::FloorEnforced,
                 reason: Some(format!(
@@ -86,9 +86,8 @@ impl BudgetProposal {
                     fmt3(proposed),
                     fmt3(floor)
                 )),
-            }
-        } else if proposed > ceiling {
-            BudgetProposal {
+            },
+            Clamp::Ceiling => BudgetProposal {
                 value: ceiling,
                 adjustment_type: AdjustmentType::CeilingEnforced,
                 reason: Some(format!(
@@ -96,12 +95,11 @@ impl BudgetProposal {
                     fmt3(proposed),
                     fmt3(ceiling)
                 )),
-            }
-        } else {
-            BudgetProposal {
+            },
+            Clamp::None => BudgetProposal {
                 value: super::positive_zero(proposed),
                 ..self
-            }
+            },
         }
     }
 }

@@ -58,7 +58,7 @@ pub enum Clamp {
 }
 
 impl Clamp {
-    /// The bound `proposed` hits, as [`BudgetProposal::enforce`] decides it.
+    /// The bound `proposed` is outside of, if any (what [`BudgetProposal::enforce`] applies).
     pub fn of(proposed: f64, bounds: Bounds) -> Self {
         if proposed < bounds.floor {
             Self::Floor

@@ -51,11 +51,7 @@ pub async fn require(c: &impl GenericClient, id: &str) -> TxResult<()> {
     if found {
         return Ok(());
     }
-    Err(StoreError::InvalidArgument {
-        field: "trigger.snapshot_id",
-        message: format!("no recorded snapshot has the id {id:?}"),
-    }
-    .into())
+    Err(StoreError::unknown_snapshot(id).into())
 }
 
 /// Keyed by the position alone (for the stream reads).

@@ -87,10 +87,7 @@ pub(super) fn require(connection: &Connection, id: &str) -> StoreResult<()> {
     if found {
         Ok(())
     } else {
-        Err(StoreError::InvalidArgument {
-            field: "trigger.snapshot_id",
-            message: format!("no recorded snapshot has the id {id:?}"),
-        })
+        Err(StoreError::unknown_snapshot(id))
     }
 }
 
