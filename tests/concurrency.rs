@@ -91,6 +91,7 @@ async fn concurrent_triggers_revisit_each_pattern_once() {
                         job_hash: "job".into(),
                         entropy_at_trigger: 0.1,
                         threshold_used: 0.3,
+                        snapshot_id: None,
                     }),
                     config: Some(pb::EntropyResponseConfig {
                         boost_budget: Some(false),

@@ -19,6 +19,7 @@ fn trigger(job: &str, entropy: f64, threshold: f64) -> pb::TriggerEntropyRespons
             job_hash: job.into(),
             entropy_at_trigger: entropy,
             threshold_used: threshold,
+            snapshot_id: None,
         }),
         config: None,
         request_id: String::new(),

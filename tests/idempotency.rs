@@ -119,6 +119,7 @@ fn every_write(pattern_id: &str) -> Vec<Write> {
                 job_hash: "job".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             ..Default::default()
         }),

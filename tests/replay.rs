@@ -292,6 +292,7 @@ async fn response_boosts_and_explicit_updates_are_not_readings() {
                 job_hash: "job-x".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             config: None,
             ..Default::default()

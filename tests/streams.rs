@@ -235,6 +235,7 @@ async fn filters_by_job_and_by_threshold() {
                     job_hash: job.into(),
                     entropy_at_trigger: 0.1,
                     threshold_used: 0.3,
+                    snapshot_id: None,
                 }),
                 ..Default::default()
             })

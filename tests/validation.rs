@@ -348,6 +348,7 @@ async fn entropy_requests() {
         job_hash: "job".into(),
         entropy_at_trigger: 0.1,
         threshold_used: 0.3,
+        snapshot_id: None,
     };
     let mut triggers: Vec<(&str, pb::TriggerEntropyResponseRequest)> = vec![
         ("trigger", pb::TriggerEntropyResponseRequest::default()),

@@ -143,6 +143,7 @@ impl EntropyService for EntropyApi {
             threshold,
             cooldown_seconds,
             config,
+            automatic: false,
         };
         let response = idempotency::write(&*self.store, key, write, |written| match written {
             Written::Responded { check, response } => Some(pb::RespondToEntropyIfNeededResponse {

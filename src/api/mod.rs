@@ -4,6 +4,7 @@ mod budget;
 pub mod codec;
 pub mod convert;
 mod entropy;
+mod explanation;
 pub mod idempotency;
 mod page_token;
 mod patterns;

@@ -52,6 +52,7 @@ pub fn budget_record(record: &pb::ExplorationBudgetRecord) -> Value {
         "entropy_at_time": record.entropy_at_time,
         "adjustment_type": adjustment_type(record),
         "adjustment_reason": record.adjustment_reason,
+        "explanation": super::explain::budget_json(record.explanation.as_ref()),
     })
 }
 
@@ -98,6 +99,7 @@ pub fn response_record(record: &pb::EntropyResponseRecord) -> Value {
         "budget_boosted": record.budget_boosted,
         "quarantine_revisits": record.quarantine_revisits,
         "patterns_revisited": record.patterns_revisited,
+        "explanation": super::explain::response_json(record.explanation.as_ref()),
     })
 }
 

@@ -6,6 +6,7 @@
 mod budget;
 mod connect;
 mod entropy;
+mod explain;
 mod failure;
 mod health;
 mod json;

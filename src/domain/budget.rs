@@ -1,7 +1,7 @@
 //! Exploration budget arithmetic: the boost/decay step, floor and ceiling
 //! enforcement, and the reason texts of the original store.
 
-use super::fmt3;
+use super::{explanation::Clamp, fmt3};
 
 pub const DEFAULT_FLOOR: f64 = 0.05;
 pub const DEFAULT_CEILING: f64 = 0.50;
@@ -71,29 +71,21 @@ pub struct BudgetProposal {
     pub reason: Option<String>,
 }
 
-/// Where a proposed value ended up against the bounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Clamp {
-    Kept,
-    Floor,
-    Ceiling,
-}
-
 /// The value kept in the bounds: only a value strictly outside moves.
 pub fn clamp(proposed: f64, bounds: Bounds) -> (f64, Clamp) {
-    if proposed < bounds.floor {
-        (bounds.floor, Clamp::Floor)
-    } else if proposed > bounds.ceiling {
-        (bounds.ceiling, Clamp::Ceiling)
-    } else {
-        (super::positive_zero(proposed), Clamp::Kept)
-    }
+    let clamp = Clamp::of(proposed, bounds);
+    let value = match clamp {
+        Clamp::Floor => bounds.floor,
+        Clamp::Ceiling => bounds.ceiling,
+        Clamp::None => super::positive_zero(proposed),
+    };
+    (value, clamp)
 }
 
 /// The label of a proposal of type `proposed` after [`clamp`].
 pub fn clamped_type(proposed: AdjustmentType, clamp: Clamp) -> AdjustmentType {
     match clamp {
-        Clamp::Kept => proposed,
+        Clamp::None => proposed,
         Clamp::Floor => AdjustmentType::FloorEnforced,
         Clamp::Ceiling => AdjustmentType::CeilingEnforced,
     }
@@ -106,7 +98,7 @@ impl BudgetProposal {
         let proposed = self.value;
         let (value, clamp) = clamp(proposed, bounds);
         let reason = match clamp {
-            Clamp::Kept => self.reason,
+            Clamp::None => self.reason,
             Clamp::Floor => Some(format!(
                 "Budget {} enforced to floor {}",
                 fmt3(proposed),
@@ -185,6 +177,15 @@ pub fn next_adjustment(
     entropy: f64,
     params: &AdjustmentParams,
 ) -> BudgetProposal {
+    proposed_adjustment(current, entropy, params).enforce(params.bounds)
+}
+
+/// The step of [`next_adjustment`] before the floor and the ceiling.
+pub fn proposed_adjustment(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> BudgetProposal {
     let (value, adjustment_type) = next_rule(current, entropy, params);
     let reason = match adjustment_type {
         AdjustmentType::Initial => "Initial budget set".to_owned(),
@@ -200,7 +201,6 @@ pub fn next_adjustment(
         adjustment_type,
         reason: Some(reason),
     }
-    .enforce(params.bounds)
 }
 
 /// The value a response boost proposes, before enforcement.
@@ -220,6 +220,17 @@ pub fn response_boost(
     threshold_used: f64,
     bounds: Bounds,
 ) -> BudgetProposal {
+    proposed_response_boost(current, boost_amount, entropy_at_trigger, threshold_used)
+        .enforce(bounds)
+}
+
+/// The step of [`response_boost`] before the floor and the ceiling.
+pub fn proposed_response_boost(
+    current: Option<f64>,
+    boost_amount: f64,
+    entropy_at_trigger: f64,
+    threshold_used: f64,
+) -> BudgetProposal {
     BudgetProposal {
         value: response_boost_proposed(current, boost_amount),
         adjustment_type: AdjustmentType::Boost,
@@ -229,7 +240,6 @@ pub fn response_boost(
             fmt3(threshold_used)
         )),
     }
-    .enforce(bounds)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod entropy;
+pub mod explanation;
 pub mod records;
 pub mod replay;
 pub mod response;

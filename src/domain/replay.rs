@@ -330,6 +330,7 @@ mod tests {
             budget_value: value,
             entropy_at_time: entropy,
             adjustment_type: kind.into(),
+            explanation: None,
             adjustment_reason: Some(reason.into()),
         };
         let records = [

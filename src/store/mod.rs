@@ -7,8 +7,10 @@
 //! idempotency record (opaque bytes) commits in that same transaction.
 
 mod error;
+mod explanation_json;
 mod fault;
 mod idempotency;
+mod instance;
 mod location;
 mod page;
 pub mod postgres;
@@ -36,6 +38,7 @@ use crate::domain::{
 pub use error::{StoreError, StoreResult};
 pub use fault::StoreFault;
 pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, RETENTION};
+pub use instance::{default_instance_id, provenance};
 pub use location::StoreLocation;
 pub use page::{Page, PageKey};
 pub use range::{BudgetRange, RANGE_PAGE, RangeBounds, RangeExceeded, budget_in_range};
@@ -72,6 +75,8 @@ pub struct StoreOptions {
     pub checkpoints: Checkpoints,
     /// Pool and connection settings of the PostgreSQL backend.
     pub postgres: postgres::PostgresOptions,
+    /// Names this process in the explanations of what it writes.
+    pub instance_id: String,
 }
 
 impl Default for StoreOptions {
@@ -82,6 +87,7 @@ impl Default for StoreOptions {
             write_queue_capacity: 4096,
             checkpoints: Checkpoints::Auto,
             postgres: postgres::PostgresOptions::default(),
+            instance_id: default_instance_id(),
         }
     }
 }
@@ -202,7 +208,8 @@ pub trait Store: Send + Sync + 'static {
     /// UNAVAILABLE. Blocking.
     fn close(&self, grace: Duration);
 
-    // Conveniences over `write`, for the loops the service runs itself.
+    // Conveniences over `write`, for the loops the service runs itself
+    // (their records' explanations say so: AUTOMATIC, no request_id).
     async fn record_snapshot(&self, snapshot: EntropySnapshot) -> StoreResult<EntropySnapshot> {
         match self.write(Write::RecordSnapshot(snapshot), None).await? {
             WriteOutcome::Written(Written::Snapshot(stored)) => Ok(stored),
@@ -222,6 +229,7 @@ pub trait Store: Send + Sync + 'static {
             threshold,
             cooldown_seconds,
             config,
+            automatic: true,
         };
         match self.write(write, None).await? {
             WriteOutcome::Written(Written::Responded { check, response }) => Ok((check, response)),
@@ -241,7 +249,9 @@ pub async fn open(location: &StoreLocation, options: StoreOptions) -> StoreResul
     match location {
         StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
         StoreLocation::Postgres(url) => Ok(Arc::new(
-            postgres::PostgresStore::connect(url, &options.postgres).await?,
+            postgres::PostgresStore::connect(url, &options.postgres)
+                .await?
+                .with_instance_id(options.instance_id),
         )),
     }
 }

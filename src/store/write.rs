@@ -48,6 +48,8 @@ pub enum Write {
         threshold: f64,
         cooldown_seconds: i64,
         config: ResponseConfig,
+        /// Whether the service's own responder asks (for the explanation).
+        automatic: bool,
     },
 }
 

@@ -100,7 +100,8 @@ pub async fn open(db: &Path, options: StoreOptions) -> (Arc<dyn Store>, Option<A
                 .expect("test URL");
             let store = PostgresStore::connect(&url, &options.postgres)
                 .await
-                .expect("open the PostgreSQL store");
+                .expect("open the PostgreSQL store")
+                .with_instance_id(options.instance_id.clone());
             (Arc::new(store), None)
         }
     }

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     domain::{
         entropy::PopulationEntropy,
+        explanation::Provenance,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
             ResponseCheck, ResponseRecord, ResponseStatistics,
@@ -139,10 +140,11 @@ impl Store for PostgresStore {
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
         let (write, once) = (&write, once.as_ref());
+        let provenance = &crate::store::provenance(&self.instance_id, once);
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
             let mut client = self.client().await?;
-            let outcome = Self::write_once(&mut client, write, once).await;
+            let outcome = Self::write_once(&mut client, write, once, provenance).await;
             client.finish();
             outcome
         })
@@ -184,8 +186,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<BudgetRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Budget,
-            budget::COLUMNS,
+            budget::SELECT,
             after,
             limit,
             budget::from_row
@@ -200,8 +201,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<ResponseRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Responses,
-            responses::COLUMNS,
+            responses::SELECT,
             after,
             limit,
             responses::from_row
@@ -214,10 +214,10 @@ impl Store for PostgresStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<EntropySnapshot>> {
+        let select = format!("SELECT {} FROM pattern_entropy_history", snapshots::COLUMNS);
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Snapshots,
-            snapshots::COLUMNS,
+            &select,
             after,
             limit,
             snapshots::from_row
@@ -276,11 +276,12 @@ impl PostgresStore {
         client: &mut Conn,
         write: &Write,
         once: Option<&Idempotent>,
+        provenance: &Provenance,
     ) -> TxResult<WriteOutcome> {
         let transaction = client.transaction().await?;
         let outcome = match once {
-            None => WriteOutcome::Written(ops::run(&transaction, write).await?),
-            Some(once) => idempotency::run_once(&transaction, once, write).await?,
+            None => WriteOutcome::Written(ops::run(&transaction, write, provenance).await?),
+            Some(once) => idempotency::run_once(&transaction, once, write, provenance).await?,
         };
         transaction.commit().await?;
         Ok(outcome)

@@ -61,6 +61,7 @@
 mod budget;
 mod conn;
 mod contract;
+mod explanations;
 mod idempotency;
 mod ops;
 mod page;
@@ -126,6 +127,7 @@ pub struct PostgresStore {
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     operations: AtomicU64,
     commits: AtomicU64,
+    instance_id: String,
 }
 
 impl PostgresStore {
@@ -166,7 +168,14 @@ impl PostgresStore {
             poller: Mutex::new(Some(poller)),
             operations: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            instance_id: crate::store::default_instance_id(),
         })
+    }
+
+    /// Names this store's writer in explanations (default: this process's id).
+    pub fn with_instance_id(mut self, instance_id: String) -> Self {
+        self.instance_id = instance_id;
+        self
     }
 
     /// A connection for one call; see [`conn`] for why a call must

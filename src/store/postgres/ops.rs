@@ -4,23 +4,37 @@
 use deadpool_postgres::GenericClient;
 
 use super::{budget, patterns, responses, snapshots, tx::TxResult};
+use crate::domain::explanation::{Provenance, ResponseCause};
 use crate::store::{Write, Written};
 
-pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
+/// `provenance` names who writes, in the explanations of the records.
+pub async fn run(
+    c: &impl GenericClient,
+    write: &Write,
+    provenance: &Provenance,
+) -> TxResult<Written> {
     Ok(match write {
         Write::UpdateBudget {
             job,
             proposal,
             bounds,
             entropy_at_time,
-        } => Written::Budget(
-            budget::update_budget(c, job, proposal.clone(), *bounds, *entropy_at_time).await?,
-        ),
+        } => {
+            let (proposal, who) = (proposal.clone(), provenance.clone());
+            Written::Budget(
+                budget::update_budget(c, job, proposal, *bounds, *entropy_at_time, who).await?,
+            )
+        }
         Write::CalculateAdjustment {
             job,
             current_entropy,
             params,
-        } => Written::Budget(budget::calculate_adjustment(c, job, *current_entropy, params).await?),
+        } => {
+            let who = provenance.clone();
+            Written::Budget(
+                budget::calculate_adjustment(c, job, *current_entropy, params, who).await?,
+            )
+        }
         Write::RecordSnapshot(snapshot) => {
             Written::Snapshot(snapshots::record_snapshot(c, snapshot.clone()).await?)
         }
@@ -43,16 +57,24 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
         ),
         Write::TriggerResponse { context, config } => {
             responses::lock_for_response(c).await?;
-            Written::Response(responses::trigger(c, context, config).await?)
+            let cause = ResponseCause::explicit();
+            Written::Response(responses::trigger(c, context, config, cause, provenance).await?)
         }
         Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            automatic,
         } => {
-            let (check, response) =
-                responses::respond_if_needed(c, job, *threshold, *cooldown_seconds, config).await?;
+            let ask = responses::Ask {
+                job,
+                threshold: *threshold,
+                cooldown_seconds: *cooldown_seconds,
+                config,
+                automatic: *automatic,
+            };
+            let (check, response) = responses::respond_if_needed(c, ask, provenance).await?;
             Written::Responded { check, response }
         }
     })

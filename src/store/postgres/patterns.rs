@@ -71,8 +71,12 @@ pub async fn population_entropy(c: &impl GenericClient) -> TxResult<PopulationEn
 }
 
 /// Sends up to `limit` active quarantined patterns back to pending, most
-/// recently seen first (ties: oldest first). Returns their ids.
-pub async fn revisit_quarantined(c: &impl GenericClient, limit: i64) -> TxResult<Vec<String>> {
+/// recently seen first (ties: oldest first). Returns the ids of the patterns
+/// considered (selected, in order) and of those revisited.
+pub async fn revisit_quarantined(
+    c: &impl GenericClient,
+    limit: i64,
+) -> TxResult<(Vec<String>, Vec<String>)> {
     let candidates = sql::query(
         c,
         "SELECT id FROM patterns \
@@ -81,9 +85,11 @@ pub async fn revisit_quarantined(c: &impl GenericClient, limit: i64) -> TxResult
         &[&limit],
     )
     .await?;
+    let mut considered = Vec::with_capacity(candidates.len());
     let mut revisited = Vec::with_capacity(candidates.len());
     for row in candidates {
         let id: String = row.try_get(0)?;
+        considered.push(id.clone());
         let updated = sql::execute(
             c,
             "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = $2 \
@@ -95,7 +101,7 @@ pub async fn revisit_quarantined(c: &impl GenericClient, limit: i64) -> TxResult
             revisited.push(id);
         }
     }
-    Ok(revisited)
+    Ok((considered, revisited))
 }
 
 pub async fn record_pattern(c: &impl GenericClient, new: &NewPattern) -> TxResult<PatternRecord> {

@@ -40,6 +40,7 @@ mod tests {
     const SOURCES: &[(&str, &str)] = &[
         ("budget.rs", include_str!("budget.rs")),
         ("contract.rs", include_str!("contract.rs")),
+        ("explanations.rs", include_str!("explanations.rs")),
         ("idempotency.rs", include_str!("idempotency.rs")),
         ("ops.rs", include_str!("ops.rs")),
         ("page.rs", include_str!("page.rs")),

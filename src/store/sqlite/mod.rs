@@ -17,6 +17,7 @@ mod entropy_cache;
 mod entropy_history;
 mod error;
 mod every;
+mod explanations;
 mod file_checks;
 mod file_watch;
 mod idempotency;
@@ -52,6 +53,7 @@ pub struct SqliteStore {
     poller: std::sync::Mutex<Option<every::Every>>,
     wakeups: watch::Receiver<Wakeup>,
     file: Arc<file_watch::FileWatch>,
+    instance_id: String,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -159,6 +161,7 @@ impl SqliteStore {
             poller: std::sync::Mutex::new(Some(poller)),
             wakeups,
             file,
+            instance_id: options.instance_id.clone(),
         })
     }
 
