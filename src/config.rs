@@ -129,6 +129,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_PG_CA")]
     pub pg_ca: Option<std::path::PathBuf>,
 
+    /// Names this process in the explanation of every record it writes.
+    /// Default: `hostname:pid:start time` (UTC), different per replica and restart.
+    #[arg(long, env = "LEARNING_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
 
@@ -254,6 +259,11 @@ impl ServeConfig {
                 wait_timeout: self.pg_wait_timeout,
                 ca: self.pg_ca.clone(),
             },
+            instance_id: self
+                .instance_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(crate::store::default_instance_id),
         }
     }
 }

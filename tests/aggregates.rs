@@ -293,6 +293,7 @@ async fn statistics_stay_exact_after_writes_of_another_program() {
                     job_hash: "J".into(),
                     entropy_at_trigger: 0.1,
                     threshold_used: 0.3,
+                    snapshot_id: None,
                 }),
                 config: Some(pb::EntropyResponseConfig {
                     boost_budget: Some(boost),

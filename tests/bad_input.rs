@@ -223,7 +223,7 @@ fn cases(pattern_id: &str) -> Vec<(&'static str, Call, Expect)> {
 async fn every_malformed_request_gets_a_precise_status_and_writes_nothing() {
     let server = TestServer::start().await;
     // Data for the cases to refer to, and for a trigger to act on if it wrongly ran.
-    let pattern_id = common::seed_applications(&server.sql(), &[90, 10]).remove(0);
+    let pattern_id = server.seed_applications(&[90, 10]).await.remove(0);
     let taken = pb::UpdateExplorationBudgetRequest {
         request_id: TAKEN_ID.into(),
         ..update()
@@ -251,7 +251,7 @@ async fn every_malformed_request_gets_a_precise_status_and_writes_nothing() {
 async fn the_valid_twins_of_the_cases_are_accepted() {
     // The cases' base requests are valid: a refusal above is due to the one bad field.
     let server = TestServer::start().await;
-    let pattern_id = common::seed_applications(&server.sql(), &[90, 10]).remove(0);
+    let pattern_id = server.seed_applications(&[90, 10]).await.remove(0);
     for call in [
         Call::Update(update()),
         Call::Adjust(adjust()),

@@ -408,6 +408,7 @@ async fn seed_response(server: &TestServer) -> pb::EntropyResponseRecord {
                 job_hash: "job-1".into(),
                 entropy_at_trigger: 0.0,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             ..Default::default()
         })

@@ -530,6 +530,11 @@ async fn a_scoped_reading_counts_its_scope_and_a_scoped_response_revisits_only_i
     assert_eq!(response.current_entropy, Some(violin.diversity_index));
     let record = response.response.unwrap();
     assert_eq!(record.patterns_revisited, vec![violin_quarantined.clone()]);
+    // The explanation measured the scope, and considered only its patterns.
+    let why = record.explanation.expect("a scoped response is explained");
+    assert_eq!(why.total_applications, Some(violin.total_applications));
+    assert_eq!(why.effective_pattern_count, Some(2));
+    assert_eq!(why.patterns_considered, vec![violin_quarantined.clone()]);
 
     let still_quarantined: Vec<String> = server
         .patterns()
@@ -762,11 +767,23 @@ async fn the_cli_shows_the_effective_patterns_of_a_window() {
 }
 
 /// A PostgreSQL store created before the buckets existed (schema version
-/// 1) gets the buckets of its applications when the service migrates it.
+/// 1, or 2 with the explanations) gets the buckets of its applications when
+/// the service migrates it.
 #[tokio::test]
 async fn a_postgres_store_of_version_1_gets_its_buckets_when_migrated() {
+    migrated_store_gets_its_buckets(1).await;
+}
+
+#[tokio::test]
+async fn a_postgres_store_of_version_2_gets_its_buckets_when_migrated() {
+    migrated_store_gets_its_buckets(2).await;
+}
+
+async fn migrated_store_gets_its_buckets(version: usize) {
     if common::backend::chosen() != common::backend::Backend::Postgres {
-        eprintln!("a_postgres_store_of_version_1_gets_its_buckets_when_migrated: PostgreSQL only");
+        eprintln!(
+            "a_postgres_store_of_version_{version}_gets_its_buckets_when_migrated: PostgreSQL only"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -776,17 +793,16 @@ async fn a_postgres_store_of_version_1_gets_its_buckets_when_migrated() {
         .await
         .unwrap();
     let task = tokio::spawn(connection);
+    for migration in &learning_service::store::postgres::schema::MIGRATIONS[..version] {
+        client.batch_execute(migration).await.unwrap();
+    }
     client
-        .batch_execute(learning_service::store::postgres::schema::MIGRATIONS[0])
-        .await
-        .unwrap();
-    client
-        .batch_execute(
+        .batch_execute(&format!(
             "CREATE TABLE ls_schema (id BIGINT PRIMARY KEY, version BIGINT NOT NULL); \
-             INSERT INTO ls_schema VALUES (1, 1); \
+             INSERT INTO ls_schema VALUES (1, {version}); \
              INSERT INTO patterns (pos, id, pattern_type, pattern_name, application_count) \
              VALUES (1, 'old', 't', 'n', 50), (2, 'new', 't', 'n', 5);",
-        )
+        ))
         .await
         .unwrap();
     for (pattern, count, ago) in [
@@ -825,5 +841,27 @@ async fn a_postgres_store_of_version_1_gets_its_buckets_when_migrated() {
         ),
         (5, 1)
     );
+    // Every later migration ran (the explanations' tables of version 2 too).
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    let migrated: i64 = client
+        .query_one("SELECT version FROM ls_schema WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        migrated,
+        learning_service::store::postgres::schema::SCHEMA_VERSION
+    );
+    let explanations: i64 = client
+        .query_one("SELECT count(*) FROM ls_budget_explanation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(explanations, 0);
+    drop(client);
+    let _ = task.await;
     server.stop().await;
 }

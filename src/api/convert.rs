@@ -4,7 +4,10 @@ use chrono::{DateTime, Datelike, Utc};
 use prost_types::Timestamp;
 use tonic::Status;
 
-use super::validate::{self, invalid};
+use super::{
+    explanation,
+    validate::{self, invalid},
+};
 use crate::{
     domain::{
         budget::{AdjustmentType, DEFAULT_BOOST_AMOUNT},
@@ -96,6 +99,7 @@ pub fn budget_record(record: BudgetRecord) -> pb::ExplorationBudgetRecord {
         adjustment_type: known as i32,
         adjustment_reason: record.adjustment_reason,
         stored_adjustment_type: record.adjustment_type,
+        explanation: record.explanation.map(|e| explanation::budget(*e)),
     }
 }
 
@@ -121,6 +125,7 @@ pub fn response_record(record: ResponseRecord) -> pb::EntropyResponseRecord {
         budget_boosted: record.budget_boosted,
         quarantine_revisits: record.quarantine_revisits.clamp(0, i32::MAX as i64) as i32,
         patterns_revisited: record.patterns_revisited,
+        explanation: record.explanation.map(|e| explanation::response(*e)),
     }
 }
 
@@ -247,6 +252,11 @@ pub fn trigger_context(
         job_hash: validate::job_hash("trigger.job_hash", t.job_hash)?,
         entropy_at_trigger: validate::fraction("trigger.entropy_at_trigger", t.entropy_at_trigger)?,
         threshold_used: validate::fraction("trigger.threshold_used", t.threshold_used)?,
+        snapshot_id: t
+            .snapshot_id
+            .filter(|id| !id.is_empty())
+            .map(|id| validate::required_id("trigger.snapshot_id", id))
+            .transpose()?,
     })
 }
 

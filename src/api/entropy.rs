@@ -157,6 +157,7 @@ impl EntropyService for EntropyApi {
             cooldown_seconds: args.cooldown_seconds,
             config,
             diversity: args.diversity,
+            automatic: false,
         };
         let response = idempotency::write(&*self.store, key, write, |written| match written {
             Written::Responded { check, response } => Some(pb::RespondToEntropyIfNeededResponse {

@@ -8,6 +8,7 @@ use super::{
     ConnectOptions,
     connect::Connection,
     diversity::DiversityFlags,
+    explain,
     failure::Failure,
     json, page_limit, render,
     render::{Cell, Color, HistoryTable, Section, Style, fixed},
@@ -47,6 +48,11 @@ pub struct ResponsesArgs {
         value_name = "SECONDS"
     )]
     pub cooldown: u32,
+
+    /// Why each response was recorded: its trigger, inputs, what it
+    /// considered, who wrote it (one block per response). JSON always has it.
+    #[arg(long, short = 'x', conflicts_with = "check")]
+    pub explain: bool,
 
     /// Print JSON for scripts instead of tables.
     #[arg(long)]
@@ -187,6 +193,10 @@ async fn summary(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
     latest.line("Patterns revisited", revisited);
 
     let mut out = format!("{}\n{}", totals.render(style), latest.render(style));
+    if args.explain {
+        out.push('\n');
+        out.push_str(&explain::response_section(&last).render(style));
+    }
     if stats.total_responses > MANY_RESPONSES {
         out.push_str(&format!(
             "\n{}: {} responses: diversity keeps falling below the threshold\n",
@@ -216,6 +226,10 @@ async fn history(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
         "No entropy responses recorded ({}).\n",
         render::job_label(args.job.as_deref())
     );
+    if args.explain && !args.json && !records.is_empty() {
+        let sections = records.iter().map(explain::response_section);
+        return render::print(&explain::render_all(sections, Style::detect()));
+    }
     render::print_history(
         &records,
         args.json,

@@ -51,6 +51,8 @@ pub enum Write {
         config: ResponseConfig,
         /// Whose diversity is checked; its scope is also the revisit's.
         diversity: DiversityQuery,
+        /// Whether the service's own responder asks (for the explanation).
+        automatic: bool,
     },
 }
 

@@ -232,6 +232,7 @@ impl Caller {
                 job_hash: self.job(),
                 entropy_at_trigger: self.rng.fraction() * 0.3,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             config: None,
             request_id: request_id.clone(),

@@ -8,13 +8,15 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    PostgresStore, budget, diversity, idempotency, ops, patterns, responses, snapshots, streams,
+    Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, snapshots,
+    streams,
     tx::{TxResult, into_store_error, with_retry},
 };
 use crate::{
     domain::{
         diversity::DiversityQuery,
         entropy::PopulationEntropy,
+        explanation::Provenance,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
             ResponseCheck, ResponseRecord, ResponseStatistics,
@@ -31,8 +33,9 @@ use crate::{
 macro_rules! read {
     ($self:ident, |$c:ident| $body:expr) => {{
         let client = $self.client().await?;
-        let $c = &client;
+        let $c = &*client;
         let result: TxResult<_> = $body.await;
+        client.finish();
         result.map_err(into_store_error)
     }};
 }
@@ -50,9 +53,16 @@ macro_rules! snapshot {
             .await?;
         let $c = &transaction;
         let result: TxResult<_> = $body.await;
-        let value = result.map_err(into_store_error)?;
-        transaction.commit().await?;
-        Ok(value)
+        let value = match result {
+            Ok(value) => transaction.commit().await.map(|()| value),
+            Err(failure) => {
+                drop(transaction);
+                client.finish();
+                return Err(into_store_error(failure));
+            }
+        };
+        client.finish();
+        Ok(value?)
     }};
 }
 
@@ -137,16 +147,13 @@ impl Store for PostgresStore {
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
         let (write, once) = (&write, once.as_ref());
+        let provenance = &crate::store::provenance(&self.instance_id, once);
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
             let mut client = self.client().await?;
-            let transaction = client.transaction().await?;
-            let outcome = match once {
-                None => WriteOutcome::Written(ops::run(&transaction, write).await?),
-                Some(once) => idempotency::run_once(&transaction, once, write).await?,
-            };
-            transaction.commit().await?;
-            Ok(outcome)
+            let outcome = Self::write_once(&mut client, write, once, provenance).await;
+            client.finish();
+            outcome
         })
         .await?;
         self.committed();
@@ -186,8 +193,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<BudgetRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Budget,
-            budget::COLUMNS,
+            budget::SELECT,
             after,
             limit,
             budget::from_row
@@ -202,8 +208,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<ResponseRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Responses,
-            responses::COLUMNS,
+            responses::SELECT,
             after,
             limit,
             responses::from_row
@@ -216,10 +221,10 @@ impl Store for PostgresStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<EntropySnapshot>> {
+        let select = format!("SELECT {} FROM pattern_entropy_history", snapshots::COLUMNS);
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Snapshots,
-            snapshots::COLUMNS,
+            &select,
             after,
             limit,
             snapshots::from_row
@@ -251,10 +256,12 @@ impl Store for PostgresStore {
     async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
         let check = async {
             let client = self.client().await?;
-            client
+            let written = client
                 .batch_execute("BEGIN; UPDATE ls_schema SET version = version WHERE id = 0; COMMIT")
                 .await
-                .map_err(StoreError::from)
+                .map_err(StoreError::from);
+            client.finish();
+            written
         };
         match tokio::time::timeout(write_timeout, check).await {
             Err(_) => Err(StoreFault::WriteStalled(write_timeout)),
@@ -267,6 +274,24 @@ impl Store for PostgresStore {
         // Writes are never queued here: each call runs its own transaction
         // and is answered after its COMMIT. Closing refuses new calls.
         self.stop();
+    }
+}
+
+impl PostgresStore {
+    /// One attempt of a write: one transaction, BEGIN to COMMIT.
+    async fn write_once(
+        client: &mut Conn,
+        write: &Write,
+        once: Option<&Idempotent>,
+        provenance: &Provenance,
+    ) -> TxResult<WriteOutcome> {
+        let transaction = client.transaction().await?;
+        let outcome = match once {
+            None => WriteOutcome::Written(ops::run(&transaction, write, provenance).await?),
+            Some(once) => idempotency::run_once(&transaction, once, write, provenance).await?,
+        };
+        transaction.commit().await?;
+        Ok(outcome)
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::{ops, sql, tx::TxResult};
+use crate::domain::explanation::Provenance;
 use crate::store::{Idempotent, StoreError, Write, WriteOutcome};
 
 /// Sortable UTC text, so that pruning can compare it.
@@ -20,6 +21,7 @@ pub async fn run_once(
     c: &impl GenericClient,
     once: &Idempotent,
     write: &Write,
+    provenance: &Provenance,
 ) -> TxResult<WriteOutcome> {
     let key = &once.key;
     let claimed = sql::execute(
@@ -51,7 +53,7 @@ pub async fn run_once(
         tracing::debug!(request_id = %key.request_id, rpc, "replayed a stored response");
         return Ok(WriteOutcome::Replayed(response));
     }
-    let written = ops::run(c, write).await?;
+    let written = ops::run(c, write, provenance).await?;
     sql::execute(
         c,
         "UPDATE ls_idempotency SET response = $2 WHERE request_id = $1",

@@ -59,8 +59,10 @@
 //! `portable` scans every statement of this folder and fails on any of them.
 
 mod budget;
+mod conn;
 mod contract;
 mod diversity;
+mod explanations;
 mod idempotency;
 mod ops;
 mod page;
@@ -86,12 +88,13 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 
 pub use url::{PostgresUrl, SslMode};
 
 use crate::store::{StoreError, StoreResult, Wakeup};
+use conn::Conn;
 
 /// Pool and connection settings (`--pg-*` flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +128,7 @@ pub struct PostgresStore {
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     operations: AtomicU64,
     commits: AtomicU64,
+    instance_id: String,
 }
 
 impl PostgresStore {
@@ -165,16 +169,26 @@ impl PostgresStore {
             poller: Mutex::new(Some(poller)),
             operations: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            instance_id: crate::store::default_instance_id(),
         })
     }
 
-    async fn client(&self) -> StoreResult<Object> {
+    /// Names this store's writer in explanations (default: this process's id).
+    pub fn with_instance_id(mut self, instance_id: String) -> Self {
+        self.instance_id = instance_id;
+        self
+    }
+
+    /// A connection for one call; see [`conn`] for why a call must
+    /// [`Conn::finish`] it.
+    async fn client(&self) -> StoreResult<Conn> {
         if self.pool.is_closed() {
             return Err(StoreError::closed());
         }
         self.pool
             .get()
             .await
+            .map(Conn::new)
             .map_err(|e| tx::into_store_error(e.into()))
     }
 

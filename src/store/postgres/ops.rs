@@ -4,23 +4,40 @@
 use deadpool_postgres::GenericClient;
 
 use super::{budget, patterns, responses, snapshots, tx::TxResult};
+use crate::domain::{
+    diversity::PatternScope,
+    explanation::{Provenance, ResponseCause},
+};
 use crate::store::{Write, Written};
 
-pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
+/// `provenance` names who writes, in the explanations of the records.
+pub async fn run(
+    c: &impl GenericClient,
+    write: &Write,
+    provenance: &Provenance,
+) -> TxResult<Written> {
     Ok(match write {
         Write::UpdateBudget {
             job,
             proposal,
             bounds,
             entropy_at_time,
-        } => Written::Budget(
-            budget::update_budget(c, job, proposal.clone(), *bounds, *entropy_at_time).await?,
-        ),
+        } => {
+            let (proposal, who) = (proposal.clone(), provenance.clone());
+            Written::Budget(
+                budget::update_budget(c, job, proposal, *bounds, *entropy_at_time, who).await?,
+            )
+        }
         Write::CalculateAdjustment {
             job,
             current_entropy,
             params,
-        } => Written::Budget(budget::calculate_adjustment(c, job, *current_entropy, params).await?),
+        } => {
+            let who = provenance.clone();
+            Written::Budget(
+                budget::calculate_adjustment(c, job, *current_entropy, params, who).await?,
+            )
+        }
         Write::RecordSnapshot(snapshot) => {
             Written::Snapshot(snapshots::record_snapshot(c, snapshot.clone()).await?)
         }
@@ -43,7 +60,11 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
         ),
         Write::TriggerResponse { context, config } => {
             responses::lock_for_response(c).await?;
-            Written::Response(responses::trigger(c, context, config, &Default::default()).await?)
+            let cause = ResponseCause::explicit();
+            let all = PatternScope::default();
+            Written::Response(
+                responses::trigger(c, context, config, &all, cause, provenance).await?,
+            )
         }
         Write::RespondIfNeeded {
             job,
@@ -51,16 +72,17 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
             cooldown_seconds,
             config,
             diversity,
+            automatic,
         } => {
-            let (check, response) = responses::respond_if_needed(
-                c,
+            let ask = responses::Ask {
                 job,
-                *threshold,
-                *cooldown_seconds,
+                threshold: *threshold,
+                cooldown_seconds: *cooldown_seconds,
                 config,
                 diversity,
-            )
-            .await?;
+                automatic: *automatic,
+            };
+            let (check, response) = responses::respond_if_needed(c, ask, provenance).await?;
             Written::Responded { check, response }
         }
     })

@@ -73,12 +73,13 @@ pub async fn population_entropy(c: &impl GenericClient) -> TxResult<PopulationEn
 }
 
 /// Sends up to `limit` active quarantined patterns of `scope` back to
-/// pending, most recently seen first (ties: oldest first). Returns their ids.
+/// pending, most recently seen first (ties: oldest first). Returns the ids of
+/// the patterns considered (selected, in order) and of those revisited.
 pub async fn revisit_quarantined(
     c: &impl GenericClient,
     limit: i64,
     scope: &PatternScope,
-) -> TxResult<Vec<String>> {
+) -> TxResult<(Vec<String>, Vec<String>)> {
     let (pattern_type, instrument) = diversity::scope_params(scope);
     let text = format!(
         "SELECT id FROM patterns p \
@@ -87,9 +88,11 @@ pub async fn revisit_quarantined(
         diversity::scope_condition(2)
     );
     let candidates = sql::query(c, &text, &[&limit, &pattern_type, &instrument]).await?;
+    let mut considered = Vec::with_capacity(candidates.len());
     let mut revisited = Vec::with_capacity(candidates.len());
     for row in candidates {
         let id: String = row.try_get(0)?;
+        considered.push(id.clone());
         let updated = sql::execute(
             c,
             "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = $2 \
@@ -101,7 +104,7 @@ pub async fn revisit_quarantined(
             revisited.push(id);
         }
     }
-    Ok(revisited)
+    Ok((considered, revisited))
 }
 
 pub async fn record_pattern(c: &impl GenericClient, new: &NewPattern) -> TxResult<PatternRecord> {

@@ -41,6 +41,7 @@ mod tests {
         ("budget.rs", include_str!("budget.rs")),
         ("contract.rs", include_str!("contract.rs")),
         ("diversity.rs", include_str!("diversity.rs")),
+        ("explanations.rs", include_str!("explanations.rs")),
         ("idempotency.rs", include_str!("idempotency.rs")),
         ("ops.rs", include_str!("ops.rs")),
         ("page.rs", include_str!("page.rs")),

@@ -15,13 +15,14 @@ use crate::store::{StoreError, StoreResult};
 /// The migrations, oldest first: version N is `MIGRATIONS[N - 1]`.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_diversity.sql"),
+    include_str!("migrations/0002_explanations.sql"),
+    include_str!("migrations/0003_diversity.sql"),
 ];
 
 /// The version whose migration creates the application buckets
 /// (`diversity`): a step in Rust fills them from the applications already
 /// there, reading their local time text as the service does.
-const BUCKETS_VERSION: usize = 2;
+const BUCKETS_VERSION: usize = 3;
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -9,7 +9,7 @@ use super::{
     tx::TxResult,
 };
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
-use crate::store::{Page, PageKey, sqlite::time};
+use crate::store::{Page, PageKey, StoreError, sqlite::time};
 
 pub const COLUMNS: &str = "pos, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
@@ -39,6 +39,21 @@ fn keyed_row(row: &Row) -> TxResult<(PageKey, EntropySnapshot)> {
             threshold_exceeded: row.try_get::<_, Option<i64>>(10)?.unwrap_or(0) != 0,
         },
     ))
+}
+
+/// Refuses a snapshot id that names no recorded snapshot.
+pub async fn require(c: &impl GenericClient, id: &str) -> TxResult<()> {
+    let found = sql::query_opt(
+        c,
+        "SELECT 1 FROM pattern_entropy_history WHERE id = $1",
+        &[&id],
+    )
+    .await?
+    .is_some();
+    if found {
+        return Ok(());
+    }
+    Err(StoreError::unknown_snapshot(id).into())
 }
 
 /// Keyed by the position alone (for the stream reads).

@@ -113,14 +113,17 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
+        let provenance = crate::store::provenance(&self.instance_id, once.as_ref());
         match once {
             None => {
-                self.write_with(move |c| ops::run(c, write).map(WriteOutcome::Written))
+                self.write_with(move |c| ops::run(c, write, &provenance).map(WriteOutcome::Written))
                     .await
             }
             Some(once) => {
-                self.write_with(move |c| idempotency::run_once(c, once, |c| ops::run(c, write)))
-                    .await
+                self.write_with(move |c| {
+                    idempotency::run_once(c, once, |c| ops::run(c, write, &provenance))
+                })
+                .await
             }
         }
     }
@@ -153,11 +156,8 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<BudgetRecord>> {
-        self.read(move |c| {
-            let (table, columns) = (StreamTable::Budget, budget::COLUMNS);
-            streams::rows_after(c, table, columns, after, limit, budget::from_row)
-        })
-        .await
+        self.read(move |c| streams::rows_after(c, budget::SELECT, after, limit, budget::from_row))
+            .await
     }
 
     async fn responses_after(
@@ -165,11 +165,9 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<ResponseRecord>> {
-        self.read(move |c| {
-            let (table, columns) = (StreamTable::Responses, responses::COLUMNS);
-            streams::rows_after(c, table, columns, after, limit, responses::from_row)
-        })
-        .await
+        let select = responses::SELECT;
+        self.read(move |c| streams::rows_after(c, select, after, limit, responses::from_row))
+            .await
     }
 
     async fn snapshots_after(
@@ -178,15 +176,11 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Streamed<EntropySnapshot>> {
         self.read(move |c| {
-            let (table, columns) = (StreamTable::Snapshots, entropy_history::COLUMNS);
-            streams::rows_after(
-                c,
-                table,
-                columns,
-                after,
-                limit,
-                entropy_history::from_rowid_row,
-            )
+            let select = format!(
+                "SELECT {} FROM pattern_entropy_history",
+                entropy_history::COLUMNS
+            );
+            streams::rows_after(c, &select, after, limit, entropy_history::from_rowid_row)
         })
         .await
     }

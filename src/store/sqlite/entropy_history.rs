@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row, params, types::Value};
 
 use super::{cells, diversity, new_id, page, time};
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
-use crate::store::{Page, PageKey, StoreResult};
+use crate::store::{Page, PageKey, StoreError, StoreResult};
 
 pub(super) const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
@@ -87,6 +87,18 @@ pub(super) fn record_snapshot(
 }
 
 /// Newest `calculated_at` first (ties: last written first).
+/// Refuses a snapshot id that names no recorded snapshot.
+pub(super) fn require(connection: &Connection, id: &str) -> StoreResult<()> {
+    let found = connection
+        .prepare_cached("SELECT 1 FROM pattern_entropy_history WHERE id = ?1")?
+        .exists([id])?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::unknown_snapshot(id))
+    }
+}
+
 pub(super) fn history(
     c: &Connection,
     limit: usize,

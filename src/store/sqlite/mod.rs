@@ -18,6 +18,7 @@ mod entropy_cache;
 mod entropy_history;
 mod error;
 mod every;
+mod explanations;
 mod file_checks;
 mod file_watch;
 mod idempotency;
@@ -53,6 +54,7 @@ pub struct SqliteStore {
     poller: std::sync::Mutex<Option<every::Every>>,
     wakeups: watch::Receiver<Wakeup>,
     file: Arc<file_watch::FileWatch>,
+    instance_id: String,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -160,6 +162,7 @@ impl SqliteStore {
             poller: std::sync::Mutex::new(Some(poller)),
             wakeups,
             file,
+            instance_id: options.instance_id.clone(),
         })
     }
 

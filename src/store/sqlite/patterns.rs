@@ -84,14 +84,15 @@ pub(super) fn application_count(row: &Row, index: usize) -> i64 {
 }
 
 /// Sends up to `limit` active quarantined patterns of `scope` back to
-/// pending, most recently seen first (ties: oldest row first). Returns their
-/// ids. A pattern without an id cannot be named in the response, so it is
-/// not revisited; other rows are updated by rowid, whatever their id holds.
+/// pending, most recently seen first (ties: oldest row first). Returns the
+/// ids of the patterns considered (selected, in order) and of those
+/// revisited. A pattern without an id cannot be named in the response, so it
+/// is not revisited; other rows are updated by rowid, whatever their id holds.
 pub(super) fn revisit_quarantined(
     connection: &Connection,
     limit: i64,
     scope: &PatternScope,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<(Vec<String>, Vec<String>)> {
     let (pattern_type, instrument) = diversity::scope_params(scope);
     let candidates = connection
         .prepare_cached(&format!(
@@ -109,14 +110,16 @@ pub(super) fn revisit_quarantined(
         "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = ?2 \
          WHERE rowid = ?1 AND lower(quarantine_status) = 'quarantined'",
     )?;
+    let mut considered = Vec::with_capacity(candidates.len());
     let mut revisited = Vec::with_capacity(candidates.len());
     for (rowid, id) in candidates {
         let Some(id) = id else { continue };
+        considered.push(id.clone());
         if update.execute(params![rowid, REVISIT_REASON])? == 1 {
             revisited.push(id);
         }
     }
-    Ok(revisited)
+    Ok((considered, revisited))
 }
 
 /// Records a new pattern.

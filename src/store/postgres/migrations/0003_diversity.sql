@@ -1,4 +1,4 @@
--- Schema version 2: diversity that reacts. Perplexity and inverse Simpson of
+-- Schema version 3: diversity that reacts. Perplexity and inverse Simpson of
 -- recorded snapshots (NULL for rows recorded without them), and applications
 -- per pattern per minute and per hour of applied_at (Unix epoch, UTC), kept
 -- in the transaction of each application, for windowed readings. The

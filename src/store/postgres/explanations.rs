@@ -1,0 +1,25 @@
+//! `ls_budget_explanation` and `ls_response_explanation` (migration 2): the
+//! same JSON text as on SQLite, written in the record's transaction and read
+//! by a LEFT JOIN on the record id.
+
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+
+use super::{sql, tx::TxResult};
+use crate::store::explanation_json::encode;
+
+pub const BUDGET: &str = "ls_budget_explanation";
+pub const RESPONSES: &str = "ls_response_explanation";
+
+/// Stores the explanation of record `record_id` in `table` ([`BUDGET`] or [`RESPONSES`]).
+pub async fn insert(
+    c: &impl GenericClient,
+    table: &str,
+    record_id: &str,
+    explanation: &impl Serialize,
+) -> TxResult<()> {
+    let text = encode(explanation)?;
+    let statement = format!("INSERT INTO {table} (record_id, explanation) VALUES ($1, $2)");
+    sql::execute(c, &statement, &[&record_id, &text]).await?;
+    Ok(())
+}
