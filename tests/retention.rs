@@ -3,6 +3,7 @@
 //! recount of what stays.
 
 mod common;
+mod served;
 
 use std::{path::Path, time::Duration};
 
@@ -273,6 +274,33 @@ async fn old_history_goes_and_the_latest_of_every_job_stays() {
         .into_inner();
     assert_eq!(responses.total_responses, 2);
     common::approx(responses.avg_entropy_at_trigger, 0.15);
+    server.stop().await;
+}
+
+/// `serve` takes the retention flags over either backend (a PostgreSQL URL
+/// too) and its background task deletes the old rows.
+#[tokio::test]
+async fn serve_runs_retention_from_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    seed(&db).await;
+    let location = match backend::chosen() {
+        backend::Backend::Sqlite => db.clone(),
+        backend::Backend::Postgres => backend::postgres_url_for(&backend::schema_for(&db))
+            .await
+            .into(),
+    };
+    let args = ["--retain-days", "30", "--retention-interval", "100ms"];
+    let served = served::Served::start_on(&location, &args, &[]).await;
+    let server = TestServer::start_on(db).await;
+    common::wait_until("the served retention deleted the old rows", || {
+        server.scalar("SELECT COUNT(*) FROM exploration_budget") == 2 + 1 + 10
+            && server.scalar("SELECT COUNT(*) FROM entropy_responses") == 2
+            && server.scalar("SELECT COUNT(*) FROM pattern_entropy_history") == 2
+    })
+    .await;
+    assert_statistics_equal_a_recount(&server, &["job-a", "job-b", "job-x"]).await;
+    served.stop().await;
     server.stop().await;
 }
 
