@@ -5,7 +5,10 @@
 mod common;
 mod served;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use common::{TestServer, backend};
 use learning_service::{
@@ -129,6 +132,20 @@ async fn seed(db: &Path) {
     server.stop().await;
 }
 
+/// A new store, seeded; the directory lives as long as the test holds it.
+async fn seeded() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    seed(&db).await;
+    (dir, db)
+}
+
+fn add(total: &mut Pruned, more: Pruned) {
+    total.budget += more.budget;
+    total.responses += more.responses;
+    total.snapshots += more.snapshots;
+}
+
 fn recount(server: &TestServer, expression: &str, table: &str, job: Option<&str>) -> f64 {
     let scope = job.map_or(String::new(), |job| format!(" WHERE job_hash = '{job}'"));
     server
@@ -200,9 +217,7 @@ async fn assert_statistics_equal_a_recount(server: &TestServer, jobs: &[&str]) {
 
 #[tokio::test]
 async fn old_history_goes_and_the_latest_of_every_job_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("learning.db");
-    seed(&db).await;
+    let (_dir, db) = seeded().await;
     let server = TestServer::start_on_with(
         db,
         ServerOptions {
@@ -281,9 +296,7 @@ async fn old_history_goes_and_the_latest_of_every_job_stays() {
 /// too) and its background task deletes the old rows.
 #[tokio::test]
 async fn serve_runs_retention_from_its_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("learning.db");
-    seed(&db).await;
+    let (_dir, db) = seeded().await;
     let location = match backend::chosen() {
         backend::Backend::Sqlite => db.clone(),
         backend::Backend::Postgres => backend::postgres_url_for(&backend::schema_for(&db))
@@ -308,9 +321,7 @@ async fn serve_runs_retention_from_its_flags() {
 /// in small batches: every old row goes once, the counters stay exact.
 #[tokio::test]
 async fn two_stores_pruning_at_once_keep_the_statistics_exact() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("learning.db");
-    seed(&db).await;
+    let (_dir, db) = seeded().await;
     let retention = Retention {
         before: Some(chrono::Utc::now() - chrono::Duration::days(30)),
         budget_rows_per_job: Some(3),
@@ -325,18 +336,13 @@ async fn two_stores_pruning_at_once_keep_the_statistics_exact() {
                 if pruned.total() == 0 {
                     return total;
                 }
-                total.budget += pruned.budget;
-                total.responses += pruned.responses;
-                total.snapshots += pruned.snapshots;
+                add(&mut total, pruned);
             }
         }));
     }
     let mut deleted = Pruned::default();
     for prune in prunes {
-        let pruned = prune.await.unwrap();
-        deleted.budget += pruned.budget;
-        deleted.responses += pruned.responses;
-        deleted.snapshots += pruned.snapshots;
+        add(&mut deleted, prune.await.unwrap());
     }
     assert_eq!(
         deleted,

@@ -31,36 +31,39 @@ fn kbn_add(sum: &mut f64, err: &mut f64, x: f64) {
     *sum = total;
 }
 
-/// The keys a set of deleted rows feeds: each job (sorted), then all jobs.
-fn keys_of<'a>(jobs: impl Iterator<Item = &'a str>) -> Vec<Option<&'a str>> {
-    let mut keys: Vec<Option<&str>> = jobs.map(Some).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.push(None);
+/// The counter rows that deleted rows feed, each with its rows in position
+/// order: each job (sorted), then all jobs; none without rows.
+fn per_key<R>(deleted: &[(i64, R)], job_of: fn(&R) -> &str) -> Vec<(Option<&str>, Vec<&R>)> {
+    let mut ordered: Vec<&(i64, R)> = deleted.iter().collect();
+    ordered.sort_by_key(|(pos, _)| *pos);
+    let mut jobs: Vec<&str> = ordered.iter().map(|(_, r)| job_of(r)).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let mut keys: Vec<(Option<&str>, Vec<&R>)> = jobs
+        .into_iter()
+        .map(|job| {
+            let rows = ordered.iter().map(|(_, r)| r).filter(|r| job_of(r) == job);
+            (Some(job), rows.collect())
+        })
+        .collect();
+    if !ordered.is_empty() {
+        keys.push((None, ordered.iter().map(|(_, r)| r).collect()));
+    }
     keys
 }
 
 /// Takes `deleted` (with their positions) out of `ls_budget_stats`.
 pub async fn budget(c: &impl GenericClient, deleted: &[(i64, BudgetRecord)]) -> TxResult<()> {
-    if deleted.is_empty() {
-        return Ok(());
-    }
-    let mut ordered: Vec<&(i64, BudgetRecord)> = deleted.iter().collect();
-    ordered.sort_by_key(|(pos, _)| *pos);
-    for job in keys_of(ordered.iter().map(|(_, r)| r.job_hash.as_str())) {
-        let rows = ordered
-            .iter()
-            .map(|(_, r)| r)
-            .filter(|r| job.is_none_or(|job| r.job_hash == job));
-        budget_row(c, job, rows).await?;
+    for (job, rows) in per_key(deleted, |r| &r.job_hash) {
+        budget_row(c, job, &rows).await?;
     }
     Ok(())
 }
 
-async fn budget_row<'a>(
+async fn budget_row(
     c: &impl GenericClient,
     job: Option<&str>,
-    rows: impl Iterator<Item = &'a BudgetRecord>,
+    rows: &[&BudgetRecord],
 ) -> TxResult<()> {
     let (all, key) = key(job);
     let Some(row) = sql::query_opt(
@@ -145,25 +148,16 @@ async fn budget_row<'a>(
 
 /// Takes `deleted` (with their positions) out of `ls_response_stats`.
 pub async fn responses(c: &impl GenericClient, deleted: &[(i64, ResponseRecord)]) -> TxResult<()> {
-    if deleted.is_empty() {
-        return Ok(());
-    }
-    let mut ordered: Vec<&(i64, ResponseRecord)> = deleted.iter().collect();
-    ordered.sort_by_key(|(pos, _)| *pos);
-    for job in keys_of(ordered.iter().map(|(_, r)| r.job_hash.as_str())) {
-        let rows = ordered
-            .iter()
-            .map(|(_, r)| r)
-            .filter(|r| job.is_none_or(|job| r.job_hash == job));
-        response_row(c, job, rows).await?;
+    for (job, rows) in per_key(deleted, |r| &r.job_hash) {
+        response_row(c, job, &rows).await?;
     }
     Ok(())
 }
 
-async fn response_row<'a>(
+async fn response_row(
     c: &impl GenericClient,
     job: Option<&str>,
-    rows: impl Iterator<Item = &'a ResponseRecord>,
+    rows: &[&ResponseRecord],
 ) -> TxResult<()> {
     let (all, key) = key(job);
     let Some(row) = sql::query_opt(
@@ -219,9 +213,16 @@ mod tests {
 
     #[test]
     fn job_rows_come_sorted_and_once_before_the_all_jobs_row() {
+        let deleted = [(3, "b"), (1, "a"), (2, "b")];
+        let keys: Vec<(Option<&str>, Vec<&&str>)> = per_key(&deleted, |job| *job);
         assert_eq!(
-            keys_of(["b", "a", "b"].into_iter()),
-            vec![Some("a"), Some("b"), None]
+            keys,
+            vec![
+                (Some("a"), vec![&"a"]),
+                (Some("b"), vec![&"b", &"b"]),
+                (None, vec![&"a", &"b", &"b"]),
+            ]
         );
+        assert!(per_key::<&str>(&[], |job| *job).is_empty());
     }
 }
