@@ -52,6 +52,13 @@ fn per_key<R>(deleted: &[(i64, R)], job_of: fn(&R) -> &str) -> Vec<(Option<&str>
     keys
 }
 
+/// Removes a counter row whose rows are all gone, as the SQLite triggers do.
+async fn forget(c: &impl GenericClient, table: &str, all: i64, key: &str) -> TxResult<()> {
+    let delete = format!("DELETE FROM {table} WHERE all_jobs = $1 AND job_hash = $2");
+    sql::execute(c, &delete, &[&all, &key]).await?;
+    Ok(())
+}
+
 /// Takes `deleted` (with their positions) out of `ls_budget_stats`.
 pub async fn budget(c: &impl GenericClient, deleted: &[(i64, BudgetRecord)]) -> TxResult<()> {
     for (job, rows) in per_key(deleted, |r| &r.job_hash) {
@@ -98,13 +105,7 @@ async fn budget_row(
         }
     }
     if n <= 0 {
-        sql::execute(
-            c,
-            "DELETE FROM ls_budget_stats WHERE all_jobs = $1 AND job_hash = $2",
-            &[&all, &key],
-        )
-        .await?;
-        return Ok(());
+        return forget(c, "ls_budget_stats", all, key).await;
     }
     if extreme_deleted {
         let extremes = match job {
@@ -180,13 +181,7 @@ async fn response_row(
         revisits -= record.quarantine_revisits;
     }
     if n <= 0 {
-        sql::execute(
-            c,
-            "DELETE FROM ls_response_stats WHERE all_jobs = $1 AND job_hash = $2",
-            &[&all, &key],
-        )
-        .await?;
-        return Ok(());
+        return forget(c, "ls_response_stats", all, key).await;
     }
     sql::execute(
         c,
