@@ -214,15 +214,6 @@ impl ServeConfig {
                 },
             })
         };
-        let retention_asked =
-            self.retain_days.is_some() || self.retain_budget_rows_per_job.is_some();
-        if retention_asked && matches!(self.db, StoreLocation::Postgres(_)) {
-            return Err(
-                "--retain-days and --retain-budget-rows-per-job are not available with a \
-                 PostgreSQL store yet"
-                    .to_owned(),
-            );
-        }
         if self.retain_days == Some(0) || self.retain_budget_rows_per_job == Some(0) {
             return Err(
                 "--retain-days and --retain-budget-rows-per-job must be at least 1".to_owned(),

@@ -839,19 +839,13 @@ async fn the_streams_carry_explanations() {
 }
 
 fn explanation_rows(server: &TestServer, table: &str) -> i64 {
-    server
-        .sql()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+    server.scalar(&format!("SELECT COUNT(*) FROM {table}"))
 }
 
-/// Retention deletes a record's explanation with the record (SQLite: the
-/// PostgreSQL backend has no retention yet).
+/// Retention deletes a record's explanation with the record, in its
+/// transaction, on either backend.
 #[tokio::test]
 async fn retention_deletes_explanations_with_their_records() {
-    if !backend::require_sqlite("retention_deletes_explanations_with_their_records") {
-        return;
-    }
     let server = start().await;
     let params = AdjustmentParams::default();
     for entropy in [0.1, 0.5, 0.2, 0.6] {
@@ -883,17 +877,12 @@ async fn retention_deletes_explanations_with_their_records() {
     assert!(kept[0].explanation.is_some());
     assert_eq!(explanation_rows(&server, "ls_budget_explanation"), 1);
     assert_eq!(explanation_rows(&server, "ls_response_explanation"), 1);
-    let orphans: i64 = server
-        .sql()
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM ls_budget_explanation x WHERE NOT EXISTS \
-             (SELECT 1 FROM exploration_budget b WHERE b.id = x.record_id)) + \
-             (SELECT COUNT(*) FROM ls_response_explanation x WHERE NOT EXISTS \
-             (SELECT 1 FROM entropy_responses r WHERE r.id = x.record_id))",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let orphans = server.scalar(
+        "SELECT (SELECT COUNT(*) FROM ls_budget_explanation x WHERE NOT EXISTS \
+         (SELECT 1 FROM exploration_budget b WHERE b.id = x.record_id)) + \
+         (SELECT COUNT(*) FROM ls_response_explanation x WHERE NOT EXISTS \
+         (SELECT 1 FROM entropy_responses r WHERE r.id = x.record_id))",
+    );
     assert_eq!(orphans, 0);
     server.stop().await;
 }

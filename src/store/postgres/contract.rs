@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, snapshots,
-    streams,
+    Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, retention,
+    snapshots, streams,
     tx::{TxResult, into_store_error, with_retry},
 };
 use crate::{
@@ -164,16 +164,19 @@ impl Store for PostgresStore {
         read!(self, |c| idempotency::prune(c, before, batch))
     }
 
-    /// Not yet on PostgreSQL: its statistics are counters kept by the write
-    /// path, which a delete would have to take back in the same transaction.
-    /// `serve` refuses the retention flags with a PostgreSQL store.
-    async fn prune_history(&self, retention: Retention, _batch: usize) -> StoreResult<Pruned> {
+    /// One batch, one transaction (see `retention`), retried as writes are.
+    async fn prune_history(&self, retention: Retention, batch: usize) -> StoreResult<Pruned> {
         if retention.is_off() {
             return Ok(Pruned::default());
         }
-        Err(StoreError::Refused(
-            "retention is not available on the PostgreSQL backend yet".into(),
-        ))
+        let retention = &retention;
+        with_retry(|| async move {
+            let mut client = self.client().await?;
+            let pruned = Self::prune_once(&mut client, retention, batch).await;
+            client.finish();
+            pruned
+        })
+        .await
     }
 
     fn write_counts(&self) -> WriteCounts {
@@ -292,6 +295,18 @@ impl PostgresStore {
         };
         transaction.commit().await?;
         Ok(outcome)
+    }
+
+    /// One attempt of a retention batch: one transaction, BEGIN to COMMIT.
+    async fn prune_once(
+        client: &mut Conn,
+        retention: &Retention,
+        batch: usize,
+    ) -> TxResult<Pruned> {
+        let transaction = client.transaction().await?;
+        let pruned = retention::prune_batch(&transaction, retention, batch).await?;
+        transaction.commit().await?;
+        Ok(pruned)
     }
 }
 

@@ -23,3 +23,14 @@ pub async fn insert(
     sql::execute(c, &statement, &[&record_id, &text]).await?;
     Ok(())
 }
+
+/// Deletes the explanations of records retention deleted, in its
+/// transaction (no foreign key: the records' tables are the original's).
+pub async fn forget(c: &impl GenericClient, table: &str, record_ids: &[String]) -> TxResult<()> {
+    if record_ids.is_empty() {
+        return Ok(());
+    }
+    let statement = format!("DELETE FROM {table} WHERE record_id = ANY($1)");
+    sql::execute(c, &statement, &[&record_ids]).await?;
+    Ok(())
+}

@@ -18,7 +18,9 @@
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
 //! - Statistics counters and each pattern's application count are updated in
-//!   the same transaction as the write (`stats`, `patterns`), not by triggers.
+//!   the same transaction as the write (`stats`, `patterns`), not by triggers;
+//!   retention takes the rows it deletes back out of them in the delete's
+//!   transaction (`retention`, `uncount`).
 //!
 //! # Stream positions follow commit order (the proof)
 //!
@@ -70,6 +72,7 @@ mod patterns;
 mod poll;
 mod portable;
 mod responses;
+mod retention;
 pub mod schema;
 mod snapshots;
 mod sql;
@@ -77,6 +80,7 @@ mod stats;
 mod streams;
 mod tls;
 mod tx;
+mod uncount;
 mod url;
 
 use std::{

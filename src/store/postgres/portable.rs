@@ -48,11 +48,13 @@ mod tests {
         ("patterns.rs", include_str!("patterns.rs")),
         ("poll.rs", include_str!("poll.rs")),
         ("responses.rs", include_str!("responses.rs")),
+        ("retention.rs", include_str!("retention.rs")),
         ("schema.rs", include_str!("schema.rs")),
         ("snapshots.rs", include_str!("snapshots.rs")),
         ("sql.rs", include_str!("sql.rs")),
         ("stats.rs", include_str!("stats.rs")),
         ("streams.rs", include_str!("streams.rs")),
+        ("uncount.rs", include_str!("uncount.rs")),
     ];
 
     /// The string literals of a Rust source, comments left out.

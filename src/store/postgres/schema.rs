@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_explanations.sql"),
     include_str!("migrations/0003_diversity.sql"),
+    include_str!("migrations/0004_retention.sql"),
 ];
 
 /// The version whose migration creates the application buckets

@@ -26,7 +26,8 @@ fn kbn_err(sum: &str, err: &str, x: &str) -> String {
     )
 }
 
-const ADJUSTMENT_TYPES: [&str; 5] = [
+/// The adjustment types counted, in the order of their columns.
+pub const ADJUSTMENT_TYPES: [&str; 5] = [
     "floor_enforced",
     "boost",
     "decay",
