@@ -220,6 +220,7 @@ pub async fn run(channel: Channel, address: &str) -> Outcome {
         job_hash: job.clone(),
         entropy_threshold: Some(0.5),
         cooldown_seconds: Some(3600),
+        ..Default::default()
     };
     let need = entropy
         .check_entropy_response_needed(check_request.clone())
