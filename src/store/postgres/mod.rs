@@ -61,6 +61,7 @@
 mod budget;
 mod contract;
 mod idempotency;
+pub mod import;
 mod ops;
 mod page;
 mod patterns;
@@ -129,31 +130,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, applies the migrations, and starts the poll.
     pub async fn connect(url: &PostgresUrl, options: &PostgresOptions) -> StoreResult<Self> {
-        let mut config = url.config().map_err(StoreError::Refused)?;
-        config.connect_timeout(options.connect_timeout);
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match url.ssl {
-            SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
-            SslMode::Verify => {
-                let ca = options.ca.as_deref().or(url.root_cert.as_deref());
-                Manager::from_config(config, tls::connector(ca)?, manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Refused(format!("cannot set up the connection pool: {e}")))?;
-        let mut client = pool.get().await.map_err(|e| {
-            StoreError::Refused(format!("cannot connect to the database {url}: {e}"))
-        })?;
-        schema::ensure(&mut client).await?;
-        drop(client);
+        let pool = connect_pool(url, options).await?;
         let (sender, wakeups) = watch::channel(Wakeup::default());
         let wakeup_sender = Arc::new(sender);
         let poller = poll::start(pool.clone(), wakeup_sender.clone());
@@ -191,6 +168,36 @@ impl PostgresStore {
         }
         self.pool.close();
     }
+}
+
+/// The pool of `url`, once a first connection has applied the migrations.
+async fn connect_pool(url: &PostgresUrl, options: &PostgresOptions) -> StoreResult<Pool> {
+    let mut config = url.config().map_err(StoreError::Refused)?;
+    config.connect_timeout(options.connect_timeout);
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match url.ssl {
+        SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        SslMode::Verify => {
+            let ca = options.ca.as_deref().or(url.root_cert.as_deref());
+            Manager::from_config(config, tls::connector(ca)?, manager_config)
+        }
+    };
+    let pool = Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Refused(format!("cannot set up the connection pool: {e}")))?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Refused(format!("cannot connect to the database {url}: {e}")))?;
+    schema::ensure(&mut client).await?;
+    Ok(pool)
 }
 
 impl Drop for PostgresStore {

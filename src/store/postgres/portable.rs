@@ -41,6 +41,7 @@ mod tests {
         ("budget.rs", include_str!("budget.rs")),
         ("contract.rs", include_str!("contract.rs")),
         ("idempotency.rs", include_str!("idempotency.rs")),
+        ("import.rs", include_str!("import.rs")),
         ("ops.rs", include_str!("ops.rs")),
         ("page.rs", include_str!("page.rs")),
         ("patterns.rs", include_str!("patterns.rs")),

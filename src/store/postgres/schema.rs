@@ -13,7 +13,10 @@ use super::tx::{Failure, TxResult, into_store_error};
 use crate::store::{StoreError, StoreResult};
 
 /// The migrations, oldest first: version N is `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_migration_progress.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -26,7 +26,19 @@ fn kbn_err(sum: &str, err: &str, x: &str) -> String {
     )
 }
 
-const ADJUSTMENT_TYPES: [&str; 5] = [
+/// The same step as [`kbn_err`], in Rust: `(sum + x, new error term)`.
+fn kbn_step(sum: f64, err: f64, x: f64) -> (f64, f64) {
+    let t = sum + x;
+    let err = err
+        + if sum.abs() > x.abs() {
+            (sum - t) + x
+        } else {
+            (x - t) + sum
+        };
+    (t, err)
+}
+
+pub const ADJUSTMENT_TYPES: [&str; 5] = [
     "floor_enforced",
     "boost",
     "decay",
@@ -172,4 +184,57 @@ pub async fn responses(
     }
     let average = kbn_total(row.try_get(1)?, row.try_get(2)?) / n as f64;
     Ok(Some((n, average, row.try_get(3)?, row.try_get(4)?)))
+}
+
+/// One row of `ls_budget_stats` recounted from the records, in position
+/// order (a migration's rebuild): the same arithmetic as the upsert, record
+/// by record, so the averages come out to the same bits.
+#[derive(Clone, Debug, Default)]
+pub struct BudgetTotals {
+    pub n: i64,
+    pub sum: f64,
+    pub err: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Records of each of [`ADJUSTMENT_TYPES`].
+    pub types: [i64; 5],
+}
+
+impl BudgetTotals {
+    pub fn add(&mut self, value: f64, adjustment_type: &str) {
+        if self.n == 0 {
+            (self.sum, self.err, self.min, self.max) = (value, 0.0, value, value);
+        } else {
+            (self.sum, self.err) = kbn_step(self.sum, self.err, value);
+            self.min = self.min.min(value);
+            self.max = self.max.max(value);
+        }
+        self.n += 1;
+        for (count, t) in self.types.iter_mut().zip(ADJUSTMENT_TYPES) {
+            *count += i64::from(adjustment_type == t);
+        }
+    }
+}
+
+/// One row of `ls_response_stats`, recounted as [`BudgetTotals`].
+#[derive(Clone, Debug, Default)]
+pub struct ResponseTotals {
+    pub n: i64,
+    pub sum: f64,
+    pub err: f64,
+    pub boosts: i64,
+    pub revisits: i64,
+}
+
+impl ResponseTotals {
+    pub fn add(&mut self, entropy: f64, boosted: bool, revisits: i64) {
+        if self.n == 0 {
+            (self.sum, self.err) = (entropy, 0.0);
+        } else {
+            (self.sum, self.err) = kbn_step(self.sum, self.err, entropy);
+        }
+        self.n += 1;
+        self.boosts += i64::from(boosted);
+        self.revisits += revisits;
+    }
 }

@@ -17,6 +17,7 @@ mod entropy_cache;
 mod entropy_history;
 mod error;
 mod every;
+pub mod export;
 mod file_checks;
 mod file_watch;
 mod idempotency;
