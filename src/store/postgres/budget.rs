@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 
 use super::{
     page, sql,
-    sql::{BUDGET, new_id, time_of},
+    sql::{new_id, time_of},
     stats,
     tx::TxResult,
 };
@@ -43,35 +43,55 @@ pub async fn latest_value(c: &impl GenericClient, job: Option<&str>) -> TxResult
     page::newest_row(c, select, job, |row| Ok((row.try_get(0)?, row.try_get(1)?))).await
 }
 
-/// Inserts an (already enforced) proposal at `position`, and counts it.
-pub async fn insert_at(
+/// The job's row of `ls_budget_stats`, locked until the transaction ends.
+const LOCK_JOB: &str =
+    "SELECT n FROM ls_budget_stats WHERE all_jobs = 0 AND job_hash = $1 FOR UPDATE";
+
+/// Locks the job's counters row until the transaction ends (creating it,
+/// empty, before the job's first record). Every writer of a job's budget
+/// takes it first: a read of the job's latest value and the record written
+/// from it are one step for every replica, while writers of other jobs go
+/// on. Returns the latest value read under the lock.
+pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<f64>> {
+    // One round trip: the read is sent after the lock and PostgreSQL runs
+    // them in that order, the read with a snapshot taken once the lock is
+    // held (READ COMMITTED), so it sees the last holder's record.
+    let params: sql::Params = &[&job];
+    let (locked, latest) = tokio::try_join!(
+        biased;
+        sql::query_opt(c, LOCK_JOB, params),
+        latest_value(c, Some(job)),
+    )?;
+    if locked.is_some() {
+        return Ok(latest);
+    }
+    stats::create_empty_budget_row(c, job).await?;
+    sql::query_one(c, LOCK_JOB, &[&job]).await?;
+    latest_value(c, Some(job)).await
+}
+
+/// Takes the budget's next stream position and records with it.
+const INSERT_AT_NEXT_POSITION: &str = "WITH p AS (UPDATE ls_counters SET value = value + 1 \
+     WHERE name = 'exploration_budget' RETURNING value) \
+     INSERT INTO exploration_budget (pos, id, job_hash, recorded_at, budget_value, \
+     entropy_at_time, adjustment_type, adjustment_reason) \
+     VALUES ((SELECT value FROM p), $1, $2, $3, $4, $5, $6, $7)";
+
+/// Records an (already enforced) proposal and counts it: one flight of
+/// pipelined statements (one round trip), in the lock order of every budget
+/// writer: the job's counters row, the stream position, every job's counters
+/// row. The last two are the same rows for every job and are held until
+/// COMMIT, so they are taken last: writers of other jobs wait for them for
+/// one round trip and the COMMIT, not for the whole transaction.
+pub async fn insert(
     c: &impl GenericClient,
-    position: i64,
     job: &str,
     proposal: BudgetProposal,
     entropy_at_time: Option<f64>,
 ) -> TxResult<BudgetRecord> {
-    let id = new_id();
     let recorded_at = time::now_text();
-    sql::execute(
-        c,
-        "INSERT INTO exploration_budget (pos, id, job_hash, recorded_at, budget_value, \
-         entropy_at_time, adjustment_type, adjustment_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &position,
-            &id,
-            &job,
-            &recorded_at,
-            &proposal.value,
-            &entropy_at_time,
-            &proposal.adjustment_type.as_str(),
-            &proposal.reason,
-        ],
-    )
-    .await?;
     let record = BudgetRecord {
-        id,
+        id: new_id(),
         job_hash: job.to_owned(),
         recorded_at: time::parse(&recorded_at),
         budget_value: proposal.value,
@@ -79,7 +99,22 @@ pub async fn insert_at(
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
     };
-    stats::count_budget(c, &record).await?;
+    let params: sql::Params = &[
+        &record.id,
+        &record.job_hash,
+        &recorded_at,
+        &record.budget_value,
+        &record.entropy_at_time,
+        &record.adjustment_type,
+        &record.adjustment_reason,
+    ];
+    let insert = sql::execute(c, INSERT_AT_NEXT_POSITION, params);
+    tokio::try_join!(
+        biased;
+        stats::count_budget(c, &record, false),
+        insert,
+        stats::count_budget(c, &record, true),
+    )?;
     Ok(record)
 }
 
@@ -90,22 +125,20 @@ pub async fn update_budget(
     bounds: Bounds,
     entropy_at_time: Option<f64>,
 ) -> TxResult<BudgetRecord> {
-    let position = sql::next_position(c, BUDGET).await?;
-    insert_at(c, position, job, proposal.enforce(bounds), entropy_at_time).await
+    insert(c, job, proposal.enforce(bounds), entropy_at_time).await
 }
 
-/// Takes the position first: that locks the budget counter, so the read of
-/// the latest value and the insert are one step for every replica.
+/// Reads the latest value under the job's lock (see [`lock_job`]), so that
+/// concurrent adjustments of one job on any replicas count as sequential ones.
 pub async fn calculate_adjustment(
     c: &impl GenericClient,
     job: &str,
     current_entropy: f64,
     params: &AdjustmentParams,
 ) -> TxResult<BudgetRecord> {
-    let position = sql::next_position(c, BUDGET).await?;
-    let current = latest_value(c, Some(job)).await?;
+    let current = lock_job(c, job).await?;
     let proposal = next_adjustment(current, current_entropy, params);
-    insert_at(c, position, job, proposal, Some(current_entropy)).await
+    insert(c, job, proposal, Some(current_entropy)).await
 }
 
 pub async fn history(

@@ -12,9 +12,15 @@
 //!
 //! - Every write is one transaction ([`tx::with_retry`] retries 40001 and
 //!   40P01 with backoff; a client never sees them). Read-then-write
-//!   operations first lock the counter row of the table they write (below),
-//!   so their read and write are one step for every replica: a CALCULATE on
-//!   replica A waits for one on B, then reads B's committed record.
+//!   operations first lock a row that every writer of what they read takes:
+//!   a CALCULATE locks its job's statistics row (`budget::lock_job`), so a
+//!   CALCULATE on replica A waits for one of the same job on B, then reads
+//!   B's committed record, while other jobs go on; an entropy response locks
+//!   the counter rows of the budget and the responses (below) as well.
+//! - Locks are taken in one order (a job's budget row, the stream counters,
+//!   the all-jobs statistics rows), and the rows every writer shares (the
+//!   counter, the all-jobs row) last, in one pipelined round trip just before
+//!   COMMIT (`budget::insert`), since they are held until COMMIT.
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
 //! - Statistics counters and each pattern's application count are updated in
@@ -23,8 +29,9 @@
 //! # Stream positions follow commit order (the proof)
 //!
 //! Each streamed table has a row in `ls_counters`. A transaction that inserts
-//! into the table first runs `UPDATE ls_counters SET value = value + 1 ...
-//! RETURNING value` and stamps its record with that value (`pos`). The UPDATE
+//! into the table runs `UPDATE ls_counters SET value = value + 1 ...
+//! RETURNING value` (for the budget, in the statement of the insert) and
+//! stamps its record with that value (`pos`). The UPDATE
 //! takes the row lock, held until the transaction ends. So if T1 got `p` and
 //! T2 got `p + 1`, T2's UPDATE waited until T1 had committed (a rolled-back
 //! T1 leaves the counter at `p - 1`, and T2 gets `p`): T1's commit precedes

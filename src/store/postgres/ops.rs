@@ -42,7 +42,7 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
             patterns::set_quarantine_status(c, pattern_id, *status, reason.as_deref()).await?,
         ),
         Write::TriggerResponse { context, config } => {
-            responses::lock_for_response(c).await?;
+            responses::lock_for_response(c, &context.job_hash).await?;
             Written::Response(responses::trigger(c, context, config).await?)
         }
         Write::RespondIfNeeded {

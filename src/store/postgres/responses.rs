@@ -89,9 +89,11 @@ pub async fn check(
     Ok(response::check(remaining, entropy, threshold))
 }
 
-/// Locks the budget and the response counters, in that order (every writer
-/// that takes both takes them in this order: no deadlock between them).
-pub async fn lock_for_response(c: &impl GenericClient) -> TxResult<()> {
+/// Locks the job's budget row, then the budget and the response counters,
+/// in the order every writer takes them (see `budget::insert`: no deadlock
+/// between them).
+pub async fn lock_for_response(c: &impl GenericClient, job: &str) -> TxResult<()> {
+    budget::lock_job(c, job).await?;
     sql::lock(c, BUDGET).await?;
     sql::lock(c, RESPONSES).await
 }
@@ -107,7 +109,6 @@ pub async fn trigger(
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let position = sql::next_position(c, BUDGET).await?;
         let current = budget::latest_value(c, Some(job)).await?;
         let proposal = response_boost(
             current,
@@ -116,8 +117,7 @@ pub async fn trigger(
             context.threshold_used,
             config.bounds,
         );
-        let stored =
-            budget::insert_at(c, position, job, proposal, Some(context.entropy_at_trigger)).await?;
+        let stored = budget::insert(c, job, proposal, Some(context.entropy_at_trigger)).await?;
         // A boost clamped so that the value did not rise is not a boost.
         budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
         if budget_boosted {
@@ -178,7 +178,7 @@ pub async fn respond_if_needed(
     cooldown_seconds: i64,
     config: &ResponseConfig,
 ) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
-    lock_for_response(c).await?;
+    lock_for_response(c, job).await?;
     let entropy = patterns::population_entropy(c).await?;
     let answer = check(c, job, threshold, cooldown_seconds, entropy).await?;
     let response = match answer.current_entropy {

@@ -3,6 +3,8 @@
 //! the Kahan-Babuska-Neumaier steps of SQLite's SUM/AVG, in insertion order,
 //! so averages agree with the SQLite backend's to the last bit.
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::GenericClient;
 
 use super::{sql, tx::TxResult};
@@ -82,39 +84,60 @@ pub fn statements() -> Vec<String> {
     vec![budget_upsert(), response_upsert()]
 }
 
-pub async fn count_budget(c: &impl GenericClient, record: &BudgetRecord) -> TxResult<()> {
-    let upsert = budget_upsert();
+static BUDGET_UPSERT: LazyLock<String> = LazyLock::new(budget_upsert);
+static RESPONSE_UPSERT: LazyLock<String> = LazyLock::new(response_upsert);
+
+/// Counts `record` in its job's row, or in every job's row (`every_job`).
+pub async fn count_budget(
+    c: &impl GenericClient,
+    record: &BudgetRecord,
+    every_job: bool,
+) -> TxResult<()> {
     let flags: Vec<i64> = ADJUSTMENT_TYPES
         .iter()
         .map(|t| i64::from(record.adjustment_type == *t))
         .collect();
-    for (all, job) in keys(&record.job_hash) {
-        sql::execute(
-            c,
-            &upsert,
-            &[
-                &all,
-                &job,
-                &record.budget_value,
-                &flags[0],
-                &flags[1],
-                &flags[2],
-                &flags[3],
-                &flags[4],
-            ],
-        )
-        .await?;
-    }
+    let (all, job) = keys(&record.job_hash)[usize::from(every_job)];
+    sql::execute(
+        c,
+        &BUDGET_UPSERT,
+        &[
+            &all,
+            &job,
+            &record.budget_value,
+            &flags[0],
+            &flags[1],
+            &flags[2],
+            &flags[3],
+            &flags[4],
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A job's row before its first record (see `budget::lock_job`): no record,
+/// and extremes that the first record's value replaces.
+pub async fn create_empty_budget_row(c: &impl GenericClient, job: &str) -> TxResult<()> {
+    sql::execute(
+        c,
+        "INSERT INTO ls_budget_stats (all_jobs, job_hash, n, value_sum, value_err, min_value, \
+         max_value, floor_enforced, boost, decay, ceiling_enforced, initial) \
+         VALUES (0, $1, 0, 0.0, 0.0, $2, $3, 0, 0, 0, 0, 0) \
+         ON CONFLICT (all_jobs, job_hash) DO NOTHING",
+        &[&job, &f64::INFINITY, &f64::NEG_INFINITY],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn count_response(c: &impl GenericClient, record: &ResponseRecord) -> TxResult<()> {
-    let upsert = response_upsert();
+    let upsert = &*RESPONSE_UPSERT;
     let boosted = i64::from(record.budget_boosted);
     for (all, job) in keys(&record.job_hash) {
         sql::execute(
             c,
-            &upsert,
+            upsert,
             &[
                 &all,
                 &job,
