@@ -7,7 +7,7 @@ use super::{
     page, sql,
     sql::{new_id, time_of},
     stats,
-    tx::TxResult,
+    tx::{Tail, TxResult},
 };
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
@@ -51,19 +51,14 @@ const LOCK_JOB: &str =
 /// empty, before the job's first record). Every writer of a job's budget
 /// takes it first: a read of the job's latest value and the record written
 /// from it are one step for every replica, while writers of other jobs go
-/// on. Returns the latest value read under the lock.
+/// on. Returns the latest value, read once the lock is held (READ
+/// COMMITTED: a snapshot of its own, with the last holder's record).
 pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<f64>> {
-    // One round trip: the read is sent after the lock and PostgreSQL runs
-    // them in that order, the read with a snapshot taken once the lock is
-    // held (READ COMMITTED), so it sees the last holder's record.
-    let params: sql::Params = &[&job];
-    let (locked, latest) = tokio::try_join!(
-        biased;
-        sql::query_opt(c, LOCK_JOB, params),
-        latest_value(c, Some(job)),
-    )?;
+    // Not pipelined with the lock: a request behind a statement that still
+    // has to be parsed would overtake it and read before the lock.
+    let locked = sql::query_opt(c, LOCK_JOB, &[&job]).await?;
     if locked.is_some() {
-        return Ok(latest);
+        return latest_value(c, Some(job)).await;
     }
     stats::create_empty_budget_row(c, job).await?;
     sql::query_one(c, LOCK_JOB, &[&job]).await?;
@@ -77,18 +72,17 @@ const INSERT_AT_NEXT_POSITION: &str = "WITH p AS (UPDATE ls_counters SET value =
      entropy_at_time, adjustment_type, adjustment_reason) \
      VALUES ((SELECT value FROM p), $1, $2, $3, $4, $5, $6, $7)";
 
-/// Records an (already enforced) proposal and counts it: one flight of
-/// pipelined statements (one round trip), in the lock order of every budget
-/// writer: the job's counters row, the stream position, every job's counters
-/// row. The last two are the same rows for every job and are held until
-/// COMMIT, so they are taken last: writers of other jobs wait for them for
-/// one round trip and the COMMIT, not for the whole transaction.
-pub async fn insert(
-    c: &impl GenericClient,
+/// Records an (already enforced) proposal and counts it, in the COMMIT's
+/// round trip (`tail`), in the lock order of every budget writer: the job's
+/// counters row, the stream position, every job's counters row. The last
+/// two are the same rows for every job and are held until COMMIT, so they
+/// are taken last and held for PostgreSQL's work on one round trip only.
+pub fn insert(
+    tail: &Tail,
     job: &str,
     proposal: BudgetProposal,
     entropy_at_time: Option<f64>,
-) -> TxResult<BudgetRecord> {
+) -> BudgetRecord {
     let recorded_at = time::now_text();
     let record = BudgetRecord {
         id: new_id(),
@@ -99,46 +93,45 @@ pub async fn insert(
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
     };
-    let params: sql::Params = &[
-        &record.id,
-        &record.job_hash,
-        &recorded_at,
-        &record.budget_value,
-        &record.entropy_at_time,
-        &record.adjustment_type,
-        &record.adjustment_reason,
-    ];
-    let insert = sql::execute(c, INSERT_AT_NEXT_POSITION, params);
-    tokio::try_join!(
-        biased;
-        stats::count_budget(c, &record, false),
-        insert,
-        stats::count_budget(c, &record, true),
-    )?;
-    Ok(record)
+    stats::count_budget(tail, &record, false);
+    tail.push(
+        INSERT_AT_NEXT_POSITION,
+        vec![
+            Box::new(record.id.clone()),
+            Box::new(record.job_hash.clone()),
+            Box::new(recorded_at),
+            Box::new(record.budget_value),
+            Box::new(record.entropy_at_time),
+            Box::new(record.adjustment_type.clone()),
+            Box::new(record.adjustment_reason.clone()),
+        ],
+    );
+    stats::count_budget(tail, &record, true);
+    record
 }
 
-pub async fn update_budget(
-    c: &impl GenericClient,
+pub fn update_budget(
+    tail: &Tail,
     job: &str,
     proposal: BudgetProposal,
     bounds: Bounds,
     entropy_at_time: Option<f64>,
-) -> TxResult<BudgetRecord> {
-    insert(c, job, proposal.enforce(bounds), entropy_at_time).await
+) -> BudgetRecord {
+    insert(tail, job, proposal.enforce(bounds), entropy_at_time)
 }
 
 /// Reads the latest value under the job's lock (see [`lock_job`]), so that
 /// concurrent adjustments of one job on any replicas count as sequential ones.
 pub async fn calculate_adjustment(
     c: &impl GenericClient,
+    tail: &Tail,
     job: &str,
     current_entropy: f64,
     params: &AdjustmentParams,
 ) -> TxResult<BudgetRecord> {
     let current = lock_job(c, job).await?;
     let proposal = next_adjustment(current, current_entropy, params);
-    insert(c, job, proposal, Some(current_entropy)).await
+    Ok(insert(tail, job, proposal, Some(current_entropy)))
 }
 
 pub async fn history(

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::{
     PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
-    tx::{TxResult, into_store_error, with_retry},
+    tx::{Tail, TxResult, WriteTransaction, into_store_error, with_retry},
 };
 use crate::{
     domain::{
@@ -133,13 +133,13 @@ impl Store for PostgresStore {
         let (write, once) = (&write, once.as_ref());
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
-            let mut client = self.client().await?;
-            let transaction = client.transaction().await?;
+            let transaction = WriteTransaction::begin(self.client().await?).await?;
+            let (c, tail) = (transaction.client(), Tail::default());
             let outcome = match once {
-                None => WriteOutcome::Written(ops::run(&transaction, write).await?),
-                Some(once) => idempotency::run_once(&transaction, once, write).await?,
+                None => WriteOutcome::Written(ops::run(c, &tail, write).await?),
+                Some(once) => idempotency::run_once(c, &tail, once, write).await?,
             };
-            transaction.commit().await?;
+            transaction.commit(&tail).await?;
             Ok(outcome)
         })
         .await?;

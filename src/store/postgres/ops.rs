@@ -3,24 +3,34 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{budget, patterns, responses, snapshots, tx::TxResult};
+use super::{
+    budget, patterns, responses, snapshots,
+    tx::{Tail, TxResult},
+};
 use crate::store::{Write, Written};
 
-pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
+/// Statements that must go with the COMMIT are added to `tail`.
+pub async fn run(c: &impl GenericClient, tail: &Tail, write: &Write) -> TxResult<Written> {
     Ok(match write {
         Write::UpdateBudget {
             job,
             proposal,
             bounds,
             entropy_at_time,
-        } => Written::Budget(
-            budget::update_budget(c, job, proposal.clone(), *bounds, *entropy_at_time).await?,
-        ),
+        } => Written::Budget(budget::update_budget(
+            tail,
+            job,
+            proposal.clone(),
+            *bounds,
+            *entropy_at_time,
+        )),
         Write::CalculateAdjustment {
             job,
             current_entropy,
             params,
-        } => Written::Budget(budget::calculate_adjustment(c, job, *current_entropy, params).await?),
+        } => Written::Budget(
+            budget::calculate_adjustment(c, tail, job, *current_entropy, params).await?,
+        ),
         Write::RecordSnapshot(snapshot) => {
             Written::Snapshot(snapshots::record_snapshot(c, snapshot.clone()).await?)
         }
@@ -43,7 +53,7 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
         ),
         Write::TriggerResponse { context, config } => {
             responses::lock_for_response(c, &context.job_hash).await?;
-            Written::Response(responses::trigger(c, context, config).await?)
+            Written::Response(responses::trigger(c, tail, context, config).await?)
         }
         Write::RespondIfNeeded {
             job,
@@ -52,7 +62,8 @@ pub async fn run(c: &impl GenericClient, write: &Write) -> TxResult<Written> {
             config,
         } => {
             let (check, response) =
-                responses::respond_if_needed(c, job, *threshold, *cooldown_seconds, config).await?;
+                responses::respond_if_needed(c, tail, job, *threshold, *cooldown_seconds, config)
+                    .await?;
             Written::Responded { check, response }
         }
     })

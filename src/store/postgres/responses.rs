@@ -8,7 +8,7 @@ use super::{
     budget, page, patterns, sql,
     sql::{BUDGET, RESPONSES, new_id, time_of},
     stats,
-    tx::TxResult,
+    tx::{Tail, TxResult},
 };
 use crate::domain::{
     budget::{RESPONSE_BASE_BUDGET, response_boost},
@@ -102,6 +102,7 @@ pub async fn lock_for_response(c: &impl GenericClient, job: &str) -> TxResult<()
 /// [`lock_for_response`].
 pub async fn trigger(
     c: &impl GenericClient,
+    tail: &Tail,
     context: &TriggerContext,
     config: &ResponseConfig,
 ) -> TxResult<ResponseRecord> {
@@ -117,7 +118,7 @@ pub async fn trigger(
             context.threshold_used,
             config.bounds,
         );
-        let stored = budget::insert(c, job, proposal, Some(context.entropy_at_trigger)).await?;
+        let stored = budget::insert(tail, job, proposal, Some(context.entropy_at_trigger));
         // A boost clamped so that the value did not rise is not a boost.
         budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
         if budget_boosted {
@@ -173,6 +174,7 @@ pub async fn trigger(
 /// concurrent callers on any replicas inside the cooldown record one response.
 pub async fn respond_if_needed(
     c: &impl GenericClient,
+    tail: &Tail,
     job: &str,
     threshold: f64,
     cooldown_seconds: i64,
@@ -188,7 +190,7 @@ pub async fn respond_if_needed(
                 entropy_at_trigger: diversity,
                 threshold_used: threshold,
             };
-            Some(trigger(c, &context, config).await?)
+            Some(trigger(c, tail, &context, config).await?)
         }
         _ => None,
     };

@@ -7,7 +7,12 @@ use std::sync::LazyLock;
 
 use deadpool_postgres::GenericClient;
 
-use super::{sql, tx::TxResult};
+use tokio_postgres::types::ToSql;
+
+use super::{
+    sql,
+    tx::{Tail, TxResult},
+};
 use crate::domain::records::{BudgetRecord, BudgetStatistics, ResponseRecord};
 
 /// `(all_jobs, job_hash)` of the two rows a record feeds.
@@ -87,33 +92,19 @@ pub fn statements() -> Vec<String> {
 static BUDGET_UPSERT: LazyLock<String> = LazyLock::new(budget_upsert);
 static RESPONSE_UPSERT: LazyLock<String> = LazyLock::new(response_upsert);
 
-/// Counts `record` in its job's row, or in every job's row (`every_job`).
-pub async fn count_budget(
-    c: &impl GenericClient,
-    record: &BudgetRecord,
-    every_job: bool,
-) -> TxResult<()> {
-    let flags: Vec<i64> = ADJUSTMENT_TYPES
-        .iter()
-        .map(|t| i64::from(record.adjustment_type == *t))
-        .collect();
+/// Counts `record` in its job's row, or in every job's row (`every_job`),
+/// in the COMMIT's round trip.
+pub fn count_budget(tail: &Tail, record: &BudgetRecord, every_job: bool) {
     let (all, job) = keys(&record.job_hash)[usize::from(every_job)];
-    sql::execute(
-        c,
-        &BUDGET_UPSERT,
-        &[
-            &all,
-            &job,
-            &record.budget_value,
-            &flags[0],
-            &flags[1],
-            &flags[2],
-            &flags[3],
-            &flags[4],
-        ],
-    )
-    .await?;
-    Ok(())
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+        Box::new(all),
+        Box::new(job.to_owned()),
+        Box::new(record.budget_value),
+    ];
+    params.extend(ADJUSTMENT_TYPES.iter().map(|t| {
+        Box::new(i64::from(record.adjustment_type == *t)) as Box<dyn ToSql + Sync + Send>
+    }));
+    tail.push(BUDGET_UPSERT.as_str(), params);
 }
 
 /// A job's row before its first record (see `budget::lock_job`): no record,
