@@ -52,6 +52,7 @@ mod tests {
         ("sql.rs", include_str!("sql.rs")),
         ("stats.rs", include_str!("stats.rs")),
         ("streams.rs", include_str!("streams.rs")),
+        ("tx.rs", include_str!("tx.rs")),
     ];
 
     /// The string literals of a Rust source, comments left out.
