@@ -11,6 +11,9 @@
 # Settings (environment): CRASH_KILLS (10), CRASH_CALLERS (16), CRASH_SEED
 # (random; printed, to replay a run), CRASH_PORT (a free port in 20000-31999),
 # CRASH_KEEP=1 keeps the work directory (it is always kept on failure).
+# CRASH_POSTGRES=postgres://... runs the server on that PostgreSQL database
+# instead of a file, in a new schema of its own (dropped after a pass); the
+# check is then the same minus SQLite's integrity_check. Needs psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,16 @@ LOAD_BIN=$TARGET/crashload
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/crash-test.XXXXXX")
 DB=$WORK/learning.db
+SCHEMA=
+# The log lines "replayed a stored response" (counted at the end), of either backend.
+REPLAY_LOG=learning_service::store::sqlite::idempotency=debug,learning_service::store::postgres::idempotency=debug
+if [[ -n ${CRASH_POSTGRES:-} ]]; then
+  SCHEMA=crash_$(basename "$WORK" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+  psql -q -v ON_ERROR_STOP=1 "$CRASH_POSTGRES" -c "CREATE SCHEMA $SCHEMA" >/dev/null
+  separator='?'
+  [[ $CRASH_POSTGRES == *\?* ]] && separator='&'
+  DB="${CRASH_POSTGRES}${separator}options=-c%20search_path%3D$SCHEMA"
+fi
 LOG=$WORK/acknowledged.tsv
 STOP=$WORK/stop
 SERVER_LOG=$WORK/server.log
@@ -39,6 +52,8 @@ finish() {
   [[ -n $LOAD_PID ]] && kill -9 "$LOAD_PID" 2>/dev/null
   if [[ $status -eq 0 && -z ${CRASH_KEEP:-} ]]; then
     rm -rf "$WORK"
+    [[ -n $SCHEMA ]] && PGOPTIONS="-c client_min_messages=warning" \
+      psql -q "$CRASH_POSTGRES" -c "DROP SCHEMA $SCHEMA CASCADE" >/dev/null
   else
     echo "crash test: work directory kept: $WORK"
   fi
@@ -69,7 +84,7 @@ pause_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
 start_server() {
   "$SERVER_BIN" serve --db "$DB" --listen "127.0.0.1:$PORT" --durability "$1" \
-    --log-level "warn,learning_service::store::idempotency=debug" 2>>"$SERVER_LOG" &
+    --log-level "warn,$REPLAY_LOG" 2>>"$SERVER_LOG" &
   SERVER_PID=$!
 }
 
@@ -99,7 +114,8 @@ kill_server() {
   SERVER_PID=
 }
 
-echo "crash test: seed $SEED, port $PORT, $CALLERS callers, $KILLS kills, work in $WORK"
+echo "crash test: seed $SEED, port $PORT, $CALLERS callers, $KILLS kills, work in $WORK," \
+  "store ${SCHEMA:+PostgreSQL schema }${SCHEMA:-$DB}"
 RANDOM=$SEED
 START=$SECONDS
 during_startup=0

@@ -9,7 +9,11 @@ use std::{sync::Arc, time::Duration};
 use tokio::task::JoinHandle;
 
 use crate::{
-    domain::records::{EntropySnapshot, ResponseConfig},
+    domain::{
+        diversity::DiversityQuery,
+        records::{EntropySnapshot, ResponseConfig},
+    },
+    ops::metrics::RETENTION_DELETED_ROWS,
     store::{PRUNE_BATCH, PRUNE_INTERVAL, Pruned, RETENTION, Retention, Store},
 };
 
@@ -19,6 +23,8 @@ pub struct SamplerOptions {
     pub interval: Duration,
     /// `threshold_exceeded` is set when diversity is strictly below it.
     pub alert_threshold: f64,
+    /// The window and scope of the snapshots (default: all time, all patterns).
+    pub diversity: DiversityQuery,
 }
 
 /// Responds to low entropy for `jobs` every `interval`.
@@ -29,6 +35,8 @@ pub struct ResponderOptions {
     pub entropy_threshold: f64,
     pub cooldown_seconds: i64,
     pub config: ResponseConfig,
+    /// The window and scope of the check, and the scope of the revisit.
+    pub diversity: DiversityQuery,
 }
 
 /// Deletes history past `days` and beyond `budget_rows_per_job`, every `interval`.
@@ -42,8 +50,13 @@ pub struct RetentionOptions {
 /// Rows deleted per history in one transaction: small, so that a write
 /// queued behind a batch waits for little.
 const RETENTION_BATCH: usize = 500;
-/// The pause between two batches, in which queued writes run.
+/// The shortest pause between two batches, in which queued writes run.
 const RETENTION_PAUSE: Duration = Duration::from_millis(20);
+/// The pause is also at least this many times the batch's own time, so the
+/// purge takes at most a fifth of the writer however slow a batch gets
+/// under load (at a fixed pause it took most of it, and writes slowed by a
+/// third; see BENCHMARKS.md).
+const RETENTION_PAUSE_PER_BATCH_TIME: u32 = 4;
 
 /// The running loops; dropping this stops them.
 pub struct Background {
@@ -109,6 +122,8 @@ async fn prune_request_ids(store: Arc<dyn Store>) {
 /// At every interval, deletes what retention lets go, a batch at a time
 /// with a pause between batches, until nothing is left.
 async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
+    // Every series exists from the start, so a rate over it is 0, not absent.
+    count_deleted(&Pruned::default());
     let mut ticker = ticker(options.interval);
     loop {
         ticker.tick().await;
@@ -120,12 +135,14 @@ async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
         };
         let mut total = Pruned::default();
         loop {
+            let started = tokio::time::Instant::now();
             match store.prune_history(retention, RETENTION_BATCH).await {
                 Ok(pruned) if pruned.total() > 0 => {
+                    count_deleted(&pruned);
                     total.budget += pruned.budget;
                     total.responses += pruned.responses;
                     total.snapshots += pruned.snapshots;
-                    tokio::time::sleep(RETENTION_PAUSE).await;
+                    tokio::time::sleep(pause_after(started.elapsed())).await;
                 }
                 Ok(_) => break,
                 Err(error) => {
@@ -145,12 +162,27 @@ async fn retain(store: Arc<dyn Store>, options: RetentionOptions) {
     }
 }
 
+fn pause_after(batch: Duration) -> Duration {
+    RETENTION_PAUSE.max(batch * RETENTION_PAUSE_PER_BATCH_TIME)
+}
+
+/// Counted per batch, so that a long purge shows its progress.
+fn count_deleted(pruned: &Pruned) {
+    for (history, rows) in [
+        ("budget", pruned.budget),
+        ("responses", pruned.responses),
+        ("snapshots", pruned.snapshots),
+    ] {
+        metrics::counter!(RETENTION_DELETED_ROWS, "history" => history).increment(rows);
+    }
+}
+
 async fn sample(store: Arc<dyn Store>, options: SamplerOptions) {
     let mut ticker = ticker(options.interval);
     loop {
         ticker.tick().await;
         let recorded = async {
-            let entropy = store.population_entropy().await?;
+            let entropy = store.diversity(options.diversity.clone()).await?;
             store
                 .record_snapshot(EntropySnapshot {
                     id: None,
@@ -183,6 +215,7 @@ async fn respond(store: Arc<dyn Store>, options: ResponderOptions) {
                     options.entropy_threshold,
                     options.cooldown_seconds,
                     options.config,
+                    options.diversity.clone(),
                 )
                 .await;
             match answer {
@@ -198,5 +231,19 @@ async fn respond(store: Arc<dyn Store>, options: ResponderOptions) {
                 Err(error) => tracing::warn!(job, %error, "automatic entropy response failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_batch_is_followed_by_a_longer_pause() {
+        assert_eq!(pause_after(Duration::from_millis(1)), RETENTION_PAUSE);
+        assert_eq!(
+            pause_after(Duration::from_millis(30)),
+            Duration::from_millis(120)
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! environment variable.
 
 pub mod dashboard;
+pub mod diversity;
 pub mod hardening;
 pub mod operating;
 
@@ -128,6 +129,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_PG_CA")]
     pub pg_ca: Option<std::path::PathBuf>,
 
+    /// Names this process in the explanation of every record it writes.
+    /// Default: `hostname:pid:start time` (UTC), different per replica and restart.
+    #[arg(long, env = "LEARNING_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
     #[command(flatten)]
     pub hardening: hardening::HardeningArgs,
 
@@ -136,6 +142,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub operating: operating::OperatingArgs,
+
+    #[command(flatten)]
+    pub diversity: diversity::DiversityArgs,
 }
 
 fn fraction(flag: &str, value: f64) -> Result<f64, String> {
@@ -162,6 +171,7 @@ impl ServeConfig {
             Some(interval) => Some(SamplerOptions {
                 interval: positive("entropy-sample-interval", interval)?,
                 alert_threshold: fraction("entropy-alert-threshold", self.entropy_alert_threshold)?,
+                diversity: self.diversity.sampler()?,
             }),
         };
         let jobs: Vec<String> = self
@@ -191,6 +201,7 @@ impl ServeConfig {
                 interval: positive("auto-respond-interval", self.auto_respond_interval)?,
                 entropy_threshold: fraction("auto-respond-threshold", self.auto_respond_threshold)?,
                 cooldown_seconds: self.auto_respond_cooldown.as_secs() as i64,
+                diversity: self.diversity.responder()?,
                 config: ResponseConfig {
                     boost_budget: true,
                     revisit_quarantine: true,
@@ -203,15 +214,6 @@ impl ServeConfig {
                 },
             })
         };
-        let retention_asked =
-            self.retain_days.is_some() || self.retain_budget_rows_per_job.is_some();
-        if retention_asked && matches!(self.db, StoreLocation::Postgres(_)) {
-            return Err(
-                "--retain-days and --retain-budget-rows-per-job are not available with a \
-                 PostgreSQL store yet"
-                    .to_owned(),
-            );
-        }
         if self.retain_days == Some(0) || self.retain_budget_rows_per_job == Some(0) {
             return Err(
                 "--retain-days and --retain-budget-rows-per-job must be at least 1".to_owned(),
@@ -248,6 +250,11 @@ impl ServeConfig {
                 wait_timeout: self.pg_wait_timeout,
                 ca: self.pg_ca.clone(),
             },
+            instance_id: self
+                .instance_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(crate::store::default_instance_id),
         }
     }
 }

@@ -135,6 +135,7 @@ async fn applications_written_by_another_program_are_counted_exactly() {
             job_hash: "job".into(),
             entropy_threshold: Some(0.99),
             cooldown_seconds: Some(0),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -292,6 +293,7 @@ async fn statistics_stay_exact_after_writes_of_another_program() {
                     job_hash: "J".into(),
                     entropy_at_trigger: 0.1,
                     threshold_used: 0.3,
+                    snapshot_id: None,
                 }),
                 config: Some(pb::EntropyResponseConfig {
                     boost_budget: Some(boost),

@@ -4,17 +4,25 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, seed_applications};
+use common::TestServer;
 use learning_service::{
     background::{ResponderOptions, SamplerOptions},
     domain::records::ResponseConfig,
+    pb,
     server::ServerOptions,
 };
+
+/// Applications recorded by a server that stops before the test's starts.
+async fn seed_before_start(db: &std::path::Path, counts: &[i64]) {
+    let seeder = TestServer::start_on(db.to_path_buf()).await;
+    seeder.seed_applications(counts).await;
+    seeder.stop().await;
+}
 
 async fn wait_for_rows(server: &TestServer, sql: &str, at_least: i64) -> i64 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let count: i64 = server.sql().query_row(sql, [], |r| r.get(0)).unwrap();
+        let count = server.scalar(sql);
         if count >= at_least {
             return count;
         }
@@ -30,32 +38,36 @@ async fn wait_for_rows(server: &TestServer, sql: &str, at_least: i64) -> i64 {
 async fn the_sampler_records_snapshots_marked_against_the_alert_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
-    {
-        // Applications exist before the server starts: diversity 0.469.
-        learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
-        seed_applications(&rusqlite::Connection::open(&db).unwrap(), &[90, 10]);
-    }
+    // Applications exist before the server starts: diversity 0.469.
+    seed_before_start(&db, &[90, 10]).await;
     let server = TestServer::start_on_with(
         db,
         ServerOptions {
             sampler: Some(SamplerOptions {
                 interval: Duration::from_millis(100),
                 alert_threshold: 0.5,
+                diversity: Default::default(),
             }),
             ..Default::default()
         },
     )
     .await;
     wait_for_rows(&server, "SELECT COUNT(*) FROM pattern_entropy_history", 3).await;
-    let (alerts, total, min_diversity, max_diversity): (i64, i64, f64, f64) = server
-        .sql()
-        .query_row(
-            "SELECT TOTAL(threshold_exceeded), COUNT(*), MIN(diversity_index), MAX(diversity_index) \
-             FROM pattern_entropy_history",
-            [],
-            |r| Ok((r.get::<_, f64>(0)? as i64, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let snapshots = server
+        .entropy()
+        .get_pattern_entropy_history(pb::GetPatternEntropyHistoryRequest {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let total = snapshots.len();
+    let alerts = snapshots.iter().filter(|s| s.threshold_exceeded).count();
+    let diversity = |s: &pb::PatternEntropyMetrics| s.diversity_index;
+    let min_diversity = snapshots.iter().map(diversity).fold(f64::MAX, f64::min);
+    let max_diversity = snapshots.iter().map(diversity).fold(f64::MIN, f64::max);
     assert_eq!(alerts, total, "0.469 < 0.5: every sample is an alert");
     assert!((min_diversity - 0.468996).abs() < 1e-6 && (max_diversity - 0.468996).abs() < 1e-6);
 }
@@ -64,10 +76,7 @@ async fn the_sampler_records_snapshots_marked_against_the_alert_threshold() {
 async fn the_responder_responds_once_per_cooldown_for_each_job() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
-    {
-        learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
-        seed_applications(&rusqlite::Connection::open(&db).unwrap(), &[97, 1, 1, 1]);
-    }
+    seed_before_start(&db, &[97, 1, 1, 1]).await;
     let server = TestServer::start_on_with(
         db,
         ServerOptions {
@@ -77,6 +86,7 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
                 entropy_threshold: 0.3,
                 cooldown_seconds: 3600,
                 config: ResponseConfig::default(),
+                diversity: Default::default(),
             }),
             ..Default::default()
         },
@@ -90,15 +100,20 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
         server.write_counts().operations >= checks + 20
     })
     .await;
-    let sql = server.sql();
-    let mut statement = sql
-        .prepare("SELECT job_hash, entropy_at_trigger, threshold_used FROM entropy_responses ORDER BY job_hash")
-        .unwrap();
-    let rows: Vec<(String, f64, f64)> = statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let mut rows: Vec<(String, f64, f64)> = server
+        .entropy()
+        .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
         .unwrap()
-        .map(Result::unwrap)
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| (r.job_hash, r.entropy_at_trigger, r.threshold_used))
         .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].0.as_str(), rows[1].0.as_str()),
@@ -108,13 +123,7 @@ async fn the_responder_responds_once_per_cooldown_for_each_job() {
         assert!((entropy - 0.120970).abs() < 1e-6);
         assert_eq!(*threshold, 0.3);
     }
-    let budgets: i64 = server
-        .sql()
-        .query_row(
-            "SELECT COUNT(*) FROM exploration_budget WHERE adjustment_type = 'boost'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let budgets =
+        server.scalar("SELECT COUNT(*) FROM exploration_budget WHERE adjustment_type = 'boost'");
     assert_eq!(budgets, 2);
 }

@@ -187,7 +187,7 @@ fn cases(pattern_id: &str) -> Vec<(&'static str, Call, Expect)> {
         ("dominant share inf", snapshot(pb::PatternEntropyMetrics { dominant_pattern_share: f64::INFINITY, ..metrics() }), I("metrics.dominant_pattern_share")),
         ("calculated_at bad nanos", snapshot(pb::PatternEntropyMetrics { calculated_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }), ..metrics() }), I("metrics.calculated_at")),
         ("calculated_at out of range", snapshot(pb::PatternEntropyMetrics { calculated_at: Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 }), ..metrics() }), I("metrics.calculated_at")),
-        ("alert threshold NaN", Call::Calculate(pb::CalculatePatternEntropyRequest { alert_threshold: Some(f64::NAN) }), I("alert_threshold")),
+        ("alert threshold NaN", Call::Calculate(pb::CalculatePatternEntropyRequest { alert_threshold: Some(f64::NAN), ..Default::default() }), I("alert_threshold")),
         // PatternService
         ("pattern empty type", Call::Pattern(pb::RecordPatternRequest { pattern_type: String::new(), ..pattern() }), I("pattern_type")),
         ("pattern oversized name", Call::Pattern(pb::RecordPatternRequest { pattern_name: long_id.clone(), ..pattern() }), I("pattern_name")),
@@ -223,7 +223,7 @@ fn cases(pattern_id: &str) -> Vec<(&'static str, Call, Expect)> {
 async fn every_malformed_request_gets_a_precise_status_and_writes_nothing() {
     let server = TestServer::start().await;
     // Data for the cases to refer to, and for a trigger to act on if it wrongly ran.
-    let pattern_id = common::seed_applications(&server.sql(), &[90, 10]).remove(0);
+    let pattern_id = server.seed_applications(&[90, 10]).await.remove(0);
     let taken = pb::UpdateExplorationBudgetRequest {
         request_id: TAKEN_ID.into(),
         ..update()
@@ -251,7 +251,7 @@ async fn every_malformed_request_gets_a_precise_status_and_writes_nothing() {
 async fn the_valid_twins_of_the_cases_are_accepted() {
     // The cases' base requests are valid: a refusal above is due to the one bad field.
     let server = TestServer::start().await;
-    let pattern_id = common::seed_applications(&server.sql(), &[90, 10]).remove(0);
+    let pattern_id = server.seed_applications(&[90, 10]).await.remove(0);
     for call in [
         Call::Update(update()),
         Call::Adjust(adjust()),

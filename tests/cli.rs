@@ -313,6 +313,7 @@ async fn entropy_metrics_warnings_and_json() {
         .entropy()
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(0.9),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -407,6 +408,7 @@ async fn seed_response(server: &TestServer) -> pb::EntropyResponseRecord {
                 job_hash: "job-1".into(),
                 entropy_at_trigger: 0.0,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             ..Default::default()
         })

@@ -173,6 +173,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
                 job_hash: "J".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             config: None,
             request_id: String::new(),
@@ -222,11 +223,16 @@ async fn serves_an_original_file_and_keeps_its_formats() {
     assert_eq!(
         added,
         [
+            "ls_application_hours",
+            "ls_application_minutes",
+            "ls_budget_explanation",
             "ls_budget_stats",
             "ls_idempotency",
             "ls_meta",
             "ls_pattern_app_counts",
-            "ls_response_stats"
+            "ls_response_explanation",
+            "ls_response_stats",
+            "ls_snapshot_diversity"
         ],
         "only the service's own tables are added"
     );

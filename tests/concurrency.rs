@@ -38,10 +38,7 @@ async fn concurrent_adjustments_lose_no_update() {
     for task in tasks {
         task.await.unwrap();
     }
-    let rows: i64 = server
-        .sql()
-        .query_row("SELECT COUNT(*) FROM exploration_budget", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = server.scalar("SELECT COUNT(*) FROM exploration_budget");
     assert_eq!(rows, (CALLERS * CALLS) as i64);
     // The sequential result: one initial row, then every other call boosts the previous value.
     let mut expected = 0.0_f64;
@@ -59,14 +56,8 @@ async fn concurrent_adjustments_lose_no_update() {
         .budget
         .unwrap();
     assert_eq!(latest.budget_value, expected);
-    let initials: i64 = server
-        .sql()
-        .query_row(
-            "SELECT COUNT(*) FROM exploration_budget WHERE adjustment_type = 'initial'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let initials: i64 =
+        server.scalar("SELECT COUNT(*) FROM exploration_budget WHERE adjustment_type = 'initial'");
     assert_eq!(initials, 1);
 }
 
@@ -100,6 +91,7 @@ async fn concurrent_triggers_revisit_each_pattern_once() {
                         job_hash: "job".into(),
                         entropy_at_trigger: 0.1,
                         threshold_used: 0.3,
+                        snapshot_id: None,
                     }),
                     config: Some(pb::EntropyResponseConfig {
                         boost_budget: Some(false),
@@ -133,7 +125,7 @@ async fn concurrent_triggers_revisit_each_pattern_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_respond_if_needed_records_one_response() {
     let server = TestServer::start().await;
-    common::seed_applications(&server.sql(), &[90, 10]);
+    server.seed_applications(&[90, 10]).await;
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let mut client = server.entropy();
@@ -168,10 +160,7 @@ async fn concurrent_respond_if_needed_records_one_response() {
         }
     }
     assert_eq!(responded.len(), 1);
-    let stored: i64 = server
-        .sql()
-        .query_row("SELECT COUNT(*) FROM entropy_responses", [], |r| r.get(0))
-        .unwrap();
+    let stored: i64 = server.scalar("SELECT COUNT(*) FROM entropy_responses");
     assert_eq!(stored, 1);
     // Healthy: nothing recorded.
     let healthy = server

@@ -255,6 +255,7 @@ async fn grpc_web_calls_reach_the_api_from_the_dashboard() {
     let served = serve(None, Vec::new()).await;
     let request = pb::CalculatePatternEntropyRequest {
         alert_threshold: Some(0.5),
+        ..Default::default()
     };
     let answer = send(
         served.server.address,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, approx, seed_applications};
+use common::{TestServer, approx, backend::require_sqlite};
 use learning_service::pb::{self, EntropyResponseAction, QuarantineStatus};
 
 fn check(job: &str, threshold: f64, cooldown: i64) -> pb::CheckEntropyResponseNeededRequest {
@@ -10,6 +10,7 @@ fn check(job: &str, threshold: f64, cooldown: i64) -> pb::CheckEntropyResponseNe
         job_hash: job.into(),
         entropy_threshold: Some(threshold),
         cooldown_seconds: Some(cooldown),
+        ..Default::default()
     }
 }
 
@@ -19,6 +20,7 @@ fn trigger(job: &str, entropy: f64, threshold: f64) -> pb::TriggerEntropyRespons
             job_hash: job.into(),
             entropy_at_trigger: entropy,
             threshold_used: threshold,
+            snapshot_id: None,
         }),
         config: None,
         request_id: String::new(),
@@ -49,7 +51,7 @@ async fn entropy_reference_values() {
     ];
     for (counts, h, hmax, diversity, dominant) in cases {
         let server = TestServer::start().await;
-        seed_applications(&server.sql(), counts);
+        server.seed_applications(counts).await;
         let m = metrics(&server).await;
         approx(m.shannon_entropy, *h);
         approx(m.max_possible_entropy, *hmax);
@@ -74,13 +76,14 @@ async fn empty_and_single_pattern_populations() {
     assert_eq!(empty.max_possible_entropy, 0.0);
 
     // Unapplied patterns count as unique only; orphan applications are ignored.
-    let sql = server.sql();
-    seed_applications(&sql, &[0, 5]);
-    sql.execute(
-        "INSERT INTO pattern_applications (id, pattern_id) VALUES ('orphan', 'no-such-pattern')",
-        [],
-    )
-    .unwrap();
+    server.seed_applications(&[0, 5]).await;
+    // An orphan application is a row another program wrote into the SQLite
+    // file; on PostgreSQL only the service writes.
+    if require_sqlite("empty_and_single_pattern_populations: the orphan application") {
+        server.execute(
+            "INSERT INTO pattern_applications (id, pattern_id) VALUES ('orphan', 'no-such-pattern')",
+        );
+    }
     let single = metrics(&server).await;
     assert_eq!(single.unique_pattern_count, 2);
     assert_eq!(single.effective_pattern_count, 1);
@@ -104,6 +107,7 @@ async fn empty_and_single_pattern_populations() {
         .entropy()
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(0.5),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -126,7 +130,7 @@ async fn check_reports_no_data_needed_healthy_and_cooldown() {
     assert_eq!(none.current_entropy, None);
     assert_eq!(none.reason, "No pattern applications to analyze");
 
-    seed_applications(&server.sql(), &[90, 10]);
+    server.seed_applications(&[90, 10]).await;
     let needed = entropy
         .check_entropy_response_needed(check("job", 0.5, 3600))
         .await
@@ -186,8 +190,13 @@ async fn check_reports_no_data_needed_healthy_and_cooldown() {
 
 #[tokio::test]
 async fn cooldown_counts_from_the_stored_time_and_is_capped() {
+    // The stored times are rows in the original's formats, written into the
+    // SQLite file by another program.
+    if !require_sqlite("cooldown_counts_from_the_stored_time_and_is_capped") {
+        return;
+    }
     let server = TestServer::start().await;
-    seed_applications(&server.sql(), &[90, 10]);
+    server.seed_applications(&[90, 10]).await;
     let now = chrono::Local::now().naive_local();
     let stamp = |seconds: i64| {
         (now + chrono::Duration::seconds(seconds))
@@ -263,14 +272,14 @@ async fn trigger_boosts_revisits_and_records_atomically() {
         ids.push(p.id);
     }
     // A soft-deleted quarantined pattern is not revisited; a legacy upper-case one is.
-    let sql = server.sql();
-    sql.execute("UPDATE patterns SET active = 0 WHERE id = ?1", [&ids[3]])
-        .unwrap();
-    sql.execute(
-        "UPDATE patterns SET quarantine_status = 'QUARANTINED', last_seen = '2030-01-01T00:00:00' WHERE id = ?1",
-        [&ids[2]],
-    )
-    .unwrap();
+    server.execute(&format!(
+        "UPDATE patterns SET active = 0 WHERE id = '{}'",
+        ids[3]
+    ));
+    server.execute(&format!(
+        "UPDATE patterns SET quarantine_status = 'QUARANTINED', last_seen = '2030-01-01T00:00:00' WHERE id = '{}'",
+        ids[2]
+    ));
 
     let mut entropy = server.entropy();
     let record = entropy
@@ -334,13 +343,9 @@ async fn trigger_boosts_revisits_and_records_atomically() {
     }
 
     // Stored in the original's formats.
-    let (actions, revisited, boosted): (String, String, i64) = sql
-        .query_row(
-            "SELECT actions_taken, patterns_revisited, budget_boosted FROM entropy_responses",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let actions = server.text("SELECT actions_taken FROM entropy_responses");
+    let revisited = server.text("SELECT patterns_revisited FROM entropy_responses");
+    let boosted = server.scalar("SELECT budget_boosted FROM entropy_responses");
     assert_eq!(actions, r#"["budget_boost", "quarantine_revisit"]"#);
     assert_eq!(
         revisited,
@@ -390,14 +395,8 @@ async fn a_boost_that_cannot_rise_is_not_reported_as_a_boost() {
         latest.adjustment_type,
         pb::AdjustmentType::CeilingEnforced as i32
     );
-    let (actions, revisited): (String, String) = server
-        .sql()
-        .query_row(
-            "SELECT actions_taken, patterns_revisited FROM entropy_responses",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let actions = server.text("SELECT actions_taken FROM entropy_responses");
+    let revisited = server.text("SELECT patterns_revisited FROM entropy_responses");
     assert_eq!((actions.as_str(), revisited.as_str()), ("[]", "[]"));
 
     // Actions switched off: nothing but the record.
@@ -529,7 +528,7 @@ async fn response_reads_and_statistics() {
 #[tokio::test]
 async fn snapshots_are_recorded_and_listed_by_calculated_time() {
     let server = TestServer::start().await;
-    seed_applications(&server.sql(), &[1, 1, 2]);
+    server.seed_applications(&[1, 1, 2]).await;
     let mut entropy = server.entropy();
     let current = metrics(&server).await;
     let at = |seconds: i64| prost_types::Timestamp { seconds, nanos: 0 };
@@ -612,6 +611,7 @@ async fn patterns_record_applications_status_and_list() {
             description: Some("exponential backoff".into()),
             quarantine_status: None,
             request_id: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

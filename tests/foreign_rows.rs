@@ -315,6 +315,7 @@ async fn trigger(server: &TestServer) -> String {
                 job_hash: "J".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             ..Default::default()
         })
@@ -627,6 +628,7 @@ async fn nulls_in_a_file_without_not_null_leave_out_only_their_rows() {
                 job_hash: "J".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             config: Some(pb::EntropyResponseConfig {
                 max_quarantine_revisits: Some(10),

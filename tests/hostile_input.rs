@@ -78,7 +78,11 @@ async fn every_request_timestamp_is_held_to_the_timestamp_range() {
     // A new Timestamp field in a request must be added to the cases below.
     assert_eq!(
         request_timestamp_fields(),
-        BTreeSet::from(["RecordPatternEntropyRequest.metrics.calculated_at".to_owned()]),
+        BTreeSet::from([
+            "RecordPatternEntropyRequest.metrics.calculated_at".to_owned(),
+            "ReplayBudgetPolicyRequest.since".to_owned(),
+            "ReplayBudgetPolicyRequest.until".to_owned(),
+        ]),
     );
     let server = TestServer::start().await;
     let mut entropy = server.entropy();
@@ -99,6 +103,22 @@ async fn every_request_timestamp_is_held_to_the_timestamp_range() {
             .expect_err(&format!("{seconds} s {nanos} ns accepted"));
         assert_invalid(&status, "metrics.calculated_at");
         assert_eq!(server.all_row_counts(), before, "{seconds} s: wrote");
+        // The replay's range, read-only.
+        let at = Some(Timestamp { seconds, nanos });
+        let replay = |since, until| pb::ReplayBudgetPolicyRequest {
+            job_hash: "job-1".into(),
+            since,
+            until,
+            ..Default::default()
+        };
+        for (request, field) in [(replay(at, None), "since"), (replay(None, at), "until")] {
+            let status = server
+                .budget()
+                .replay_budget_policy(request)
+                .await
+                .expect_err(&format!("{field} {seconds} s {nanos} ns accepted"));
+            assert_invalid(&status, field);
+        }
     }
     // Inside the range (a day in from each end, so in any local time zone)
     // a time is stored and comes back as sent, to the microsecond.

@@ -96,8 +96,8 @@ impl Write {
 
 /// Seeds a population whose diversity (0.469) is below 0.5, so that every
 /// respond-if-needed without cooldown records a response; returns a pattern id.
-fn seed(server: &TestServer) -> String {
-    common::seed_applications(&server.sql(), &[90, 10]).remove(0)
+async fn seed(server: &TestServer) -> String {
+    server.seed_applications(&[90, 10]).await.remove(0)
 }
 
 /// Each write RPC once, every one of them writing something new when run again.
@@ -119,6 +119,7 @@ fn every_write(pattern_id: &str) -> Vec<Write> {
                 job_hash: "job".into(),
                 entropy_at_trigger: 0.1,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             ..Default::default()
         }),
@@ -177,7 +178,7 @@ fn changed(before: &[(String, i64)], after: &[(String, i64)]) -> Vec<(String, i6
 #[tokio::test]
 async fn a_retry_returns_the_first_result_and_writes_nothing() {
     let server = TestServer::start().await;
-    let pattern_id = seed(&server);
+    let pattern_id = seed(&server).await;
     for (index, write) in every_write(&pattern_id).into_iter().enumerate() {
         let id = format!("retry-{index}");
         let first = write.clone().with_id(&id).call(&server).await.unwrap();
@@ -191,10 +192,7 @@ async fn a_retry_returns_the_first_result_and_writes_nothing() {
         let fresh = write.clone().call(&server).await.unwrap();
         assert_ne!(fresh, first, "{write:?}");
     }
-    let keys: i64 = server
-        .sql()
-        .query_row("SELECT COUNT(*) FROM ls_idempotency", [], |r| r.get(0))
-        .unwrap();
+    let keys: i64 = server.scalar("SELECT COUNT(*) FROM ls_idempotency");
     assert_eq!(keys, 8);
     server.stop().await;
 }
@@ -204,7 +202,7 @@ async fn a_retry_after_a_restart_returns_the_first_result() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
     let server = TestServer::start_on(db.clone()).await;
-    let pattern_id = seed(&server);
+    let pattern_id = seed(&server).await;
     let mut first = Vec::new();
     for (index, write) in every_write(&pattern_id).into_iter().enumerate() {
         let id = format!("restart-{index}");
@@ -226,7 +224,7 @@ async fn a_retry_after_a_restart_returns_the_first_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_retries_make_one_effect() {
     let server = std::sync::Arc::new(TestServer::start().await);
-    let pattern_id = seed(&server);
+    let pattern_id = seed(&server).await;
     for (index, write) in every_write(&pattern_id).into_iter().enumerate() {
         let before = server.all_row_counts();
         let write = write.with_id(&format!("race-{index}"));
@@ -266,7 +264,7 @@ async fn racing_retries_make_one_effect() {
 #[tokio::test]
 async fn a_reused_id_for_another_request_is_refused_and_writes_nothing() {
     let server = TestServer::start().await;
-    let pattern_id = seed(&server);
+    let pattern_id = seed(&server).await;
     let writes = every_write(&pattern_id);
     writes[0]
         .clone()
@@ -316,7 +314,7 @@ async fn a_failed_call_does_not_use_up_its_id() {
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(server.all_row_counts(), before);
     // The id is free: a valid request with it runs.
-    let pattern_id = seed(&server);
+    let pattern_id = seed(&server).await;
     let found = Write::Application(pb::RecordPatternApplicationRequest {
         pattern_id,
         execution_id: "exec".into(),
@@ -354,21 +352,20 @@ async fn request_ids_up_to_128_bytes_are_accepted() {
 async fn expired_request_ids_are_pruned_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("learning.db");
-    learning_service::store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
-            "INSERT INTO ls_idempotency VALUES ('old', 'rpc', x'00', x'', '2020-01-01T00:00:00.000000Z')",
-            [],
-        )
-        .unwrap();
+    // An id two years old, in the store before the server starts.
+    let seeder = TestServer::start_on(db.clone()).await;
+    let digest = match common::backend::chosen() {
+        common::backend::Backend::Sqlite => "x'00'",
+        common::backend::Backend::Postgres => "decode('00', 'hex')",
+    };
+    seeder.execute(&format!(
+        "INSERT INTO ls_idempotency VALUES ('old', 'rpc', {digest}, {digest}, '2020-01-01T00:00:00.000000Z')"
+    ));
+    seeder.stop().await;
     let server = TestServer::start_on(db).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let left: i64 = server
-            .sql()
-            .query_row("SELECT COUNT(*) FROM ls_idempotency", [], |r| r.get(0))
-            .unwrap();
+        let left: i64 = server.scalar("SELECT COUNT(*) FROM ls_idempotency");
         if left == 0 {
             break;
         }

@@ -495,3 +495,41 @@ async fn the_store_and_the_domain_are_exported_and_other_paths_are_404() {
     assert_eq!(metrics.value("learning_service_build_info", &version), 1.0);
     served.stop().await;
 }
+
+/// Retention's deletions are counted per history, from zero.
+#[tokio::test]
+async fn rows_deleted_by_retention_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2025-01-01 rows, older than 30 days; the job's latest one always stays.
+    seed_budget_rows(&dir.path().join("learning.db"), 40);
+    let args = [
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--retain-days",
+        "30",
+        "--retention-interval",
+        "100ms",
+    ];
+    let served = Served::start(dir.path(), &args, &[]).await;
+    let budget = [("history", "budget")];
+    let metrics = scrape_until(&served, |m| {
+        m.find(RETENTION_DELETED, &budget)
+            .is_some_and(|_| m.value(RETENTION_DELETED, &budget) >= 39.0)
+    })
+    .await;
+    assert_eq!(metrics.value(RETENTION_DELETED, &budget), 39.0);
+    for history in ["responses", "snapshots"] {
+        assert_eq!(
+            metrics.value(RETENTION_DELETED, &[("history", history)]),
+            0.0
+        );
+    }
+    let left: i64 = rusqlite::Connection::open(&served.db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM exploration_budget", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1);
+    served.stop().await;
+}
+
+const RETENTION_DELETED: &str = "learning_retention_deleted_rows_total";

@@ -137,6 +137,8 @@ struct Answers {
     response_statistics: Vec<pb::GetEntropyResponseStatisticsResponse>,
     snapshots: Vec<pb::PatternEntropyMetrics>,
     entropy: pb::PatternEntropyMetrics,
+    /// The last hour's, of all patterns and of one type (the buckets).
+    windowed: Vec<pb::PatternEntropyMetrics>,
     patterns: Vec<pb::Pattern>,
     quarantined: Vec<pb::Pattern>,
     watched: Vec<pb::ExplorationBudgetRecord>,
@@ -160,6 +162,7 @@ async fn answers(channel: &Channel, jobs: &[&str]) -> Answers {
         response_statistics: vec![],
         snapshots: vec![],
         entropy: Default::default(),
+        windowed: vec![],
         patterns: vec![],
         quarantined: vec![],
         watched: vec![],
@@ -213,11 +216,27 @@ async fn answers(channel: &Channel, jobs: &[&str]) -> Answers {
     answers.snapshots = snapshots.into_inner().records;
     let request = pb::CalculatePatternEntropyRequest {
         alert_threshold: Some(0.5),
+        ..Default::default()
     };
     let calculated = entropy.calculate_pattern_entropy(request).await.unwrap();
     let mut metrics = calculated.into_inner().metrics.unwrap();
     metrics.calculated_at = None; // now, on each server
     answers.entropy = metrics;
+    for pattern_type in [None, Some("retry".to_owned())] {
+        let request = pb::CalculatePatternEntropyRequest {
+            alert_threshold: Some(0.5),
+            window: Some(prost_types::Duration {
+                seconds: 3600,
+                nanos: 0,
+            }),
+            pattern_type,
+            ..Default::default()
+        };
+        let calculated = entropy.calculate_pattern_entropy(request).await.unwrap();
+        let mut metrics = calculated.into_inner().metrics.unwrap();
+        metrics.calculated_at = None;
+        answers.windowed.push(metrics);
+    }
     for (status, into) in [
         (None, &mut answers.patterns),
         (
@@ -265,6 +284,7 @@ fn assert_same(sqlite: &Answers, postgres: &Answers) {
     assert_eq!(sqlite.response_statistics, postgres.response_statistics);
     assert_eq!(sqlite.snapshots, postgres.snapshots);
     assert_eq!(sqlite.entropy, postgres.entropy);
+    assert_eq!(sqlite.windowed, postgres.windowed);
     assert_eq!(sqlite.patterns, postgres.patterns);
     assert_eq!(sqlite, postgres);
 }
@@ -284,12 +304,15 @@ async fn write_history(channel: &Channel) {
         } else {
             pb::QuarantineStatus::Validated
         };
+        // Two types, so that a scoped window leaves some out.
+        let pattern_type = if n % 2 == 0 { "retry" } else { "fallback" };
         let request = pb::RecordPatternRequest {
-            pattern_type: "retry".into(),
+            pattern_type: pattern_type.into(),
             pattern_name: format!("pattern-{n}"),
             description: Some(format!("the {n}th")),
             quarantine_status: Some(status as i32),
             request_id: String::new(),
+            instrument_name: Some(format!("instrument-{}", n % 3)),
         };
         let pattern = patterns.record_pattern(request).await.unwrap();
         ids.push(pattern.into_inner().pattern.unwrap().id);
@@ -330,6 +353,7 @@ async fn write_history(channel: &Channel) {
                     job_hash: job.into(),
                     entropy_at_trigger: 0.1 + n as f64 / 7000.0,
                     threshold_used: 0.3,
+                    snapshot_id: None,
                 }),
                 config: Some(pb::EntropyResponseConfig {
                     max_quarantine_revisits: Some(1),
@@ -343,6 +367,7 @@ async fn write_history(channel: &Channel) {
             let calculated = entropy
                 .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
                     alert_threshold: Some(0.9),
+                    ..Default::default()
                 })
                 .await
                 .unwrap()
@@ -373,6 +398,33 @@ async fn a_migrated_store_answers_as_the_sqlite_one_and_a_second_run_copies_noth
         expected.budget_history[3].len() > 60,
         "the history is there"
     );
+    // What the comparisons below must find copied, so that they cannot
+    // pass on absent values: explanations, snapshots' diversity, buckets.
+    let explained = |records: &[pb::ExplorationBudgetRecord]| {
+        records.iter().filter(|r| r.explanation.is_some()).count()
+    };
+    assert_eq!(
+        explained(&expected.budget_history[3]),
+        expected.budget_history[3].len()
+    );
+    assert!(
+        expected.response_history[3]
+            .iter()
+            .all(|r| r.explanation.is_some())
+            && !expected.response_history[3].is_empty()
+    );
+    assert!(
+        !expected.snapshots.is_empty()
+            && expected
+                .snapshots
+                .iter()
+                .all(|s| s.perplexity.is_some() && s.inverse_simpson.is_some())
+    );
+    let [all, retry] = &expected.windowed[..] else {
+        panic!("two windowed readings")
+    };
+    assert_eq!(all.total_applications, 40);
+    assert!((1..40).contains(&retry.total_applications), "{retry:?}");
 
     let before = file_bytes(&db);
     let url = postgres_url(dir.path()).await;

@@ -195,6 +195,7 @@ async fn another_program_writing_the_file_loses_nothing_and_busies_no_client() {
                                     job_hash: job.clone(),
                                     entropy_at_trigger: 0.1,
                                     threshold_used: 0.3,
+                                    snapshot_id: None,
                                 }),
                                 config: Some(pb::EntropyResponseConfig {
                                     boost_budget: Some(false),

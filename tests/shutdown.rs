@@ -200,6 +200,7 @@ async fn closing_does_not_wait_for_another_programs_lock() {
                 pattern_name: "stuck".into(),
                 description: None,
                 quarantine_status: learning_service::domain::records::QuarantineStatus::Pending,
+                instrument_name: None,
             };
             let write = learning_service::store::Write::RecordPattern(pattern);
             store.write(write, None).await

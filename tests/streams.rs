@@ -185,17 +185,10 @@ async fn a_reader_that_does_not_read_still_receives_everything_in_order() {
     for task in tasks {
         task.await.unwrap();
     }
-    let expected: Vec<String> = {
-        let sql = server.sql();
-        let mut statement = sql
-            .prepare("SELECT id FROM pattern_entropy_history ORDER BY rowid")
-            .unwrap();
-        statement
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let expected = server.texts(&format!(
+        "SELECT id FROM pattern_entropy_history ORDER BY {}",
+        common::backend::position_column()
+    ));
     assert_eq!(expected.len(), RECORDS);
     let got: Vec<String> = snapshots(&mut stream, RECORDS)
         .await
@@ -242,6 +235,7 @@ async fn filters_by_job_and_by_threshold() {
                     job_hash: job.into(),
                     entropy_at_trigger: 0.1,
                     threshold_used: 0.3,
+                    snapshot_id: None,
                 }),
                 ..Default::default()
             })
@@ -345,6 +339,11 @@ async fn a_quiet_stream_reports_progress_with_its_cursor() {
 
 #[tokio::test]
 async fn rows_written_by_another_program_are_streamed() {
+    // Another program writing the SQLite file; on PostgreSQL the other
+    // writers are replicas (tests/replicas.rs).
+    if !common::backend::require_sqlite("rows_written_by_another_program_are_streamed") {
+        return;
+    }
     let server = TestServer::start().await;
     let mut stream = server
         .budget()
@@ -385,10 +384,10 @@ async fn a_pruned_cursor_is_out_of_range_and_names_the_oldest_cursor() {
     drop(stream);
     let old_cursor = received[1].1.clone();
     // Another program prunes the three oldest snapshots.
-    server
-        .sql()
-        .execute("DELETE FROM pattern_entropy_history WHERE rowid <= 3", [])
-        .unwrap();
+    server.execute(&format!(
+        "DELETE FROM pattern_entropy_history WHERE {} <= 3",
+        common::backend::position_column()
+    ));
     let status = server
         .entropy()
         .subscribe_pattern_entropy(pb::SubscribePatternEntropyRequest {
@@ -430,10 +429,7 @@ async fn a_pruned_cursor_is_out_of_range_and_names_the_oldest_cursor() {
     assert_eq!(snapshots(&mut fine, 1).await[0].0, received[4].0);
 
     // A store reset (everything deleted) makes old cursors out of range too.
-    server
-        .sql()
-        .execute("DELETE FROM pattern_entropy_history", [])
-        .unwrap();
+    server.execute("DELETE FROM pattern_entropy_history");
     let reset = server
         .entropy()
         .subscribe_pattern_entropy(pb::SubscribePatternEntropyRequest {

@@ -303,7 +303,7 @@ async fn budget_requests() {
 #[tokio::test]
 async fn entropy_requests() {
     let server = TestServer::start().await;
-    common::seed_applications(&server.sql(), &[3, 1]);
+    server.seed_applications(&[3, 1]).await;
     let before = server.row_counts();
     let mut entropy = server.entropy();
 
@@ -348,6 +348,7 @@ async fn entropy_requests() {
         job_hash: "job".into(),
         entropy_at_trigger: 0.1,
         threshold_used: 0.3,
+        snapshot_id: None,
     };
     let mut triggers: Vec<(&str, pb::TriggerEntropyResponseRequest)> = vec![
         ("trigger", pb::TriggerEntropyResponseRequest::default()),
@@ -577,6 +578,7 @@ async fn entropy_requests() {
     let alert = entropy
         .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
             alert_threshold: Some(f64::NAN),
+            ..Default::default()
         })
         .await
         .unwrap_err();

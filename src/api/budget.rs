@@ -5,15 +5,12 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, idempotency, page_token,
+    convert, idempotency, page_token, replay,
     subscription::{SubscriberStream, Subscriptions, stream_message},
     validate,
 };
 use crate::{
-    domain::budget::{
-        AdjustmentParams, BudgetProposal, DEFAULT_BOOST_AMOUNT, DEFAULT_DECAY_RATE,
-        DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
-    },
+    domain::budget::BudgetProposal,
     domain::records::BudgetRecord,
     pb::{self, budget_service_server::BudgetService},
     store::{Store, Write, Written},
@@ -128,29 +125,17 @@ impl BudgetService for BudgetApi {
         let key = idempotency::key(&mut r)?;
         let job = validate::job_hash("job_hash", r.job_hash)?;
         let entropy = validate::fraction("current_entropy", r.current_entropy)?;
-        let decay_rate = validate::fraction_or("decay_rate", r.decay_rate, DEFAULT_DECAY_RATE)?;
-        if decay_rate == 0.0 {
-            return Err(validate::invalid("decay_rate", "must be greater than 0"));
-        }
-        let params = AdjustmentParams {
-            bounds: validate::bounds("floor", r.floor, "ceiling", r.ceiling)?,
-            decay_rate,
-            boost_amount: validate::fraction_or(
-                "boost_amount",
-                r.boost_amount,
-                DEFAULT_BOOST_AMOUNT,
-            )?,
-            entropy_threshold: validate::fraction_or(
-                "entropy_threshold",
-                r.entropy_threshold,
-                DEFAULT_ENTROPY_THRESHOLD,
-            )?,
-            initial_budget: validate::fraction_or(
-                "initial_budget",
-                r.initial_budget,
-                DEFAULT_INITIAL_BUDGET,
-            )?,
-        };
+        let params = validate::adjustment_params(
+            "",
+            validate::AdjustmentFields {
+                floor: r.floor,
+                ceiling: r.ceiling,
+                decay_rate: r.decay_rate,
+                boost_amount: r.boost_amount,
+                entropy_threshold: r.entropy_threshold,
+                initial_budget: r.initial_budget,
+            },
+        )?;
         let write = Write::CalculateAdjustment {
             job,
             current_entropy: entropy,
@@ -163,6 +148,14 @@ impl BudgetService for BudgetApi {
             _ => None,
         });
         Ok(Response::new(response.await?))
+    }
+
+    async fn replay_budget_policy(
+        &self,
+        request: Request<pb::ReplayBudgetPolicyRequest>,
+    ) -> Result<Response<pb::ReplayBudgetPolicyResponse>, Status> {
+        let answer = replay::answer(&*self.store, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_exploration_budget_statistics(

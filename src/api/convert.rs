@@ -4,7 +4,10 @@ use chrono::{DateTime, Datelike, Utc};
 use prost_types::Timestamp;
 use tonic::Status;
 
-use super::validate::{self, invalid};
+use super::{
+    explanation,
+    validate::{self, invalid},
+};
 use crate::{
     domain::{
         budget::{AdjustmentType, DEFAULT_BOOST_AMOUNT},
@@ -96,6 +99,7 @@ pub fn budget_record(record: BudgetRecord) -> pb::ExplorationBudgetRecord {
         adjustment_type: known as i32,
         adjustment_reason: record.adjustment_reason,
         stored_adjustment_type: record.adjustment_type,
+        explanation: record.explanation.map(|e| explanation::budget(*e)),
     }
 }
 
@@ -121,6 +125,7 @@ pub fn response_record(record: ResponseRecord) -> pb::EntropyResponseRecord {
         budget_boosted: record.budget_boosted,
         quarantine_revisits: record.quarantine_revisits.clamp(0, i32::MAX as i64) as i32,
         patterns_revisited: record.patterns_revisited,
+        explanation: record.explanation.map(|e| explanation::response(*e)),
     }
 }
 
@@ -137,6 +142,8 @@ pub fn snapshot(snapshot: EntropySnapshot) -> pb::PatternEntropyMetrics {
         total_applications: e.total_applications,
         dominant_pattern_share: e.dominant_pattern_share,
         threshold_exceeded: snapshot.threshold_exceeded,
+        perplexity: e.perplexity,
+        inverse_simpson: e.inverse_simpson,
     }
 }
 
@@ -172,6 +179,14 @@ pub fn snapshot_to_record(
             "metrics.dominant_pattern_share",
             m.dominant_pattern_share,
         )?,
+        perplexity: m
+            .perplexity
+            .map(|v| effective_number("metrics.perplexity", v, &m))
+            .transpose()?,
+        inverse_simpson: m
+            .inverse_simpson
+            .map(|v| effective_number("metrics.inverse_simpson", v, &m))
+            .transpose()?,
     };
     if entropy.effective_pattern_count > entropy.unique_pattern_count {
         return Err(invalid(
@@ -204,6 +219,31 @@ pub fn snapshot_to_record(
     })
 }
 
+/// A recorded effective number of patterns: finite, 0 when nothing was
+/// applied, else between 1 and effective_pattern_count (with room for the
+/// rounding of 2^H).
+fn effective_number(field: &str, value: f64, m: &pb::PatternEntropyMetrics) -> Result<f64, Status> {
+    let value = validate::finite(field, value)?;
+    let most = m.effective_pattern_count as f64;
+    let slack = 1e-9 * most.max(1.0);
+    let fits = if m.total_applications == 0 {
+        value == 0.0
+    } else {
+        (1.0 - slack..=most + slack).contains(&value)
+    };
+    if !fits {
+        return Err(invalid(
+            field,
+            format!(
+                "must be 0 without applications, else between 1 and effective_pattern_count \
+                 ({}), got {value}",
+                m.effective_pattern_count
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 pub fn trigger_context(
     trigger: Option<pb::EntropyTriggerContext>,
 ) -> Result<TriggerContext, Status> {
@@ -212,6 +252,11 @@ pub fn trigger_context(
         job_hash: validate::job_hash("trigger.job_hash", t.job_hash)?,
         entropy_at_trigger: validate::fraction("trigger.entropy_at_trigger", t.entropy_at_trigger)?,
         threshold_used: validate::fraction("trigger.threshold_used", t.threshold_used)?,
+        snapshot_id: t
+            .snapshot_id
+            .filter(|id| !id.is_empty())
+            .map(|id| validate::required_id("trigger.snapshot_id", id))
+            .transpose()?,
     })
 }
 
@@ -292,5 +337,6 @@ pub fn pattern(record: PatternRecord) -> pb::Pattern {
         quarantined_at: record.quarantined_at.map(timestamp),
         validated_at: record.validated_at.map(timestamp),
         active: record.active,
+        instrument_name: record.instrument_name,
     }
 }

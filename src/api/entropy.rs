@@ -5,13 +5,14 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, idempotency, page_token,
+    convert, diversity, idempotency, page_token,
     subscription::{StreamRequest, SubscriberStream, Subscriptions, stream_message},
     validate,
 };
 use crate::{
     domain::{
         budget::DEFAULT_ENTROPY_THRESHOLD,
+        diversity::DiversityQuery,
         records::{DEFAULT_COOLDOWN_SECONDS, EntropySnapshot, ResponseRecord},
     },
     pb::{self, entropy_service_server::EntropyService},
@@ -53,12 +54,14 @@ struct CheckArgs {
     job: String,
     threshold: f64,
     cooldown_seconds: i64,
+    diversity: DiversityQuery,
 }
 
 fn check_args(
     job_hash: String,
     entropy_threshold: Option<f64>,
     cooldown_seconds: Option<i64>,
+    diversity: Result<DiversityQuery, Status>,
 ) -> Result<CheckArgs, Status> {
     let job = validate::job_hash("job_hash", job_hash)?;
     let threshold = validate::fraction_or(
@@ -80,7 +83,21 @@ fn check_args(
         job,
         threshold,
         cooldown_seconds,
+        diversity: diversity?,
     })
+}
+
+/// The [`CheckArgs`] of a check or check-and-respond request (both name
+/// their fields alike).
+macro_rules! check_args {
+    ($r:expr) => {
+        check_args(
+            $r.job_hash,
+            $r.entropy_threshold,
+            $r.cooldown_seconds,
+            diversity::query($r.window, $r.pattern_type, $r.instrument_name),
+        )
+    };
 }
 
 #[tonic::async_trait]
@@ -132,17 +149,15 @@ impl EntropyService for EntropyApi {
     ) -> Result<Response<pb::RespondToEntropyIfNeededResponse>, Status> {
         let mut r = request.into_inner();
         let key = idempotency::key(&mut r)?;
-        let CheckArgs {
-            job,
-            threshold,
-            cooldown_seconds,
-        } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
+        let args = check_args!(r)?;
         let config = convert::response_config(r.config)?;
         let write = Write::RespondIfNeeded {
-            job,
-            threshold,
-            cooldown_seconds,
+            job: args.job,
+            threshold: args.threshold,
+            cooldown_seconds: args.cooldown_seconds,
             config,
+            diversity: args.diversity,
+            automatic: false,
         };
         let response = idempotency::write(&*self.store, key, write, |written| match written {
             Written::Responded { check, response } => Some(pb::RespondToEntropyIfNeededResponse {
@@ -162,14 +177,15 @@ impl EntropyService for EntropyApi {
         request: Request<pb::CheckEntropyResponseNeededRequest>,
     ) -> Result<Response<pb::CheckEntropyResponseNeededResponse>, Status> {
         let r = request.into_inner();
-        let CheckArgs {
-            job,
-            threshold,
-            cooldown_seconds,
-        } = check_args(r.job_hash, r.entropy_threshold, r.cooldown_seconds)?;
+        let args = check_args!(r)?;
         let check = self
             .store
-            .check_response_needed(job, threshold, cooldown_seconds)
+            .check_response_needed(
+                args.job,
+                args.threshold,
+                args.cooldown_seconds,
+                args.diversity,
+            )
             .await?;
         Ok(Response::new(pb::CheckEntropyResponseNeededResponse {
             needs_response: check.needs_response,
@@ -247,12 +263,13 @@ impl EntropyService for EntropyApi {
         &self,
         request: Request<pb::CalculatePatternEntropyRequest>,
     ) -> Result<Response<pb::CalculatePatternEntropyResponse>, Status> {
-        let alert_threshold = request
-            .into_inner()
+        let r = request.into_inner();
+        let alert_threshold = r
             .alert_threshold
             .map(|t| validate::fraction("alert_threshold", t))
             .transpose()?;
-        let entropy = self.store.population_entropy().await?;
+        let query = diversity::query(r.window, r.pattern_type, r.instrument_name)?;
+        let entropy = self.store.diversity(query).await?;
         let snapshot = EntropySnapshot {
             id: None,
             calculated_at: Some(chrono::Utc::now()),

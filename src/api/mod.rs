@@ -3,10 +3,13 @@
 mod budget;
 pub mod codec;
 pub mod convert;
+mod diversity;
 mod entropy;
+mod explanation;
 pub mod idempotency;
 mod page_token;
 mod patterns;
+mod replay;
 mod status;
 pub mod subscription;
 pub mod validate;

@@ -37,6 +37,12 @@ impl PatternService for PatternApi {
                 None => QuarantineStatus::Pending,
                 Some(s) => convert::requested_quarantine_status("quarantine_status", s)?,
             },
+            instrument_name: match r.instrument_name {
+                Some(name) if !name.is_empty() => {
+                    Some(validate::required_id("instrument_name", name)?)
+                }
+                _ => None,
+            },
         };
         let write = Write::RecordPattern(new);
         let response = idempotency::write(&*self.store, key, write, |written| match written {

@@ -6,7 +6,13 @@ use std::fmt::Display;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{domain::budget::Bounds, ops::request_span};
+use crate::{
+    domain::budget::{
+        AdjustmentParams, Bounds, DEFAULT_BOOST_AMOUNT, DEFAULT_DECAY_RATE,
+        DEFAULT_ENTROPY_THRESHOLD, DEFAULT_INITIAL_BUDGET,
+    },
+    ops::request_span,
+};
 
 /// Longest accepted identifier (job hashes, pattern and execution ids), in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -68,6 +74,42 @@ pub fn bounds(
         ));
     }
     Ok(Bounds { floor, ceiling })
+}
+
+/// The tuning fields of a budget adjustment, as CalculateBudgetAdjustment
+/// and each replayed BudgetPolicy carry them.
+pub struct AdjustmentFields {
+    pub floor: Option<f64>,
+    pub ceiling: Option<f64>,
+    pub decay_rate: Option<f64>,
+    pub boost_amount: Option<f64>,
+    pub entropy_threshold: Option<f64>,
+    pub initial_budget: Option<f64>,
+}
+
+/// Validated parameters with the defaults filled in; every field name in an
+/// error is prefixed with `prefix` (e.g. `candidates[2].`).
+pub fn adjustment_params(prefix: &str, f: AdjustmentFields) -> Result<AdjustmentParams, Status> {
+    let name = |field: &str| format!("{prefix}{field}");
+    let decay_rate = fraction_or(&name("decay_rate"), f.decay_rate, DEFAULT_DECAY_RATE)?;
+    if decay_rate == 0.0 {
+        return Err(invalid(&name("decay_rate"), "must be greater than 0"));
+    }
+    Ok(AdjustmentParams {
+        bounds: bounds(&name("floor"), f.floor, &name("ceiling"), f.ceiling)?,
+        decay_rate,
+        boost_amount: fraction_or(&name("boost_amount"), f.boost_amount, DEFAULT_BOOST_AMOUNT)?,
+        entropy_threshold: fraction_or(
+            &name("entropy_threshold"),
+            f.entropy_threshold,
+            DEFAULT_ENTROPY_THRESHOLD,
+        )?,
+        initial_budget: fraction_or(
+            &name("initial_budget"),
+            f.initial_budget,
+            DEFAULT_INITIAL_BUDGET,
+        )?,
+    })
 }
 
 /// A required identifier: non-empty, at most [`MAX_ID_BYTES`].

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::{
     ConnectOptions,
     connect::Connection,
+    explain,
     failure::Failure,
     json, page_limit,
     render::{self, Cell, Color, HistoryTable, Section, Style, Table, fixed, percent},
@@ -34,6 +35,11 @@ pub struct BudgetArgs {
     /// Rows of --history (the server allows at most 1000).
     #[arg(long, short = 'n', default_value_t = 20)]
     pub limit: u32,
+
+    /// Why each value is what it is: the rule, its inputs, who wrote it
+    /// (one block per record instead of the table). JSON always has it.
+    #[arg(long, short = 'x')]
+    pub explain: bool,
 
     /// Print JSON for scripts instead of tables.
     #[arg(long)]
@@ -138,6 +144,10 @@ fn current_text(
     summary.line("Initial", stats.initial_count.to_string());
 
     let mut out = format!("{}\n{}", now.render(style), summary.render(style));
+    if args.explain {
+        out.push('\n');
+        out.push_str(&explain::budget_section(record).render(style));
+    }
     if let Some(advisory) = advisory {
         out.push('\n');
         out.push_str(&advisory.render(style));
@@ -164,6 +174,10 @@ async fn history(connection: &Connection, args: &BudgetArgs) -> Result<(), Failu
         "No exploration budget records ({}).\n",
         render::job_label(args.job.as_deref())
     );
+    if args.explain && !args.json && !records.is_empty() {
+        let sections = records.iter().map(explain::budget_section);
+        return render::print(&explain::render_all(sections, Style::detect()));
+    }
     render::print_history(
         &records,
         args.json,

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{
     ConnectOptions,
     connect::Connection,
+    diversity::{DiversityFlags, effective_use},
     failure::Failure,
     json, page_limit, render,
     render::{Cell, Color, HistoryTable, Section, Style, percent},
@@ -47,6 +48,10 @@ pub struct EntropyArgs {
     #[arg(long, short = 'j')]
     pub json: bool,
 
+    /// Whose diversity (the current reading and --record only).
+    #[command(flatten)]
+    pub diversity: DiversityFlags,
+
     #[command(flatten)]
     pub connect: ConnectOptions,
 }
@@ -73,6 +78,9 @@ async fn current(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
         .call(client.calculate_pattern_entropy(connection.request(
             pb::CalculatePatternEntropyRequest {
                 alert_threshold: Some(args.threshold),
+                window: args.diversity.window(),
+                pattern_type: args.diversity.pattern_type.clone(),
+                instrument_name: args.diversity.instrument.clone(),
             },
         )))
         .await?
@@ -96,14 +104,30 @@ async fn current(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
     if args.json {
         let mut value = json::entropy_metrics(&metrics);
         value["alert_threshold"] = json!(args.threshold);
+        value["of"] = json!(args.diversity.describe());
         return render::print_json(&value);
     }
-    render::print(&current_text(&metrics, args.threshold, Style::detect()))
+    let of = args.diversity.describe();
+    render::print(&current_text(
+        &metrics,
+        args.threshold,
+        of.as_deref(),
+        Style::detect(),
+    ))
 }
 
-fn current_text(metrics: &pb::PatternEntropyMetrics, threshold: f64, style: Style) -> String {
+/// `of` names the window and scope, when there is one.
+fn current_text(
+    metrics: &pb::PatternEntropyMetrics,
+    threshold: f64,
+    of: Option<&str>,
+    style: Style,
+) -> String {
     let low = metrics.diversity_index < threshold;
-    let mut section = Section::new("Pattern entropy");
+    let mut section = Section::new(match of {
+        Some(of) => format!("Pattern entropy ({of})"),
+        None => "Pattern entropy".to_owned(),
+    });
     section.line(
         "Shannon entropy",
         format!(
@@ -128,6 +152,9 @@ fn current_text(metrics: &pb::PatternEntropyMetrics, threshold: f64, style: Styl
             metrics.effective_pattern_count, metrics.unique_pattern_count
         ),
     );
+    if let Some(line) = effective_use(metrics) {
+        section.line("Effective", line);
+    }
     section.line("Applications", metrics.total_applications.to_string());
     section.line("Dominant share", percent(metrics.dominant_pattern_share));
     section.line(
@@ -186,6 +213,7 @@ async fn history(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
                 Cell::right("Patterns"),
                 Cell::right("Applications"),
                 Cell::right("Dominant"),
+                Cell::right("Effective"),
                 Cell::left("Alert"),
             ];
             // Snapshots belong to no job: the table has no Job column.
@@ -205,6 +233,11 @@ async fn history(connection: &Connection, args: &EntropyArgs) -> Result<(), Fail
                         )),
                         Cell::right(metrics.total_applications.to_string()),
                         Cell::right(percent(metrics.dominant_pattern_share)),
+                        Cell::right(
+                            metrics
+                                .perplexity
+                                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+                        ),
                         Cell::left(if metrics.threshold_exceeded {
                             "yes"
                         } else {
@@ -237,7 +270,7 @@ mod tests {
 
     #[test]
     fn warnings_for_low_diversity_and_a_dominant_pattern() {
-        let text = current_text(&metrics(0.2, 0.9, 10), 0.5, Style::plain());
+        let text = current_text(&metrics(0.2, 0.9, 10), 0.5, None, Style::plain());
         assert!(
             text.contains("diversity 0.2000 is below the threshold 0.5"),
             "{text}"
@@ -246,9 +279,9 @@ mod tests {
             text.contains("one pattern has 90.0% of all applications"),
             "{text}"
         );
-        let healthy = current_text(&metrics(0.9, 0.5, 10), 0.5, Style::plain());
+        let healthy = current_text(&metrics(0.9, 0.5, 10), 0.5, None, Style::plain());
         assert!(!healthy.contains("warning"), "{healthy}");
-        let empty = current_text(&metrics(0.0, 0.0, 0), 0.5, Style::plain());
+        let empty = current_text(&metrics(0.0, 0.0, 0), 0.5, None, Style::plain());
         assert!(empty.contains("no pattern applications yet"), "{empty}");
         assert!(!empty.contains("warning"), "{empty}");
     }

@@ -22,7 +22,13 @@ pub fn adjustment_type(record: &pb::ExplorationBudgetRecord) -> String {
     if !record.stored_adjustment_type.is_empty() {
         return record.stored_adjustment_type.clone();
     }
-    enum_text(record.adjustment_type().as_str_name(), "ADJUSTMENT_TYPE_")
+    adjustment_type_name(record.adjustment_type())
+}
+
+/// `boost`, `floor_enforced`, ... (`unspecified` for a type another
+/// program stored).
+pub fn adjustment_type_name(value: pb::AdjustmentType) -> String {
+    enum_text(value.as_str_name(), "ADJUSTMENT_TYPE_")
 }
 
 /// `budget_boost`, `quarantine_revisit`, as the original stores them.
@@ -46,6 +52,7 @@ pub fn budget_record(record: &pb::ExplorationBudgetRecord) -> Value {
         "entropy_at_time": record.entropy_at_time,
         "adjustment_type": adjustment_type(record),
         "adjustment_reason": record.adjustment_reason,
+        "explanation": super::explain::budget_json(record.explanation.as_ref()),
     })
 }
 
@@ -77,6 +84,8 @@ pub fn entropy_metrics(metrics: &pb::PatternEntropyMetrics) -> Value {
         "total_applications": metrics.total_applications,
         "dominant_pattern_share": metrics.dominant_pattern_share,
         "threshold_exceeded": metrics.threshold_exceeded,
+        "perplexity": metrics.perplexity,
+        "inverse_simpson": metrics.inverse_simpson,
     })
 }
 
@@ -92,6 +101,7 @@ pub fn response_record(record: &pb::EntropyResponseRecord) -> Value {
         "budget_boosted": record.budget_boosted,
         "quarantine_revisits": record.quarantine_revisits,
         "patterns_revisited": record.patterns_revisited,
+        "explanation": super::explain::response_json(record.explanation.as_ref()),
     })
 }
 

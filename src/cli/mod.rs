@@ -5,12 +5,16 @@
 
 mod budget;
 mod connect;
+mod diversity;
 mod entropy;
+mod explain;
 mod failure;
 mod health;
 mod json;
 mod render;
+mod replay;
 mod responses;
+mod sparkline;
 mod tls;
 mod token;
 mod watch;
@@ -33,6 +37,9 @@ pub enum ClientCommand {
     /// Health check: exits 0 only when the server answers SERVING (for
     /// container health checks).
     Health(health::HealthArgs),
+    /// Policy replay: what other budget policies would have done with a
+    /// job's recorded entropy readings (a table with sparklines, or --json).
+    Replay(Box<replay::ReplayArgs>),
 }
 
 /// The server refuses more than 1000; a larger number is passed on so that
@@ -60,6 +67,7 @@ pub fn run(command: ClientCommand) -> ExitCode {
             ClientCommand::Entropy(args) => entropy::run(args).await,
             ClientCommand::Responses(args) => responses::run(args).await,
             ClientCommand::Health(args) => health::run(args).await,
+            ClientCommand::Replay(args) => replay::run(*args).await,
         }
     });
     match result {

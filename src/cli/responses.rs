@@ -7,6 +7,8 @@ use serde_json::json;
 use super::{
     ConnectOptions,
     connect::Connection,
+    diversity::DiversityFlags,
+    explain,
     failure::Failure,
     json, page_limit, render,
     render::{Cell, Color, HistoryTable, Section, Style, fixed},
@@ -47,9 +49,18 @@ pub struct ResponsesArgs {
     )]
     pub cooldown: u32,
 
+    /// Why each response was recorded: its trigger, inputs, what it
+    /// considered, who wrote it (one block per response). JSON always has it.
+    #[arg(long, short = 'x', conflicts_with = "check")]
+    pub explain: bool,
+
     /// Print JSON for scripts instead of tables.
     #[arg(long)]
     pub json: bool,
+
+    /// With --check: whose diversity is checked.
+    #[command(flatten)]
+    pub diversity: DiversityFlags,
 
     #[command(flatten)]
     pub connect: ConnectOptions,
@@ -81,6 +92,9 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
                         job_hash: job.clone(),
                         entropy_threshold: Some(args.threshold),
                         cooldown_seconds: Some(i64::from(args.cooldown)),
+                        window: args.diversity.window(),
+                        pattern_type: args.diversity.pattern_type.clone(),
+                        instrument_name: args.diversity.instrument.clone(),
                     },
                 )),
         )
@@ -94,6 +108,7 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
             "cooldown_remaining_seconds": answer.cooldown_remaining_seconds,
             "entropy_threshold": args.threshold,
             "cooldown_seconds": args.cooldown,
+            "of": args.diversity.describe(),
         }));
     }
     let style = Style::detect();
@@ -111,6 +126,9 @@ async fn check(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fail
     }
     section.line("Threshold", args.threshold.to_string());
     section.line("Cooldown", format!("{}s", args.cooldown));
+    if let Some(of) = args.diversity.describe() {
+        section.line("Diversity of", of);
+    }
     render::print(&section.render(style))
 }
 
@@ -175,6 +193,10 @@ async fn summary(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
     latest.line("Patterns revisited", revisited);
 
     let mut out = format!("{}\n{}", totals.render(style), latest.render(style));
+    if args.explain {
+        out.push('\n');
+        out.push_str(&explain::response_section(&last).render(style));
+    }
     if stats.total_responses > MANY_RESPONSES {
         out.push_str(&format!(
             "\n{}: {} responses: diversity keeps falling below the threshold\n",
@@ -204,6 +226,10 @@ async fn history(connection: &Connection, args: &ResponsesArgs) -> Result<(), Fa
         "No entropy responses recorded ({}).\n",
         render::job_label(args.job.as_deref())
     );
+    if args.explain && !args.json && !records.is_empty() {
+        let sections = records.iter().map(explain::response_section);
+        return render::print(&explain::render_all(sections, Style::detect()));
+    }
     render::print_history(
         &records,
         args.json,

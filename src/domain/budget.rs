@@ -1,7 +1,7 @@
 //! Exploration budget arithmetic: the boost/decay step, floor and ceiling
 //! enforcement, and the reason texts of the original store.
 
-use super::fmt3;
+use super::{explanation::Clamp, fmt3};
 
 pub const DEFAULT_FLOOR: f64 = 0.05;
 pub const DEFAULT_CEILING: f64 = 0.50;
@@ -71,37 +71,49 @@ pub struct BudgetProposal {
     pub reason: Option<String>,
 }
 
+/// The value kept in the bounds: only a value strictly outside moves.
+pub fn clamp(proposed: f64, bounds: Bounds) -> (f64, Clamp) {
+    let clamp = Clamp::of(proposed, bounds);
+    let value = match clamp {
+        Clamp::Floor => bounds.floor,
+        Clamp::Ceiling => bounds.ceiling,
+        Clamp::None => super::positive_zero(proposed),
+    };
+    (value, clamp)
+}
+
+/// The label of a proposal of type `proposed` after [`clamp`].
+pub fn clamped_type(proposed: AdjustmentType, clamp: Clamp) -> AdjustmentType {
+    match clamp {
+        Clamp::None => proposed,
+        Clamp::Floor => AdjustmentType::FloorEnforced,
+        Clamp::Ceiling => AdjustmentType::CeilingEnforced,
+    }
+}
+
 impl BudgetProposal {
     /// Clamps to the bounds. A value strictly outside is relabelled with the
     /// enforcement reason, which names the proposed value and the bound.
     pub fn enforce(self, bounds: Bounds) -> BudgetProposal {
-        let Bounds { floor, ceiling } = bounds;
         let proposed = self.value;
-        if proposed < floor {
-            BudgetProposal {
-                value: floor,
-                adjustment_type: AdjustmentType::FloorEnforced,
-                reason: Some(format!(
-                    "Budget {} enforced to floor {}",
-                    fmt3(proposed),
-                    fmt3(floor)
-                )),
-            }
-        } else if proposed > ceiling {
-            BudgetProposal {
-                value: ceiling,
-                adjustment_type: AdjustmentType::CeilingEnforced,
-                reason: Some(format!(
-                    "Budget {} enforced to ceiling {}",
-                    fmt3(proposed),
-                    fmt3(ceiling)
-                )),
-            }
-        } else {
-            BudgetProposal {
-                value: super::positive_zero(proposed),
-                ..self
-            }
+        let (value, clamp) = clamp(proposed, bounds);
+        let reason = match clamp {
+            Clamp::None => self.reason,
+            Clamp::Floor => Some(format!(
+                "Budget {} enforced to floor {}",
+                fmt3(proposed),
+                fmt3(value)
+            )),
+            Clamp::Ceiling => Some(format!(
+                "Budget {} enforced to ceiling {}",
+                fmt3(proposed),
+                fmt3(value)
+            )),
+        };
+        BudgetProposal {
+            value,
+            adjustment_type: clamped_type(self.adjustment_type, clamp),
+            reason,
         }
     }
 }
@@ -128,36 +140,77 @@ impl Default for AdjustmentParams {
     }
 }
 
-/// The next budget from the latest one: initial when there is none, a boost
-/// when entropy is strictly below the threshold, a decay otherwise. Enforced.
+/// The rule and the value before enforcement: initial when there is no
+/// budget yet, a boost when entropy is strictly below the threshold, a decay
+/// otherwise.
+pub fn next_rule(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> (f64, AdjustmentType) {
+    match current {
+        None => (params.initial_budget, AdjustmentType::Initial),
+        Some(current) if entropy < params.entropy_threshold => {
+            (current + params.boost_amount, AdjustmentType::Boost)
+        }
+        Some(current) => (current * params.decay_rate, AdjustmentType::Decay),
+    }
+}
+
+/// The next budget's value and label without its reason text (the replay
+/// runs it millions of times): [`next_rule`], then [`clamp`], exactly as
+/// [`next_adjustment`] does.
+pub fn next_value(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> (f64, AdjustmentType) {
+    let (proposed, rule) = next_rule(current, entropy, params);
+    let (value, clamp) = clamp(proposed, params.bounds);
+    (value, clamped_type(rule, clamp))
+}
+
+/// The next budget from the latest one ([`next_rule`]), with the original's
+/// reason. Enforced.
 pub fn next_adjustment(
     current: Option<f64>,
     entropy: f64,
     params: &AdjustmentParams,
 ) -> BudgetProposal {
-    let proposal = match current {
-        None => BudgetProposal {
-            value: params.initial_budget,
-            adjustment_type: AdjustmentType::Initial,
-            reason: Some("Initial budget set".to_owned()),
-        },
-        Some(current) if entropy < params.entropy_threshold => BudgetProposal {
-            value: current + params.boost_amount,
-            adjustment_type: AdjustmentType::Boost,
-            reason: Some(format!(
-                "Entropy {} < threshold {}",
-                fmt3(entropy),
-                fmt3(params.entropy_threshold)
-            )),
-        },
-        Some(current) => BudgetProposal {
-            value: current * params.decay_rate,
-            adjustment_type: AdjustmentType::Decay,
-            reason: Some(format!("Entropy {} >= threshold, decaying", fmt3(entropy))),
-        },
-    };
-    proposal.enforce(params.bounds)
+    proposed_adjustment(current, entropy, params).enforce(params.bounds)
 }
+
+/// The step of [`next_adjustment`] before the floor and the ceiling.
+pub fn proposed_adjustment(
+    current: Option<f64>,
+    entropy: f64,
+    params: &AdjustmentParams,
+) -> BudgetProposal {
+    let (value, adjustment_type) = next_rule(current, entropy, params);
+    let reason = match adjustment_type {
+        AdjustmentType::Initial => "Initial budget set".to_owned(),
+        AdjustmentType::Boost => format!(
+            "Entropy {} < threshold {}",
+            fmt3(entropy),
+            fmt3(params.entropy_threshold)
+        ),
+        _ => format!("Entropy {} >= threshold, decaying", fmt3(entropy)),
+    };
+    BudgetProposal {
+        value,
+        adjustment_type,
+        reason: Some(reason),
+    }
+}
+
+/// The value a response boost proposes, before enforcement.
+pub fn response_boost_proposed(current: Option<f64>, boost_amount: f64) -> f64 {
+    current.unwrap_or(RESPONSE_BASE_BUDGET) + boost_amount
+}
+
+/// How the reason of a response boost starts (unless it was clamped, which
+/// rewrites the reason): the replay tells response boosts from readings by it.
+pub const RESPONSE_REASON_PREFIX: &str = "Entropy response:";
 
 /// The budget boost of an entropy response. Enforced.
 pub fn response_boost(
@@ -167,16 +220,26 @@ pub fn response_boost(
     threshold_used: f64,
     bounds: Bounds,
 ) -> BudgetProposal {
+    proposed_response_boost(current, boost_amount, entropy_at_trigger, threshold_used)
+        .enforce(bounds)
+}
+
+/// The step of [`response_boost`] before the floor and the ceiling.
+pub fn proposed_response_boost(
+    current: Option<f64>,
+    boost_amount: f64,
+    entropy_at_trigger: f64,
+    threshold_used: f64,
+) -> BudgetProposal {
     BudgetProposal {
-        value: current.unwrap_or(RESPONSE_BASE_BUDGET) + boost_amount,
+        value: response_boost_proposed(current, boost_amount),
         adjustment_type: AdjustmentType::Boost,
         reason: Some(format!(
-            "Entropy response: diversity {} < {}",
+            "{RESPONSE_REASON_PREFIX} diversity {} < {}",
             fmt3(entropy_at_trigger),
             fmt3(threshold_used)
         )),
     }
-    .enforce(bounds)
 }
 
 #[cfg(test)]
@@ -247,6 +310,31 @@ mod tests {
             high.reason.as_deref(),
             Some("Budget 0.800 enforced to ceiling 0.500")
         );
+    }
+
+    #[test]
+    fn the_value_alone_agrees_with_the_worded_adjustment() {
+        let params = AdjustmentParams {
+            decay_rate: 0.5,
+            ..Default::default()
+        };
+        for current in [
+            None,
+            Some(0.0),
+            Some(0.06),
+            Some(0.2),
+            Some(0.45),
+            Some(0.5),
+        ] {
+            for entropy in [0.0, 0.1, 0.3, 0.9] {
+                let worded = next_adjustment(current, entropy, &params);
+                assert_eq!(
+                    next_value(current, entropy, &params),
+                    (worded.value, worded.adjustment_type),
+                    "{current:?} {entropy}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,48 @@ pub struct PopulationEntropy {
     pub effective_pattern_count: i64,
     pub total_applications: i64,
     pub dominant_pattern_share: f64,
+    /// Effective numbers of patterns in use (see [`EffectiveNumbers`]): set
+    /// whenever the service computes an entropy; None on a snapshot recorded
+    /// without them (by the original store, or by a client).
+    pub perplexity: Option<f64>,
+    pub inverse_simpson: Option<f64>,
+}
+
+/// Two effective numbers of patterns in use (Hill numbers of order 1 and 2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EffectiveNumbers {
+    /// 2^H: the entropy is in bits (log2), so the base of the perplexity is
+    /// 2 too. The number of equally used patterns with the same entropy.
+    pub perplexity: f64,
+    /// 1 / sum(p^2): weighs the dominant patterns more (never above the
+    /// perplexity).
+    pub inverse_simpson: f64,
+}
+
+impl EffectiveNumbers {
+    /// From the entropy in bits and the applied counts (all > 0). Nothing
+    /// applied gives 0 for both: no pattern is in use.
+    pub fn of(shannon_entropy: f64, applied: &[i64]) -> Self {
+        let total: i64 = applied.iter().sum();
+        if total == 0 {
+            return Self {
+                perplexity: 0.0,
+                inverse_simpson: 0.0,
+            };
+        }
+        let total = total as f64;
+        let simpson: f64 = applied
+            .iter()
+            .map(|&c| {
+                let p = c as f64 / total;
+                p * p
+            })
+            .sum();
+        Self {
+            perplexity: shannon_entropy.exp2(),
+            inverse_simpson: 1.0 / simpson,
+        }
+    }
 }
 
 impl PopulationEntropy {
@@ -35,6 +77,8 @@ impl PopulationEntropy {
                 effective_pattern_count: 0,
                 total_applications: 0,
                 dominant_pattern_share: 0.0,
+                perplexity: Some(0.0),
+                inverse_simpson: Some(0.0),
             };
         }
         let total_f = total as f64;
@@ -54,6 +98,7 @@ impl PopulationEntropy {
             1.0
         };
         let dominant = applied.iter().copied().max().unwrap_or(0) as f64 / total_f;
+        let effective_numbers = EffectiveNumbers::of(shannon, &applied);
         Self {
             shannon_entropy: shannon,
             max_possible_entropy: max_possible,
@@ -65,6 +110,8 @@ impl PopulationEntropy {
             effective_pattern_count: effective,
             total_applications: total,
             dominant_pattern_share: dominant,
+            perplexity: Some(effective_numbers.perplexity),
+            inverse_simpson: Some(effective_numbers.inverse_simpson),
         }
     }
 }
@@ -119,12 +166,61 @@ mod tests {
         assert_eq!(e.diversity_index, 1.0);
     }
 
+    /// Hand-computed: [2, 2] is two equal patterns, [3, 1] has
+    /// sum p^2 = 9/16 + 1/16 = 10/16, [1, 1, 2] has H = 1.5 bits.
+    #[test]
+    fn effective_numbers_of_hand_computed_populations() {
+        let cases: &[(&[i64], f64, f64)] = &[
+            (&[2, 2], 2.0, 2.0),
+            (&[3, 1], 2f64.powf(0.811278124459), 1.6),
+            (
+                &[1, 1, 2],
+                2f64.powf(1.5),
+                1.0 / (1.0 / 16.0 + 1.0 / 16.0 + 0.25),
+            ),
+            (&[5, 5, 5, 5, 5], 5.0, 5.0),
+            (&[0, 7, 0], 1.0, 1.0),
+        ];
+        for (counts, perplexity, inverse_simpson) in cases {
+            let e = PopulationEntropy::from_counts(counts.iter().copied());
+            let p = e.perplexity.unwrap();
+            let s = e.inverse_simpson.unwrap();
+            assert!((p - perplexity).abs() < 1e-9, "{counts:?}: perplexity {p}");
+            assert!(
+                (s - inverse_simpson).abs() < 1e-9,
+                "{counts:?}: inverse Simpson {s}"
+            );
+        }
+    }
+
+    /// Both are effective numbers: between 1 and the applied patterns, the
+    /// inverse Simpson never above the perplexity, both at the count for a
+    /// uniform population.
+    #[test]
+    fn effective_numbers_are_bounded_by_the_applied_patterns() {
+        for counts in [
+            vec![97, 1, 1, 1],
+            vec![50, 25, 12, 6, 3, 2, 1, 1],
+            vec![1; 40],
+        ] {
+            let e = PopulationEntropy::from_counts(counts.iter().copied());
+            let (p, s) = (e.perplexity.unwrap(), e.inverse_simpson.unwrap());
+            let n = e.effective_pattern_count as f64;
+            assert!((1.0..=n + 1e-9).contains(&p), "{counts:?}: {p}");
+            assert!((1.0..=p + 1e-9).contains(&s), "{counts:?}: {s} > {p}");
+        }
+        let uniform = PopulationEntropy::from_counts([4; 40]);
+        assert!((uniform.perplexity.unwrap() - 40.0).abs() < 1e-9);
+        assert!((uniform.inverse_simpson.unwrap() - 40.0).abs() < 1e-9);
+    }
+
     #[test]
     fn nothing_applied_is_all_zero() {
         let e = PopulationEntropy::from_counts([0, 0]);
         assert_eq!(e.unique_pattern_count, 2);
         assert_eq!(e.total_applications, 0);
         assert_eq!(e.max_possible_entropy, 0.0);
+        assert_eq!((e.perplexity, e.inverse_simpson), (Some(0.0), Some(0.0)));
         let none = PopulationEntropy::from_counts([]);
         assert_eq!(none.unique_pattern_count, 0);
     }

@@ -1,8 +1,11 @@
 //! Pure functions and types of the learning store: no I/O, no SQL, no proto.
 
 pub mod budget;
+pub mod diversity;
 pub mod entropy;
+pub mod explanation;
 pub mod records;
+pub mod replay;
 pub mod response;
 
 /// Turns -0.0 into +0.0 (the original leaks -0.0 from single-pattern entropy).

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::budget::{AdjustmentType, Bounds};
 use super::entropy::PopulationEntropy;
+use super::explanation::{BudgetExplanation, ResponseExplanation};
 
 /// One row of `exploration_budget`.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +18,9 @@ pub struct BudgetRecord {
     /// The type as stored; free-form for rows of other writers.
     pub adjustment_type: String,
     pub adjustment_reason: Option<String>,
+    /// Why it has its value; None for rows of other writers and older releases.
+    /// Boxed: most of a record's size, and records are kept in tails and pages.
+    pub explanation: Option<Box<BudgetExplanation>>,
 }
 
 impl BudgetRecord {
@@ -75,6 +79,8 @@ pub struct ResponseRecord {
     pub budget_boosted: bool,
     pub quarantine_revisits: i64,
     pub patterns_revisited: Vec<String>,
+    /// Why it was recorded; None for rows of other writers and older releases.
+    pub explanation: Option<Box<ResponseExplanation>>,
 }
 
 /// Aggregates over entropy responses.
@@ -93,6 +99,8 @@ pub struct TriggerContext {
     pub job_hash: String,
     pub entropy_at_trigger: f64,
     pub threshold_used: f64,
+    /// The recorded snapshot the entropy was read from, if the caller named one.
+    pub snapshot_id: Option<String>,
 }
 
 /// Default cooldown between two responses of a job, in seconds.
@@ -192,6 +200,7 @@ pub struct PatternRecord {
     pub quarantined_at: Option<DateTime<Utc>>,
     pub validated_at: Option<DateTime<Utc>>,
     pub active: bool,
+    pub instrument_name: Option<String>,
 }
 
 /// A new pattern to record.
@@ -201,4 +210,5 @@ pub struct NewPattern {
     pub pattern_name: String,
     pub description: Option<String>,
     pub quarantine_status: QuarantineStatus,
+    pub instrument_name: Option<String>,
 }

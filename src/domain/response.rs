@@ -25,6 +25,16 @@ pub fn check(
     threshold: f64,
 ) -> ResponseCheck {
     let current_entropy = (entropy.effective_pattern_count > 0).then_some(entropy.diversity_index);
+    check_diversity(cooldown_remaining, current_entropy, threshold)
+}
+
+/// The same decision from a diversity alone (None: nothing was applied), as
+/// the policy replay has it from a recorded reading.
+pub fn check_diversity(
+    cooldown_remaining: Option<f64>,
+    current_entropy: Option<f64>,
+    threshold: f64,
+) -> ResponseCheck {
     let (needs_response, reason) = match (cooldown_remaining, current_entropy) {
         (Some(remaining), _) => (
             false,

@@ -40,6 +40,16 @@ impl CopyTable {
         self != CopyTable::Applications
     }
 
+    /// The table of the records' explanations (the same on both backends,
+    /// keyed by `record_id`), copied with the records they explain.
+    pub fn explanations(self) -> Option<&'static str> {
+        match self {
+            CopyTable::Budget => Some("ls_budget_explanation"),
+            CopyTable::Responses => Some("ls_response_explanation"),
+            _ => None,
+        }
+    }
+
     /// The columns, in the order of every row's values; the first is `id`.
     pub fn columns(self) -> &'static [(&'static str, Kind)] {
         use Kind::*;
@@ -75,6 +85,9 @@ impl CopyTable {
                 ("total_applications", RequiredInteger),
                 ("dominant_pattern_share", RequiredReal),
                 ("threshold_exceeded", Flag(false)),
+                // On SQLite in `ls_snapshot_diversity` (none in the original's file).
+                ("perplexity", Real),
+                ("inverse_simpson", Real),
             ],
             CopyTable::Patterns => &[
                 ("id", RequiredText),
@@ -169,8 +182,56 @@ pub struct SourceBatch {
     pub rows: Vec<Vec<Value>>,
     /// Rows left out because a required value cannot be read.
     pub left_out: u64,
+    /// `(record id, explanation)` of the rows that have one (see
+    /// [`CopyTable::explanations`]).
+    pub explanations: Vec<(String, String)>,
     /// The last rowid read (None: nothing after the given one).
     pub last_rowid: Option<i64>,
+}
+
+/// What a migration copies besides the tables' rows; at the end the target
+/// must hold as many of each as the file's readable rows have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// The explanations of a table's records ([`CopyTable::explanations`]).
+    Explanations(CopyTable),
+    /// Snapshots with a perplexity or an inverse Simpson.
+    SnapshotDiversity,
+}
+
+impl Extra {
+    pub const ALL: [Extra; 3] = [
+        Extra::Explanations(CopyTable::Budget),
+        Extra::Explanations(CopyTable::Responses),
+        Extra::SnapshotDiversity,
+    ];
+
+    /// The table whose rows carry it.
+    pub fn table(self) -> CopyTable {
+        match self {
+            Extra::Explanations(table) => table,
+            Extra::SnapshotDiversity => CopyTable::Snapshots,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Extra::Explanations(table) => table.explanations().unwrap_or("explanations"),
+            Extra::SnapshotDiversity => "pattern_entropy_history (perplexity, inverse_simpson)",
+        }
+    }
+
+    /// Whether a row of snapshots (its values) has a perplexity or an
+    /// inverse Simpson.
+    pub fn has_diversity(values: &[Value]) -> bool {
+        CopyTable::Snapshots
+            .columns()
+            .iter()
+            .zip(values)
+            .any(|((name, _), value)| {
+                matches!(*name, "perplexity" | "inverse_simpson") && *value != Value::Real(None)
+            })
+    }
 }
 
 /// How far a migration has come on one table (kept in the target, in the

@@ -40,6 +40,14 @@ impl StoreError {
         }
     }
 
+    /// A trigger named a snapshot that is not recorded.
+    pub fn unknown_snapshot(id: &str) -> Self {
+        Self::InvalidArgument {
+            field: "trigger.snapshot_id",
+            message: format!("no recorded snapshot has the id {id:?}"),
+        }
+    }
+
     pub fn closed() -> Self {
         Self::Unavailable {
             reason: "the store is shutting down".into(),

@@ -8,11 +8,14 @@
 
 pub mod copy;
 mod error;
+mod explanation_json;
 mod fault;
 mod idempotency;
+mod instance;
 mod location;
 mod page;
 pub mod postgres;
+mod range;
 mod retention;
 pub mod sqlite;
 mod stream;
@@ -26,6 +29,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::domain::{
+    diversity::DiversityQuery,
     entropy::PopulationEntropy,
     records::{
         BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
@@ -36,8 +40,10 @@ use crate::domain::{
 pub use error::{StoreError, StoreResult};
 pub use fault::StoreFault;
 pub use idempotency::{IdempotencyKey, Idempotent, PRUNE_BATCH, PRUNE_INTERVAL, RETENTION};
+pub use instance::{default_instance_id, provenance};
 pub use location::StoreLocation;
 pub use page::{Page, PageKey};
+pub use range::{BudgetRange, RANGE_PAGE, RangeBounds, RangeExceeded, budget_in_range};
 pub use retention::{Pruned, Retention};
 pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup};
 pub use write::{Write, WriteOutcome, Written};
@@ -71,6 +77,8 @@ pub struct StoreOptions {
     pub checkpoints: Checkpoints,
     /// Pool and connection settings of the PostgreSQL backend.
     pub postgres: postgres::PostgresOptions,
+    /// Names this process in the explanations of what it writes.
+    pub instance_id: String,
 }
 
 impl Default for StoreOptions {
@@ -81,6 +89,7 @@ impl Default for StoreOptions {
             write_queue_capacity: 4096,
             checkpoints: Checkpoints::Auto,
             postgres: postgres::PostgresOptions::default(),
+            instance_id: default_instance_id(),
         }
     }
 }
@@ -129,11 +138,16 @@ pub trait Store: Send + Sync + 'static {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        diversity: DiversityQuery,
     ) -> StoreResult<ResponseCheck>;
 
     // Patterns and entropy.
     /// O(patterns) at most, whatever the number of applications.
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy>;
+    /// The entropy of a window and/or scope; the all-time population
+    /// (`population_entropy`) for the default query. O(patterns x
+    /// [`crate::domain::diversity::MAX_BUCKETS`]) at most.
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy>;
     /// Newest `calculated_at` first.
     async fn snapshot_history(
         &self,
@@ -201,7 +215,8 @@ pub trait Store: Send + Sync + 'static {
     /// UNAVAILABLE. Blocking.
     fn close(&self, grace: Duration);
 
-    // Conveniences over `write`, for the loops the service runs itself.
+    // Conveniences over `write`, for the loops the service runs itself
+    // (their records' explanations say so: AUTOMATIC, no request_id).
     async fn record_snapshot(&self, snapshot: EntropySnapshot) -> StoreResult<EntropySnapshot> {
         match self.write(Write::RecordSnapshot(snapshot), None).await? {
             WriteOutcome::Written(Written::Snapshot(stored)) => Ok(stored),
@@ -215,12 +230,15 @@ pub trait Store: Send + Sync + 'static {
         threshold: f64,
         cooldown_seconds: i64,
         config: ResponseConfig,
+        diversity: DiversityQuery,
     ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
         let write = Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
+            automatic: true,
         };
         match self.write(write, None).await? {
             WriteOutcome::Written(Written::Responded { check, response }) => Ok((check, response)),
@@ -240,7 +258,9 @@ pub async fn open(location: &StoreLocation, options: StoreOptions) -> StoreResul
     match location {
         StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, options)?)),
         StoreLocation::Postgres(url) => Ok(Arc::new(
-            postgres::PostgresStore::connect(url, &options.postgres).await?,
+            postgres::PostgresStore::connect(url, &options.postgres)
+                .await?
+                .with_instance_id(options.instance_id),
         )),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal},
+    diversity::DiversityQuery,
     records::{
         BudgetRecord, EntropySnapshot, NewPattern, PatternRecord, QuarantineStatus, ResponseCheck,
         ResponseConfig, ResponseRecord, TriggerContext,
@@ -48,6 +49,10 @@ pub enum Write {
         threshold: f64,
         cooldown_seconds: i64,
         config: ResponseConfig,
+        /// Whose diversity is checked; its scope is also the revisit's.
+        diversity: DiversityQuery,
+        /// Whether the service's own responder asks (for the explanation).
+        automatic: bool,
     },
 }
 
@@ -71,6 +76,9 @@ pub enum Written {
 /// The answer to a write: what it wrote, or, for a retried idempotent write,
 /// the response bytes stored by its first run.
 #[derive(Clone, Debug, PartialEq)]
+// Moved once per write and never stored in bulk: boxing the larger variant
+// would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 pub enum WriteOutcome {
     Written(Written),
     Replayed(Vec<u8>),

@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::Path, process::Stdio, sync::Arc, time::Duration
 
 use learning_service::{
     server::{self, ServerOptions},
-    store::{Store, StoreOptions, sqlite::SqliteStore},
+    store::{Store, StoreOptions},
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
@@ -171,8 +171,8 @@ pub struct Restartable {
 
 impl Restartable {
     pub async fn start(db: &Path, address: SocketAddr) -> Self {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(db, StoreOptions::default()).expect("open store"));
+        // The test's backend (a SQLite file, or a schema of PostgreSQL named after `db`).
+        let (store, _) = crate::common::backend::open(db, StoreOptions::default()).await;
         let listener = TcpListener::bind(address).await.expect("bind");
         let (stop, stopped) = oneshot::channel::<()>();
         let served = store.clone();

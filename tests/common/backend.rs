@@ -100,17 +100,22 @@ pub async fn open(db: &Path, options: StoreOptions) -> (Arc<dyn Store>, Option<A
                 .expect("test URL");
             let store = PostgresStore::connect(&url, &options.postgres)
                 .await
-                .expect("open the PostgreSQL store");
+                .expect("open the PostgreSQL store")
+                .with_instance_id(options.instance_id.clone());
             (Arc::new(store), None)
         }
     }
 }
 
-/// Row counts of `tables` in the PostgreSQL store of `db`. Blocking (on a
+/// Runs `work` with a client of the PostgreSQL store of `db`. Blocking (on a
 /// thread of its own, so that a test on any runtime can call it).
-pub fn postgres_row_counts(db: &Path, tables: &[&str]) -> Vec<(String, i64)> {
+pub fn on_postgres<T, F, Fut>(db: &Path, work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
     let schema = schema_for(db);
-    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -122,17 +127,109 @@ pub fn postgres_row_counts(db: &Path, tables: &[&str]) -> Vec<(String, i64)> {
                 .await
                 .expect("connect to the test database");
             tokio::spawn(connection);
-            let mut counts = Vec::new();
-            for table in tables {
-                let row = client
-                    .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
-                    .await
-                    .expect("count");
-                counts.push((table, row.get::<_, i64>(0)));
-            }
-            counts
+            work(client).await
         })
     })
     .join()
-    .expect("count rows")
+    .expect("query the test database")
+}
+
+/// The BIGINT answers of `queries` (one value each) in the PostgreSQL store of `db`.
+pub fn postgres_scalars(db: &Path, queries: Vec<String>) -> Vec<i64> {
+    on_postgres(db, |client| async move {
+        let mut values = Vec::new();
+        for query in queries {
+            let row = client
+                .query_one(&query, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            values.push(row.get::<_, i64>(0));
+        }
+        values
+    })
+}
+
+/// Row counts of `tables` in the PostgreSQL store of `db`.
+pub fn postgres_row_counts(db: &Path, tables: &[&str]) -> Vec<(String, i64)> {
+    let queries = tables
+        .iter()
+        .map(|t| format!("SELECT COUNT(*) FROM {t}"))
+        .collect();
+    tables
+        .iter()
+        .map(|t| t.to_string())
+        .zip(postgres_scalars(db, queries))
+        .collect()
+}
+
+/// The tables of the PostgreSQL store of `db` (its schema), by name.
+pub fn postgres_tables(db: &Path) -> Vec<String> {
+    on_postgres(db, |client| async move {
+        client
+            .query(
+                "SELECT table_name::TEXT FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY table_name",
+                &[],
+            )
+            .await
+            .expect("list tables")
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect()
+    })
+}
+
+/// The TEXT answers of `query` (one column) in the PostgreSQL store of `db`.
+pub fn postgres_texts(db: &Path, query: String) -> Vec<String> {
+    on_postgres(db, |client| async move {
+        client
+            .query(&query, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect()
+    })
+}
+
+/// The column that holds a streamed record's position: SQLite's rowid, or
+/// the `pos` PostgreSQL stamps from its commit-order counter.
+pub fn position_column() -> &'static str {
+    match chosen() {
+        Backend::Sqlite => "rowid",
+        Backend::Postgres => "pos",
+    }
+}
+
+/// Runs `statement` in the PostgreSQL store of `db`; the rows it changed.
+pub fn postgres_execute(db: &Path, statement: String) -> u64 {
+    on_postgres(db, |client| async move {
+        client
+            .execute(&statement, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"))
+    })
+}
+
+/// A transaction of another client that holds every stream counter row of
+/// the PostgreSQL store of `db` (`FOR UPDATE`), so every write waits, until
+/// the returned sender is dropped or sent to (then it rolls back).
+pub fn postgres_block_writes(db: &Path) -> std::sync::mpsc::Sender<()> {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+    let db = db.to_path_buf();
+    std::thread::spawn(move || {
+        on_postgres(&db, |mut client| async move {
+            let transaction = client.transaction().await.expect("begin");
+            transaction
+                .query("SELECT value FROM ls_counters FOR UPDATE", &[])
+                .await
+                .expect("lock the counters");
+            locked.send(()).expect("report the lock");
+            let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+            transaction.rollback().await.expect("release the lock");
+        })
+    });
+    is_locked.recv().expect("the blocker took its locks");
+    release
 }

@@ -214,8 +214,13 @@ impl TestServer {
             .collect()
     }
 
-    /// Row counts of every table in the file, the service's own included.
+    /// Row counts of every table in the store, the service's own included.
     pub fn all_row_counts(&self) -> Vec<(String, i64)> {
+        if self.sqlite.is_none() {
+            let tables = backend::postgres_tables(&self.db);
+            let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+            return backend::postgres_row_counts(&self.db, &tables);
+        }
         let connection = self.sql();
         let tables: Vec<String> = connection
             .prepare(
@@ -240,6 +245,101 @@ impl TestServer {
             .collect()
     }
 
+    /// The integer answer of `query` (SQL valid on both backends; cast sums
+    /// `AS BIGINT`, which PostgreSQL would return as NUMERIC), on this
+    /// server's store, whichever backend it is.
+    pub fn scalar(&self, query: &str) -> i64 {
+        if self.sqlite.is_none() {
+            return backend::postgres_scalars(&self.db, vec![query.to_string()])[0];
+        }
+        self.sql()
+            .query_row(query, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
+    /// The text answer of `query` (SQL valid on both backends; one row).
+    pub fn text(&self, query: &str) -> String {
+        let mut texts = self.texts(query);
+        assert_eq!(texts.len(), 1, "{query}: {texts:?}");
+        texts.remove(0)
+    }
+
+    /// The text answers of `query` (SQL valid on both backends; one column).
+    pub fn texts(&self, query: &str) -> Vec<String> {
+        if self.sqlite.is_none() {
+            return backend::postgres_texts(&self.db, query.to_string());
+        }
+        let connection = self.sql();
+        let mut statement = connection
+            .prepare(query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        statement
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
+    /// Runs `statement` (SQL valid on both backends, no parameters) on this
+    /// server's store, as an operator's tool would; the rows it changed.
+    pub fn execute(&self, statement: &str) -> u64 {
+        if self.sqlite.is_none() {
+            return backend::postgres_execute(&self.db, statement.to_string());
+        }
+        self.sql()
+            .execute(statement, [])
+            .unwrap_or_else(|e| panic!("{statement}: {e}")) as u64
+    }
+
+    /// Another client holds the write lock (SQLite: `BEGIN IMMEDIATE` on the
+    /// file; PostgreSQL: the counter rows every write takes), so writes wait
+    /// until the blocker is released or dropped. Reads do not wait.
+    pub fn block_writes(&self) -> WriteBlocker {
+        if self.sqlite.is_none() {
+            return WriteBlocker::Postgres(backend::postgres_block_writes(&self.db));
+        }
+        let connection = self.sql();
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        WriteBlocker::Sqlite(connection)
+    }
+
+    /// Patterns with the given application counts, recorded through the
+    /// RPCs (so on either backend). Returns the pattern ids.
+    pub async fn seed_applications(&self, counts: &[i64]) -> Vec<String> {
+        let mut patterns = self.patterns();
+        let mut ids = Vec::new();
+        for (index, count) in counts.iter().enumerate() {
+            let id = patterns
+                .record_pattern(learning_service::pb::RecordPatternRequest {
+                    pattern_type: "test".into(),
+                    pattern_name: format!("pattern-{index}"),
+                    ..Default::default()
+                })
+                .await
+                .expect("record a pattern")
+                .into_inner()
+                .pattern
+                .expect("the recorded pattern")
+                .id;
+            for application in 0..*count {
+                patterns
+                    .record_pattern_application(
+                        learning_service::pb::RecordPatternApplicationRequest {
+                            pattern_id: id.clone(),
+                            execution_id: format!("exec-{index}-{application}"),
+                            pattern_led_to_success: true,
+                            request_id: String::new(),
+                        },
+                    )
+                    .await
+                    .expect("record an application");
+            }
+            ids.push(id);
+        }
+        ids
+    }
+
     /// Stops the server and the store's writer.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -249,6 +349,23 @@ impl TestServer {
             let _ = task.await;
         }
         self.store.close(backend::CLOSE_GRACE);
+    }
+}
+
+/// See [`TestServer::block_writes`].
+pub enum WriteBlocker {
+    Sqlite(rusqlite::Connection),
+    Postgres(std::sync::mpsc::Sender<()>),
+}
+
+impl WriteBlocker {
+    /// Ends the blocking transaction (SQLite commits it, PostgreSQL rolls it
+    /// back: it wrote nothing either way).
+    pub fn release(self) {
+        match self {
+            Self::Sqlite(connection) => connection.execute_batch("COMMIT").expect("release"),
+            Self::Postgres(release) => drop(release),
+        }
     }
 }
 

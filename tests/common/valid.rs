@@ -24,6 +24,7 @@ pub fn trigger_context() -> pb::EntropyTriggerContext {
         job_hash: "job".into(),
         entropy_at_trigger: 0.1,
         threshold_used: 0.3,
+        snapshot_id: None,
     }
 }
 

@@ -45,12 +45,21 @@ impl Served {
     /// returns once the gRPC address (and the metrics address, when
     /// `--metrics-listen` is given) is logged.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let db = dir.join("learning.db");
+        Self::start_on(&dir.join("learning.db"), args, env).await
+    }
+
+    /// The same over `db`: a SQLite path or a `postgres://` URL. The health
+    /// probe is off unless `args` set `--health-check-interval`.
+    pub async fn start_on(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let db = db.to_path_buf();
         let mut command = Command::new(env!("CARGO_BIN_EXE_learning-service"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .args(["--health-check-interval", "0s"])
+            .arg(&db);
+        if !args.contains(&"--health-check-interval") {
+            command.args(["--health-check-interval", "0s"]);
+        }
+        command
             .args(args)
             .env("NO_COLOR", "1")
             .env("LEARNING_LOG", "info")
@@ -109,6 +118,11 @@ impl Served {
             .await
             .expect("no log line in time")
             .expect("the server's log ended")
+    }
+
+    /// SIGKILL: the process ends at once, as in a crash.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill -9");
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -271,6 +271,7 @@ pub async fn run(channel: Channel, address: &str) -> Outcome {
                     job_hash: job.clone(),
                     entropy_at_trigger: 0.469,
                     threshold_used: 0.5,
+                    snapshot_id: None,
                 }),
                 ..Default::default()
             })

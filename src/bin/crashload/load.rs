@@ -232,6 +232,7 @@ impl Caller {
                 job_hash: self.job(),
                 entropy_at_trigger: self.rng.fraction() * 0.3,
                 threshold_used: 0.3,
+                snapshot_id: None,
             }),
             config: None,
             request_id: request_id.clone(),
@@ -261,6 +262,7 @@ impl Caller {
             cooldown_seconds: Some(0),
             config: None,
             request_id: request_id.clone(),
+            ..Default::default()
         };
         let altered = pb::RespondToEntropyIfNeededRequest {
             entropy_threshold: Some(0.5),
@@ -318,6 +320,7 @@ impl Caller {
             description: Some("recorded by the crash test".into()),
             quarantine_status: None,
             request_id: request_id.clone(),
+            ..Default::default()
         };
         let altered = pb::RecordPatternRequest {
             pattern_name: format!("other-{request_id}"),

@@ -6,10 +6,11 @@
 //! Some acknowledged calls are sent again (the first response must come
 //! back) or sent with their id and another payload (must be refused).
 //!
-//! `verify`: checks a database file against that log: integrity, every
+//! `verify`: checks a database (a SQLite file or a PostgreSQL URL) against that log: integrity, every
 //! acknowledged record present once, and no record that was not acknowledged
 //! (so no retry wrote twice).
 
+mod database;
 mod load;
 mod verify;
 

@@ -1,4 +1,5 @@
-//! Checks a database file against the log of acknowledged records.
+//! Checks a database (SQLite file or PostgreSQL) against the log of
+//! acknowledged records.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -7,7 +8,7 @@ use std::{
     path::Path,
 };
 
-use super::VerifyArgs;
+use super::{VerifyArgs, database::Database};
 
 /// What the log says must be in the file.
 #[derive(Default)]
@@ -78,32 +79,25 @@ fn read_log(path: &Path) -> Result<Expected, String> {
 
 pub fn run(args: &VerifyArgs) -> Result<String, Vec<String>> {
     let expected = read_log(&args.log).map_err(|e| vec![e])?;
-    // Opening read-write lets SQLite recover the WAL left by a killed server.
-    let db = rusqlite::Connection::open(&args.db)
-        .map_err(|e| vec![format!("cannot open {}: {e}", args.db.display())])?;
-    check_file(&db, &expected).map_err(|e| vec![format!("database error: {e}")])?
+    let mut db = Database::open(&args.db).map_err(|e| vec![e])?;
+    check(&mut db, &expected).map_err(|e| vec![format!("database error: {e}")])?
 }
 
-type Checked = Result<Result<String, Vec<String>>, rusqlite::Error>;
-
-fn check_file(db: &rusqlite::Connection, expected: &Expected) -> Checked {
-    let mut problems = Vec::new();
-    let integrity: Vec<String> = db
-        .prepare("PRAGMA integrity_check")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if integrity != ["ok"] {
-        problems.push(format!("integrity_check: {integrity:?}"));
-    }
+fn check(db: &mut Database, expected: &Expected) -> Result<Result<String, Vec<String>>, String> {
+    let mut problems = db.integrity_problems()?;
 
     // Every acknowledged record, present once.
     for (table, id, job) in &expected.records {
-        let job_column = if job == "-" { "'-'" } else { "job_hash" };
-        let (count, jobs): (i64, Option<String>) = db.query_row(
-            &format!("SELECT COUNT(*), max({job_column}) FROM {table} WHERE id = ?1"),
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let job_column = if job == "-" {
+            "CAST('-' AS TEXT)"
+        } else {
+            "job_hash"
+        };
+        let row = db.row(
+            &format!("SELECT COUNT(*), max({job_column}) FROM {table} WHERE id = $1"),
+            &[id],
         )?;
+        let (count, jobs) = (row[0].int()?, row[1].text()?);
         if count != 1 {
             problems.push(format!("{table} {id}: present {count} times"));
         } else if jobs.as_deref() != Some(job.as_str()) {
@@ -112,31 +106,30 @@ fn check_file(db: &rusqlite::Connection, expected: &Expected) -> Checked {
     }
 
     // Nothing more: a retried write that ran twice would show here.
-    let per_job = |table: &str| -> rusqlite::Result<BTreeMap<String, i64>> {
-        db.prepare(&format!(
-            "SELECT job_hash, COUNT(*) FROM {table} GROUP BY job_hash"
-        ))?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
-    };
     for (table, wanted) in [
         ("exploration_budget", &expected.budget_rows),
         ("entropy_responses", &expected.response_rows),
     ] {
-        let found = per_job(table)?;
+        let found = db
+            .rows(
+                &format!("SELECT job_hash, COUNT(*) FROM {table} GROUP BY job_hash"),
+                &[],
+            )?
+            .iter()
+            .map(|row| Ok((row[0].text()?.unwrap_or_default(), row[1].int()?)))
+            .collect::<Result<BTreeMap<String, i64>, String>>()?;
         if &found != wanted {
             problems.push(format!(
                 "{table} rows per job: {found:?}, acknowledged {wanted:?}"
             ));
         }
     }
-    let count = |sql: &str| -> rusqlite::Result<i64> { db.query_row(sql, [], |r| r.get(0)) };
     for (table, wanted) in [
         ("patterns", expected.patterns),
         ("pattern_applications", expected.applications),
         ("pattern_entropy_history", expected.snapshots),
     ] {
-        let found = count(&format!("SELECT COUNT(*) FROM {table}"))?;
+        let found = db.count(&format!("SELECT COUNT(*) FROM {table}"), &[])?;
         if found != wanted {
             problems.push(format!("{table}: {found} rows, {wanted} acknowledged"));
         }
@@ -147,31 +140,35 @@ fn check_file(db: &rusqlite::Connection, expected: &Expected) -> Checked {
     if distinct.len() != expected.request_ids.len() {
         problems.push("the log repeats a request_id".into());
     }
-    let keys = count("SELECT COUNT(*) FROM ls_idempotency")?;
+    let keys = db.count("SELECT COUNT(*) FROM ls_idempotency", &[])?;
     if keys != distinct.len() as i64 {
         problems.push(format!(
             "ls_idempotency: {keys} keys, {} acknowledged calls",
             distinct.len()
         ));
     }
-    let mut has_key = db.prepare("SELECT COUNT(*) FROM ls_idempotency WHERE request_id = ?1")?;
     for id in &distinct {
-        if has_key.query_row([id], |r| r.get::<_, i64>(0))? != 1 {
+        let sql = "SELECT COUNT(*) FROM ls_idempotency WHERE request_id = $1";
+        if db.count(sql, &[id])? != 1 {
             problems.push(format!("request_id {id}: no key stored"));
         }
     }
 
     // Each pattern: its last acknowledged status, and its counters match its
     // applications (the counter update and the insert are one transaction).
-    let mut pattern = db.prepare(
-        "SELECT quarantine_status, coalesce(led_to_success_count, 0) + \
-         coalesce(led_to_failure_count, 0), \
-         (SELECT COUNT(*) FROM pattern_applications a WHERE a.pattern_id = p.id) \
-         FROM patterns p WHERE id = ?1",
-    )?;
     for (id, status) in &expected.final_status {
-        let (stored, counted, applications): (String, i64, i64) =
-            pattern.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let row = db.row(
+            "SELECT quarantine_status, coalesce(led_to_success_count, 0) + \
+             coalesce(led_to_failure_count, 0), \
+             (SELECT COUNT(*) FROM pattern_applications a WHERE a.pattern_id = p.id) \
+             FROM patterns p WHERE id = $1",
+            &[id],
+        )?;
+        let (stored, counted, applications) = (
+            row[0].text()?.unwrap_or_default(),
+            row[1].int()?,
+            row[2].int()?,
+        );
         if &stored != status {
             problems.push(format!("pattern {id}: status {stored}, last set {status}"));
         }
@@ -186,7 +183,7 @@ fn check_file(db: &rusqlite::Connection, expected: &Expected) -> Checked {
         return Ok(Err(problems));
     }
     Ok(Ok(format!(
-        "verify: integrity ok; all {} acknowledged writes present exactly once ({} records: \
+        "verify: database checks ok; all {} acknowledged writes present exactly once ({} records: \
          {} budget rows, {} responses, {} snapshots, {} patterns, {} applications); \
          {} request ids stored",
         expected.lines,

@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Free text copied into the RESULT line, to tell scenarios apart.
     #[arg(long, default_value = "")]
     label: String,
+    /// CalculatePatternEntropy and CheckEntropyResponseNeeded count only
+    /// applications of this last window (e.g. `1h`). Default: all time.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -87,7 +91,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         println!("mix");
         return Ok(());
     }
-    let mut workload = rpcs::Workload::parse(&args.rpc, args.jobs.max(1))?;
+    let mut workload = rpcs::Workload::parse(&args.rpc, args.jobs.max(1))?.with_window(args.window);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let channels = drive::connect(&args.server, args.connections.max(1)).await?;

@@ -72,6 +72,8 @@ pub struct Workload {
     jobs: usize,
     /// The pattern RecordPatternApplication applies (see [`Workload::resolve`]).
     pattern_id: String,
+    /// The window of the entropy readings (None: all time).
+    window: Option<prost_types::Duration>,
 }
 
 impl Workload {
@@ -88,7 +90,19 @@ impl Workload {
             rpcs,
             jobs,
             pattern_id: String::new(),
+            window: None,
         })
+    }
+
+    /// Entropy readings over the last `window` only.
+    pub fn with_window(self, window: Option<std::time::Duration>) -> Self {
+        Self {
+            window: window.map(|w| prost_types::Duration {
+                seconds: w.as_secs() as i64,
+                nanos: w.subsec_nanos() as i32,
+            }),
+            ..self
+        }
     }
 
     /// Picks a known pattern (the first listed) when the workload applies one.
@@ -118,6 +132,7 @@ impl Workload {
             rpcs: vec![Rpc::Check],
             jobs: 1,
             pattern_id: String::new(),
+            window: None,
         }
     }
 
@@ -186,7 +201,10 @@ impl Workload {
             }
             Rpc::CalculatePatternEntropy => {
                 EntropyServiceClient::new(channel)
-                    .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest::default())
+                    .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
+                        window: self.window,
+                        ..Default::default()
+                    })
                     .await?;
             }
             Rpc::CheckEntropyResponseNeeded => {
@@ -196,6 +214,8 @@ impl Workload {
                         entropy_threshold: Some(0.3),
                         // No cooldown, so that every call computes the entropy.
                         cooldown_seconds: Some(0),
+                        window: self.window,
+                        ..Default::default()
                     })
                     .await?;
             }

@@ -31,6 +31,10 @@ pub struct SeedArgs {
     /// Jobs the budget rows and responses are spread over (`job-0`..), round robin.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Applications are spread evenly over this last stretch of time up to
+    /// now (e.g. `7d`), instead of 10 ms apart from 2025-01-01.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    applications_within: Option<std::time::Duration>,
 }
 
 /// xorshift64*: reproducible, no dependency.
@@ -149,6 +153,16 @@ fn fill(c: &Connection, args: &SeedArgs) -> rusqlite::Result<()> {
         "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
          pattern_led_to_success) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let applied_at = |i: u64| match args.applications_within {
+        None => time(i),
+        Some(within) => {
+            let step = within.as_secs_f64() / args.applications.max(1) as f64;
+            let ago = Duration::milliseconds(((args.applications - i) as f64 * step * 1e3) as i64);
+            (chrono::Local::now().naive_local() - ago)
+                .format("%Y-%m-%dT%H:%M:%S%.6f")
+                .to_string()
+        }
+    };
     for i in 0..args.applications {
         // Skewed: low-numbered patterns are applied far more often.
         let u = random.unit();
@@ -157,7 +171,7 @@ fn fill(c: &Connection, args: &SeedArgs) -> rusqlite::Result<()> {
             random.uuid(),
             pattern,
             format!("exec-{i}"),
-            time(i),
+            applied_at(i),
             i % 3 != 0
         ])?;
     }

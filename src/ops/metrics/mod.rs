@@ -35,6 +35,7 @@ pub struct MetricsOptions {
 pub const HANDLING_SECONDS: &str = "grpc_server_handling_seconds";
 pub const COMMIT_SECONDS: &str = "learning_store_commit_duration_seconds";
 pub const BATCH_SIZE: &str = "learning_store_write_batch_size";
+pub const RETENTION_DELETED_ROWS: &str = "learning_retention_deleted_rows_total";
 
 /// Latency buckets of a call: the service answers most calls in well under
 /// a millisecond; streams last until the client leaves (they land in +Inf).
@@ -161,6 +162,10 @@ fn describe() {
     describe_gauge!(
         "learning_budget_current",
         "Latest exploration budget of each job named by --metrics-budget-jobs."
+    );
+    describe_counter!(
+        RETENTION_DELETED_ROWS,
+        "History rows deleted by retention, by history (budget, responses, snapshots)."
     );
     describe_gauge!(
         "learning_service_build_info",

@@ -4,19 +4,25 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    page, sql,
+    explanations, page, sql,
     sql::{new_id, time_of},
     stats,
     tx::{Tail, TxResult},
 };
 use crate::domain::{
-    budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
+    budget::{AdjustmentParams, Bounds, BudgetProposal},
+    explanation::{
+        BudgetExplanation, PreviousBudget, Provenance, explain_adjustment, explain_update,
+    },
     records::{BudgetRecord, BudgetStatistics},
 };
-use crate::store::{Page, sqlite::time};
+use crate::store::{Page, explanation_json, sqlite::time};
 
-pub const COLUMNS: &str = "pos, id, job_hash, recorded_at, budget_value, entropy_at_time, \
-                           adjustment_type, adjustment_reason";
+/// Every read of records: the columns and the explanation (NULL for rows
+/// without one), by the record id's primary key.
+pub const SELECT: &str = "SELECT pos, id, job_hash, recorded_at, budget_value, entropy_at_time, \
+     adjustment_type, adjustment_reason, x.explanation FROM exploration_budget \
+     LEFT JOIN ls_budget_explanation x ON x.record_id = exploration_budget.id";
 
 pub fn from_row(row: &Row) -> TxResult<(i64, BudgetRecord)> {
     Ok((
@@ -29,18 +35,31 @@ pub fn from_row(row: &Row) -> TxResult<(i64, BudgetRecord)> {
             entropy_at_time: row.try_get(5)?,
             adjustment_type: row.try_get(6)?,
             adjustment_reason: row.try_get(7)?,
+            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(8)?).map(Box::new),
         },
     ))
 }
 
 pub async fn latest(c: &impl GenericClient, job: Option<&str>) -> TxResult<Option<BudgetRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-    page::newest_row(c, &select, job, from_row).await
+    page::newest_row(c, SELECT, job, from_row).await
 }
 
 pub async fn latest_value(c: &impl GenericClient, job: Option<&str>) -> TxResult<Option<f64>> {
     let select = "SELECT pos, budget_value FROM exploration_budget";
     page::newest_row(c, select, job, |row| Ok((row.try_get(0)?, row.try_get(1)?))).await
+}
+
+/// The job's latest record, as the next one's explanation names it.
+pub async fn previous(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousBudget>> {
+    let select = "SELECT pos, id, budget_value FROM exploration_budget";
+    page::newest_row(c, select, Some(job), |row| {
+        let previous = PreviousBudget {
+            record_id: row.try_get(1)?,
+            value: row.try_get(2)?,
+        };
+        Ok((row.try_get(0)?, previous))
+    })
+    .await
 }
 
 /// The job's row of `ls_budget_stats`, locked until the transaction ends.
@@ -49,20 +68,19 @@ const LOCK_JOB: &str =
 
 /// Locks the job's counters row until the transaction ends (creating it,
 /// empty, before the job's first record). Every writer of a job's budget
-/// takes it first: a read of the job's latest value and the record written
+/// takes it first: a read of the job's latest record and the record written
 /// from it are one step for every replica, while writers of other jobs go
-/// on. Returns the latest value, read once the lock is held (READ
+/// on. Returns the latest record, read once the lock is held (READ
 /// COMMITTED: a snapshot of its own, with the last holder's record).
-pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<f64>> {
+pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousBudget>> {
     // Not pipelined with the lock: a request behind a statement that still
     // has to be parsed would overtake it and read before the lock.
     let locked = sql::query_opt(c, LOCK_JOB, &[&job]).await?;
-    if locked.is_some() {
-        return latest_value(c, Some(job)).await;
+    if locked.is_none() {
+        stats::create_empty_budget_row(c, job).await?;
+        sql::query_one(c, LOCK_JOB, &[&job]).await?;
     }
-    stats::create_empty_budget_row(c, job).await?;
-    sql::query_one(c, LOCK_JOB, &[&job]).await?;
-    latest_value(c, Some(job)).await
+    previous(c, job).await
 }
 
 /// Takes the budget's next stream position and records with it.
@@ -72,17 +90,25 @@ const INSERT_AT_NEXT_POSITION: &str = "WITH p AS (UPDATE ls_counters SET value =
      entropy_at_time, adjustment_type, adjustment_reason) \
      VALUES ((SELECT value FROM p), $1, $2, $3, $4, $5, $6, $7)";
 
-/// Records an (already enforced) proposal and counts it, in the COMMIT's
-/// round trip (`tail`), in the lock order of every budget writer: the job's
-/// counters row, the stream position, every job's counters row. The last
-/// two are the same rows for every job and are held until COMMIT, so they
-/// are taken last and held for PostgreSQL's work on one round trip only.
-pub fn insert(
-    tail: &Tail,
-    job: &str,
-    proposal: BudgetProposal,
-    entropy_at_time: Option<f64>,
-) -> BudgetRecord {
+/// What a new budget record holds besides its job and position.
+pub struct NewBudget {
+    pub proposal: BudgetProposal,
+    pub entropy_at_time: Option<f64>,
+    pub explanation: BudgetExplanation,
+}
+
+/// Records an (already enforced) proposal with its explanation and counts
+/// it, in the COMMIT's round trip (`tail`), in the lock order of every
+/// budget writer: the job's counters row, the stream position, every job's
+/// counters row. The last two are the same rows for every job and are held
+/// until COMMIT, so they are taken last and held for PostgreSQL's work on
+/// one round trip only.
+pub fn insert(tail: &Tail, job: &str, new: NewBudget) -> TxResult<BudgetRecord> {
+    let NewBudget {
+        proposal,
+        entropy_at_time,
+        explanation,
+    } = new;
     let recorded_at = time::now_text();
     let record = BudgetRecord {
         id: new_id(),
@@ -92,7 +118,9 @@ pub fn insert(
         entropy_at_time,
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
+        explanation: None,
     };
+    explanations::push(tail, explanations::INSERT_BUDGET, &record.id, &explanation)?;
     stats::count_budget(tail, &record, false);
     tail.push(
         INSERT_AT_NEXT_POSITION,
@@ -107,17 +135,32 @@ pub fn insert(
         ],
     );
     stats::count_budget(tail, &record, true);
-    record
+    Ok(BudgetRecord {
+        explanation: Some(Box::new(explanation)),
+        ..record
+    })
 }
 
-pub fn update_budget(
+/// Takes the job's lock (see [`lock_job`]) for the previous record that the
+/// explanation names.
+pub async fn update_budget(
+    c: &impl GenericClient,
     tail: &Tail,
     job: &str,
     proposal: BudgetProposal,
     bounds: Bounds,
     entropy_at_time: Option<f64>,
-) -> BudgetRecord {
-    insert(tail, job, proposal.enforce(bounds), entropy_at_time)
+    provenance: Provenance,
+) -> TxResult<BudgetRecord> {
+    let previous = lock_job(c, job).await?;
+    let (proposal, explanation) =
+        explain_update(previous, proposal, bounds, entropy_at_time, provenance);
+    let new = NewBudget {
+        proposal,
+        entropy_at_time,
+        explanation,
+    };
+    insert(tail, job, new)
 }
 
 /// Reads the latest value under the job's lock (see [`lock_job`]), so that
@@ -128,10 +171,16 @@ pub async fn calculate_adjustment(
     job: &str,
     current_entropy: f64,
     params: &AdjustmentParams,
+    provenance: Provenance,
 ) -> TxResult<BudgetRecord> {
-    let current = lock_job(c, job).await?;
-    let proposal = next_adjustment(current, current_entropy, params);
-    Ok(insert(tail, job, proposal, Some(current_entropy)))
+    let previous = lock_job(c, job).await?;
+    let (proposal, explanation) = explain_adjustment(previous, current_entropy, params, provenance);
+    let new = NewBudget {
+        proposal,
+        entropy_at_time: Some(current_entropy),
+        explanation,
+    };
+    insert(tail, job, new)
 }
 
 pub async fn history(
@@ -140,8 +189,7 @@ pub async fn history(
     limit: usize,
     before: Option<i64>,
 ) -> TxResult<Page<BudgetRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-    page::newest_page(c, &select, job, before, limit, from_row).await
+    page::newest_page(c, SELECT, job, before, limit, from_row).await
 }
 
 pub async fn statistics(c: &impl GenericClient, job: Option<&str>) -> TxResult<BudgetStatistics> {

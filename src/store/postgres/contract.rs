@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    PostgresStore, budget, idempotency, ops, patterns, responses, snapshots, streams,
+    Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, retention,
+    snapshots, streams,
     tx::{Tail, TxResult, WriteTransaction, into_store_error, with_retry},
 };
 use crate::{
     domain::{
+        diversity::DiversityQuery,
         entropy::PopulationEntropy,
+        explanation::Provenance,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
             ResponseCheck, ResponseRecord, ResponseStatistics,
@@ -30,8 +33,9 @@ use crate::{
 macro_rules! read {
     ($self:ident, |$c:ident| $body:expr) => {{
         let client = $self.client().await?;
-        let $c = &client;
+        let $c = &*client;
         let result: TxResult<_> = $body.await;
+        client.finish();
         result.map_err(into_store_error)
     }};
 }
@@ -49,9 +53,16 @@ macro_rules! snapshot {
             .await?;
         let $c = &transaction;
         let result: TxResult<_> = $body.await;
-        let value = result.map_err(into_store_error)?;
-        transaction.commit().await?;
-        Ok(value)
+        let value = match result {
+            Ok(value) => transaction.commit().await.map(|()| value),
+            Err(failure) => {
+                drop(transaction);
+                client.finish();
+                return Err(into_store_error(failure));
+            }
+        };
+        client.finish();
+        Ok(value?)
     }};
 }
 
@@ -101,15 +112,20 @@ impl Store for PostgresStore {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        query: DiversityQuery,
     ) -> StoreResult<ResponseCheck> {
         snapshot!(self, |c| async {
-            let entropy = patterns::population_entropy(c).await?;
+            let entropy = diversity::entropy(c, &query).await?;
             responses::check(c, &job, threshold, cooldown_seconds, entropy).await
         })
     }
 
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
         read!(self, |c| patterns::population_entropy(c))
+    }
+
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy> {
+        read!(self, |c| diversity::entropy(c, &query))
     }
 
     async fn snapshot_history(
@@ -131,16 +147,13 @@ impl Store for PostgresStore {
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
         let (write, once) = (&write, once.as_ref());
+        let provenance = &crate::store::provenance(&self.instance_id, once);
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
-            let transaction = WriteTransaction::begin(self.client().await?).await?;
-            let (c, tail) = (transaction.client(), Tail::default());
-            let outcome = match once {
-                None => WriteOutcome::Written(ops::run(c, &tail, write).await?),
-                Some(once) => idempotency::run_once(c, &tail, once, write).await?,
-            };
-            transaction.commit(&tail).await?;
-            Ok(outcome)
+            let client = self.client().await?;
+            let outcome = Self::write_once(&client, write, once, provenance).await;
+            client.finish();
+            outcome
         })
         .await?;
         self.committed();
@@ -151,16 +164,19 @@ impl Store for PostgresStore {
         read!(self, |c| idempotency::prune(c, before, batch))
     }
 
-    /// Not yet on PostgreSQL: its statistics are counters kept by the write
-    /// path, which a delete would have to take back in the same transaction.
-    /// `serve` refuses the retention flags with a PostgreSQL store.
-    async fn prune_history(&self, retention: Retention, _batch: usize) -> StoreResult<Pruned> {
+    /// One batch, one transaction (see `retention`), retried as writes are.
+    async fn prune_history(&self, retention: Retention, batch: usize) -> StoreResult<Pruned> {
         if retention.is_off() {
             return Ok(Pruned::default());
         }
-        Err(StoreError::Refused(
-            "retention is not available on the PostgreSQL backend yet".into(),
-        ))
+        let retention = &retention;
+        with_retry(|| async move {
+            let mut client = self.client().await?;
+            let pruned = Self::prune_once(&mut client, retention, batch).await;
+            client.finish();
+            pruned
+        })
+        .await
     }
 
     fn write_counts(&self) -> WriteCounts {
@@ -180,8 +196,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<BudgetRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Budget,
-            budget::COLUMNS,
+            budget::SELECT,
             after,
             limit,
             budget::from_row
@@ -196,8 +211,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Streamed<ResponseRecord>> {
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Responses,
-            responses::COLUMNS,
+            responses::SELECT,
             after,
             limit,
             responses::from_row
@@ -210,10 +224,10 @@ impl Store for PostgresStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<EntropySnapshot>> {
+        let select = format!("SELECT {} FROM pattern_entropy_history", snapshots::COLUMNS);
         let rows = read!(self, |c| streams::rows_after(
             c,
-            StreamTable::Snapshots,
-            snapshots::COLUMNS,
+            &select,
             after,
             limit,
             snapshots::from_row
@@ -245,10 +259,12 @@ impl Store for PostgresStore {
     async fn probe(&self, write_timeout: Duration) -> Result<(), StoreFault> {
         let check = async {
             let client = self.client().await?;
-            client
+            let written = client
                 .batch_execute("BEGIN; UPDATE ls_schema SET version = version WHERE id = 0; COMMIT")
                 .await
-                .map_err(StoreError::from)
+                .map_err(StoreError::from);
+            client.finish();
+            written
         };
         match tokio::time::timeout(write_timeout, check).await {
             Err(_) => Err(StoreFault::WriteStalled(write_timeout)),
@@ -261,6 +277,42 @@ impl Store for PostgresStore {
         // Writes are never queued here: each call runs its own transaction
         // and is answered after its COMMIT. Closing refuses new calls.
         self.stop();
+    }
+}
+
+impl PostgresStore {
+    /// One attempt of a write: one transaction, BEGIN to COMMIT, the
+    /// statements on rows every writer shares sent with the COMMIT (`Tail`).
+    async fn write_once(
+        client: &Conn,
+        write: &Write,
+        once: Option<&Idempotent>,
+        provenance: &Provenance,
+    ) -> TxResult<WriteOutcome> {
+        let transaction = WriteTransaction::begin(client).await?;
+        let (c, tail) = (transaction.client(), Tail::default());
+        let outcome = match once {
+            None => ops::run(c, &tail, write, provenance)
+                .await
+                .map(WriteOutcome::Written),
+            Some(once) => idempotency::run_once(c, &tail, once, write, provenance).await,
+        };
+        match outcome {
+            Ok(outcome) => transaction.commit(&tail).await.map(|()| outcome),
+            Err(failure) => transaction.rollback(failure).await,
+        }
+    }
+
+    /// One attempt of a retention batch: one transaction, BEGIN to COMMIT.
+    async fn prune_once(
+        client: &mut Conn,
+        retention: &Retention,
+        batch: usize,
+    ) -> TxResult<Pruned> {
+        let transaction = client.transaction().await?;
+        let pruned = retention::prune_batch(&transaction, retention, batch).await?;
+        transaction.commit().await?;
+        Ok(pruned)
     }
 }
 

@@ -12,6 +12,7 @@ use super::{
     ops, sql,
     tx::{Tail, TxResult},
 };
+use crate::domain::explanation::Provenance;
 use crate::store::{Idempotent, StoreError, Write, WriteOutcome};
 
 /// Sortable UTC text, so that pruning can compare it.
@@ -24,6 +25,7 @@ pub async fn run_once(
     tail: &Tail,
     once: &Idempotent,
     write: &Write,
+    provenance: &Provenance,
 ) -> TxResult<WriteOutcome> {
     let key = &once.key;
     let claimed = sql::execute(
@@ -55,7 +57,7 @@ pub async fn run_once(
         tracing::debug!(request_id = %key.request_id, rpc, "replayed a stored response");
         return Ok(WriteOutcome::Replayed(response));
     }
-    let written = ops::run(c, tail, write).await?;
+    let written = ops::run(c, tail, write, provenance).await?;
     tail.push(
         "UPDATE ls_idempotency SET response = $2 WHERE request_id = $1",
         vec![

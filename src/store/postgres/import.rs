@@ -11,9 +11,13 @@
 //!   (as every write does, see the module documentation of the backend), in
 //!   source rowid order: the copied history streams and lists in its original
 //!   order, and positions keep following commit order.
-//! - **Counters.** The statistics and each pattern's application count are
-//!   recounted from the copied rows at the end ([`Import::rebuild`]), in
-//!   position order, with the write path's arithmetic.
+//! - **Counters.** The statistics, each pattern's application count and the
+//!   application buckets of windowed diversity are recounted from the copied
+//!   rows at the end ([`Import::rebuild`]), in position order, with the write
+//!   path's arithmetic (the buckets by the schema's own backfill).
+//! - **Besides the rows.** The explanations of budget records and responses
+//!   go in the transaction of their records' batch; a snapshot's perplexity
+//!   and inverse Simpson are columns of its row here.
 
 use std::collections::BTreeMap;
 
@@ -22,14 +26,14 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
 use super::{
-    PostgresOptions, PostgresUrl, connect_pool, sql,
+    PostgresOptions, PostgresUrl, connect_pool, diversity, sql,
     sql::{BUDGET, RESPONSES},
     stats::{BudgetTotals, ResponseTotals},
     tx::{TxResult, into_store_error, with_retry},
 };
 use crate::store::{
     StoreError, StoreResult,
-    copy::{CopyProgress, CopyTable, SourceBatch, Value},
+    copy::{CopyProgress, CopyTable, Extra, SourceBatch, Value},
 };
 
 impl ToSql for Value {
@@ -215,6 +219,7 @@ impl Import {
                 .into());
             }
             let inserted = insert_batch(&t, table, &batch.rows).await? as i64;
+            insert_explanations(&t, table, &batch.explanations).await?;
             let already_there = batch.rows.len() as i64 - inserted;
             sql::execute(
                 &t,
@@ -241,9 +246,10 @@ impl Import {
         .await
     }
 
-    /// Recounts the statistics of the budget and the responses, and each
-    /// pattern's application count, from the rows, in one transaction that
-    /// holds the counters writers take (a write waits for it).
+    /// Recounts the statistics of the budget and the responses, each
+    /// pattern's application count and the application buckets, from the
+    /// rows, in one transaction that holds the counters writers take (a
+    /// write waits for it).
     pub async fn rebuild(&self) -> StoreResult<()> {
         with_retry(|| async move {
             let mut client = self.pool.get().await?;
@@ -259,6 +265,9 @@ impl Import {
             .await?;
             rebuild_budget_stats(&t).await?;
             rebuild_response_stats(&t).await?;
+            sql::execute(&t, "DELETE FROM ls_application_minutes", &[]).await?;
+            sql::execute(&t, "DELETE FROM ls_application_hours", &[]).await?;
+            diversity::backfill(&t).await?;
             t.commit().await?;
             Ok(())
         })
@@ -280,6 +289,55 @@ impl Import {
         }
         Ok(counts)
     }
+
+    /// How many of each [`Extra`] the database holds.
+    pub async fn extra_counts(&self) -> StoreResult<Vec<(Extra, i64)>> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| into_store_error(e.into()))?;
+        let mut counts = Vec::new();
+        for extra in Extra::ALL {
+            let text = match extra {
+                Extra::Explanations(table) => format!(
+                    "SELECT COUNT(*) FROM {}",
+                    table.explanations().unwrap_or("ls_budget_explanation")
+                ),
+                Extra::SnapshotDiversity => "SELECT COUNT(*) FROM pattern_entropy_history \
+                     WHERE perplexity IS NOT NULL OR inverse_simpson IS NOT NULL"
+                    .to_owned(),
+            };
+            let row = client.query_one(&text, &[]).await?;
+            counts.push((extra, row.try_get(0)?));
+        }
+        Ok(counts)
+    }
+}
+
+/// Inserts the explanations of a batch's records of `table` (those it has
+/// not yet: a run that resumes may send one again).
+async fn insert_explanations(
+    c: &impl GenericClient,
+    table: CopyTable,
+    explanations: &[(String, String)],
+) -> TxResult<()> {
+    let Some(explanation_table) = table.explanations() else {
+        return Ok(());
+    };
+    let bound: Vec<Vec<&(dyn ToSql + Sync)>> = explanations
+        .iter()
+        .map(|(id, text)| vec![id as &(dyn ToSql + Sync), text as &(dyn ToSql + Sync)])
+        .collect();
+    insert_rows(
+        c,
+        explanation_table,
+        &["record_id", "explanation"],
+        &bound,
+        " ON CONFLICT (record_id) DO NOTHING",
+    )
+    .await?;
+    Ok(())
 }
 
 /// Inserts `rows` of `table` with the positions they take from its counter

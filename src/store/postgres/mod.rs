@@ -13,7 +13,8 @@
 //! - Every write is one transaction ([`tx::with_retry`] retries 40001 and
 //!   40P01 with backoff; a client never sees them). Read-then-write
 //!   operations first lock a row that every writer of what they read takes:
-//!   a CALCULATE locks its job's statistics row (`budget::lock_job`), so a
+//!   a CALCULATE (and an update, for the previous record its explanation
+//!   names) locks its job's statistics row (`budget::lock_job`), so a
 //!   CALCULATE on replica A waits for one of the same job on B, then reads
 //!   B's committed record, while other jobs go on; an entropy response locks
 //!   the counter rows of the budget and the responses (below) as well.
@@ -24,7 +25,9 @@
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
 //! - Statistics counters and each pattern's application count are updated in
-//!   the same transaction as the write (`stats`, `patterns`), not by triggers.
+//!   the same transaction as the write (`stats`, `patterns`), not by triggers;
+//!   retention takes the rows it deletes back out of them in the delete's
+//!   transaction (`retention`, `uncount`).
 //!
 //! # Stream positions follow commit order (the proof)
 //!
@@ -66,7 +69,10 @@
 //! `portable` scans every statement of this folder and fails on any of them.
 
 mod budget;
+mod conn;
 mod contract;
+mod diversity;
+mod explanations;
 mod idempotency;
 pub mod import;
 mod ops;
@@ -75,6 +81,7 @@ mod patterns;
 mod poll;
 mod portable;
 mod responses;
+mod retention;
 pub mod schema;
 mod snapshots;
 mod sql;
@@ -82,6 +89,7 @@ mod stats;
 mod streams;
 mod tls;
 mod tx;
+mod uncount;
 mod url;
 
 use std::{
@@ -93,12 +101,13 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 
 pub use url::{PostgresUrl, SslMode};
 
 use crate::store::{StoreError, StoreResult, Wakeup};
+use conn::Conn;
 
 /// Pool and connection settings (`--pg-*` flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +141,7 @@ pub struct PostgresStore {
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     operations: AtomicU64,
     commits: AtomicU64,
+    instance_id: String,
 }
 
 impl PostgresStore {
@@ -148,16 +158,26 @@ impl PostgresStore {
             poller: Mutex::new(Some(poller)),
             operations: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            instance_id: crate::store::default_instance_id(),
         })
     }
 
-    async fn client(&self) -> StoreResult<Object> {
+    /// Names this store's writer in explanations (default: this process's id).
+    pub fn with_instance_id(mut self, instance_id: String) -> Self {
+        self.instance_id = instance_id;
+        self
+    }
+
+    /// A connection for one call; see [`conn`] for why a call must
+    /// [`Conn::finish`] it.
+    async fn client(&self) -> StoreResult<Conn> {
         if self.pool.is_closed() {
             return Err(StoreError::closed());
         }
         self.pool
             .get()
             .await
+            .map(Conn::new)
             .map_err(|e| tx::into_store_error(e.into()))
     }
 

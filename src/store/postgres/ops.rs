@@ -7,30 +7,43 @@ use super::{
     budget, patterns, responses, snapshots,
     tx::{Tail, TxResult},
 };
+use crate::domain::{
+    diversity::PatternScope,
+    explanation::{Provenance, ResponseCause},
+};
 use crate::store::{Write, Written};
 
-/// Statements that must go with the COMMIT are added to `tail`.
-pub async fn run(c: &impl GenericClient, tail: &Tail, write: &Write) -> TxResult<Written> {
+/// `provenance` names who writes, in the explanations of the records;
+/// statements that must go with the COMMIT are added to `tail`.
+pub async fn run(
+    c: &impl GenericClient,
+    tail: &Tail,
+    write: &Write,
+    provenance: &Provenance,
+) -> TxResult<Written> {
     Ok(match write {
         Write::UpdateBudget {
             job,
             proposal,
             bounds,
             entropy_at_time,
-        } => Written::Budget(budget::update_budget(
-            tail,
-            job,
-            proposal.clone(),
-            *bounds,
-            *entropy_at_time,
-        )),
+        } => {
+            let (proposal, who) = (proposal.clone(), provenance.clone());
+            Written::Budget(
+                budget::update_budget(c, tail, job, proposal, *bounds, *entropy_at_time, who)
+                    .await?,
+            )
+        }
         Write::CalculateAdjustment {
             job,
             current_entropy,
             params,
-        } => Written::Budget(
-            budget::calculate_adjustment(c, tail, job, *current_entropy, params).await?,
-        ),
+        } => {
+            let who = provenance.clone();
+            Written::Budget(
+                budget::calculate_adjustment(c, tail, job, *current_entropy, params, who).await?,
+            )
+        }
         Write::RecordSnapshot(snapshot) => {
             Written::Snapshot(snapshots::record_snapshot(c, snapshot.clone()).await?)
         }
@@ -53,17 +66,29 @@ pub async fn run(c: &impl GenericClient, tail: &Tail, write: &Write) -> TxResult
         ),
         Write::TriggerResponse { context, config } => {
             responses::lock_for_response(c, &context.job_hash).await?;
-            Written::Response(responses::trigger(c, tail, context, config).await?)
+            let cause = ResponseCause::explicit();
+            let all = PatternScope::default();
+            Written::Response(
+                responses::trigger(c, tail, context, config, &all, cause, provenance).await?,
+            )
         }
         Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
+            automatic,
         } => {
-            let (check, response) =
-                responses::respond_if_needed(c, tail, job, *threshold, *cooldown_seconds, config)
-                    .await?;
+            let ask = responses::Ask {
+                job,
+                threshold: *threshold,
+                cooldown_seconds: *cooldown_seconds,
+                config,
+                diversity,
+                automatic: *automatic,
+            };
+            let (check, response) = responses::respond_if_needed(c, tail, ask, provenance).await?;
             Written::Responded { check, response }
         }
     })

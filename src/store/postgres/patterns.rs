@@ -6,11 +6,12 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    sql,
+    diversity, sql,
     sql::{PATTERNS, new_id, time_of},
     tx::TxResult,
 };
 use crate::domain::{
+    diversity::PatternScope,
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
 };
@@ -20,8 +21,8 @@ const REVISIT_REASON: &str = "Entropy response: revisiting for revalidation";
 
 const SELECT: &str = "SELECT pos, id, pattern_type, pattern_name, description, \
      quarantine_status, quarantine_reason, application_count, led_to_success_count, \
-     led_to_failure_count, first_seen, last_seen, quarantined_at, validated_at, active \
-     FROM patterns";
+     led_to_failure_count, first_seen, last_seen, quarantined_at, validated_at, active, \
+     instrument_name FROM patterns";
 
 fn from_row(row: &Row) -> TxResult<(i64, PatternRecord)> {
     Ok((
@@ -41,6 +42,7 @@ fn from_row(row: &Row) -> TxResult<(i64, PatternRecord)> {
             quarantined_at: time_of(row.try_get(12)?),
             validated_at: time_of(row.try_get(13)?),
             active: row.try_get::<_, Option<i64>>(14)?.unwrap_or(1) != 0,
+            instrument_name: row.try_get(15)?,
         },
     ))
 }
@@ -70,20 +72,27 @@ pub async fn population_entropy(c: &impl GenericClient) -> TxResult<PopulationEn
     Ok(PopulationEntropy::from_counts(counts))
 }
 
-/// Sends up to `limit` active quarantined patterns back to pending, most
-/// recently seen first (ties: oldest first). Returns their ids.
-pub async fn revisit_quarantined(c: &impl GenericClient, limit: i64) -> TxResult<Vec<String>> {
-    let candidates = sql::query(
-        c,
-        "SELECT id FROM patterns \
-         WHERE lower(quarantine_status) = 'quarantined' AND coalesce(active, 1) != 0 \
+/// Sends up to `limit` active quarantined patterns of `scope` back to
+/// pending, most recently seen first (ties: oldest first). Returns the ids of
+/// the patterns considered (selected, in order) and of those revisited.
+pub async fn revisit_quarantined(
+    c: &impl GenericClient,
+    limit: i64,
+    scope: &PatternScope,
+) -> TxResult<(Vec<String>, Vec<String>)> {
+    let (pattern_type, instrument) = diversity::scope_params(scope);
+    let text = format!(
+        "SELECT id FROM patterns p \
+         WHERE lower(quarantine_status) = 'quarantined' AND coalesce(active, 1) != 0 AND {} \
          ORDER BY last_seen IS NULL, last_seen DESC, pos ASC LIMIT $1",
-        &[&limit],
-    )
-    .await?;
+        diversity::scope_condition(2)
+    );
+    let candidates = sql::query(c, &text, &[&limit, &pattern_type, &instrument]).await?;
+    let mut considered = Vec::with_capacity(candidates.len());
     let mut revisited = Vec::with_capacity(candidates.len());
     for row in candidates {
         let id: String = row.try_get(0)?;
+        considered.push(id.clone());
         let updated = sql::execute(
             c,
             "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = $2 \
@@ -95,7 +104,7 @@ pub async fn revisit_quarantined(c: &impl GenericClient, limit: i64) -> TxResult
             revisited.push(id);
         }
     }
-    Ok(revisited)
+    Ok((considered, revisited))
 }
 
 pub async fn record_pattern(c: &impl GenericClient, new: &NewPattern) -> TxResult<PatternRecord> {
@@ -110,8 +119,8 @@ pub async fn record_pattern(c: &impl GenericClient, new: &NewPattern) -> TxResul
         "INSERT INTO patterns (pos, id, pattern_type, pattern_name, description, first_seen, \
          last_seen, quarantine_status, quarantined_at, validated_at, active, occurrence_count, \
          led_to_success_count, led_to_failure_count, effectiveness_score, variance, \
-         priority_score, trust_score, application_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, 1, 1, 0, 0, 0.5, 0.0, 0.5, 0.5, 0)",
+         priority_score, trust_score, application_count, instrument_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, 1, 1, 0, 0, 0.5, 0.0, 0.5, 0.5, 0, $10)",
         &[
             &position,
             &id,
@@ -122,6 +131,7 @@ pub async fn record_pattern(c: &impl GenericClient, new: &NewPattern) -> TxResul
             &status.as_str(),
             &quarantined_at,
             &validated_at,
+            &new.instrument_name,
         ],
     )
     .await?;
@@ -153,6 +163,7 @@ pub async fn record_application(
     .await?;
     let count: i64 = row.ok_or_else(|| not_found(pattern_id))?.try_get(0)?;
     let id = new_id();
+    let now = chrono::Utc::now();
     sql::execute(
         c,
         "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
@@ -161,11 +172,12 @@ pub async fn record_application(
             &id,
             &pattern_id,
             &execution_id,
-            &time::now_text(),
+            &time::to_text(now),
             &led_to_success,
         ],
     )
     .await?;
+    diversity::count_application(c, pattern_id, now).await?;
     Ok((id, count))
 }
 

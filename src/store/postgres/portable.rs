@@ -40,6 +40,8 @@ mod tests {
     const SOURCES: &[(&str, &str)] = &[
         ("budget.rs", include_str!("budget.rs")),
         ("contract.rs", include_str!("contract.rs")),
+        ("diversity.rs", include_str!("diversity.rs")),
+        ("explanations.rs", include_str!("explanations.rs")),
         ("idempotency.rs", include_str!("idempotency.rs")),
         ("import.rs", include_str!("import.rs")),
         ("ops.rs", include_str!("ops.rs")),
@@ -47,12 +49,14 @@ mod tests {
         ("patterns.rs", include_str!("patterns.rs")),
         ("poll.rs", include_str!("poll.rs")),
         ("responses.rs", include_str!("responses.rs")),
+        ("retention.rs", include_str!("retention.rs")),
         ("schema.rs", include_str!("schema.rs")),
         ("snapshots.rs", include_str!("snapshots.rs")),
         ("sql.rs", include_str!("sql.rs")),
         ("stats.rs", include_str!("stats.rs")),
         ("streams.rs", include_str!("streams.rs")),
         ("tx.rs", include_str!("tx.rs")),
+        ("uncount.rs", include_str!("uncount.rs")),
     ];
 
     /// The string literals of a Rust source, comments left out.

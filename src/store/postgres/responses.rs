@@ -5,14 +5,19 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    budget, page, patterns, sql,
+    budget, diversity, explanations, page, patterns, snapshots, sql,
     sql::{BUDGET, RESPONSES, new_id, time_of},
     stats,
     tx::{Tail, TxResult},
 };
 use crate::domain::{
-    budget::{RESPONSE_BASE_BUDGET, response_boost},
+    budget::RESPONSE_BASE_BUDGET,
+    diversity::{DiversityQuery, PatternScope},
     entropy::PopulationEntropy,
+    explanation::{
+        PreviousResponse, Provenance, ResponseCause, ResponseOutcome, explain_response,
+        explain_response_boost,
+    },
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
         TriggerContext,
@@ -20,12 +25,16 @@ use crate::domain::{
     response,
 };
 use crate::store::{
-    Page,
+    Page, explanation_json,
     sqlite::{json, time},
 };
 
-pub const COLUMNS: &str = "pos, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
-                           actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
+/// Every read of records: the columns and the explanation (NULL for rows
+/// without one), by the record id's primary key.
+pub const SELECT: &str = "SELECT pos, id, job_hash, recorded_at, entropy_at_trigger, \
+     threshold_used, actions_taken, budget_boosted, quarantine_revisits, patterns_revisited, \
+     x.explanation FROM entropy_responses \
+     LEFT JOIN ls_response_explanation x ON x.record_id = entropy_responses.id";
 
 pub fn from_row(row: &Row) -> TxResult<(i64, ResponseRecord)> {
     Ok((
@@ -45,13 +54,14 @@ pub fn from_row(row: &Row) -> TxResult<(i64, ResponseRecord)> {
             quarantine_revisits: row.try_get::<_, Option<i64>>(8)?.unwrap_or(0),
             patterns_revisited: json::read_list(row.try_get::<_, Option<String>>(9)?.as_deref())
                 .unwrap_or_default(),
+            explanation: explanation_json::decode(row.try_get::<_, Option<&str>>(10)?)
+                .map(Box::new),
         },
     ))
 }
 
 pub async fn latest(c: &impl GenericClient, job: Option<&str>) -> TxResult<Option<ResponseRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-    page::newest_row(c, &select, job, from_row).await
+    page::newest_row(c, SELECT, job, from_row).await
 }
 
 /// None without responses, Some(None) when the last one's time cannot be read.
@@ -65,6 +75,20 @@ async fn last_recorded_at(
     })
     .await?;
     Ok(text.map(time_of))
+}
+
+/// The job's last response, as the next one's explanation names it.
+async fn previous(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousResponse>> {
+    let select = "SELECT pos, id, recorded_at FROM entropy_responses";
+    page::newest_row(c, select, Some(job), |row| {
+        let at = time_of(row.try_get(2)?);
+        let previous = PreviousResponse {
+            response_id: row.try_get(1)?,
+            seconds_since: at.map(|at| (Utc::now() - at).as_seconds_f64()),
+        };
+        Ok((row.try_get(0)?, previous))
+    })
+    .await
 }
 
 /// Seconds of the job's cooldown still to run, if one is active.
@@ -105,37 +129,59 @@ pub async fn trigger(
     tail: &Tail,
     context: &TriggerContext,
     config: &ResponseConfig,
+    scope: &PatternScope,
+    cause: ResponseCause,
+    provenance: &Provenance,
 ) -> TxResult<ResponseRecord> {
+    if let Some(snapshot) = &context.snapshot_id {
+        snapshots::require(c, snapshot).await?;
+    }
     let job = context.job_hash.as_str();
+    let id = new_id();
+    let mut outcome = ResponseOutcome {
+        previous: previous(c, job).await?,
+        ..ResponseOutcome::default()
+    };
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let current = budget::latest_value(c, Some(job)).await?;
-        let proposal = response_boost(
-            current,
+        let previous = budget::previous(c, job).await?;
+        let current = previous.as_ref().map(|p| p.value);
+        let trigger = (context.entropy_at_trigger, context.threshold_used);
+        let (proposal, explanation) = explain_response_boost(
+            previous,
             config.budget_boost_amount,
-            context.entropy_at_trigger,
-            context.threshold_used,
+            trigger,
             config.bounds,
+            &id,
+            provenance.clone(),
         );
-        let stored = budget::insert(tail, job, proposal, Some(context.entropy_at_trigger));
+        let new = budget::NewBudget {
+            proposal,
+            entropy_at_time: Some(context.entropy_at_trigger),
+            explanation,
+        };
+        let stored = budget::insert(tail, job, new)?;
         // A boost clamped so that the value did not rise is not a boost.
         budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
         if budget_boosted {
             actions.push(ResponseAction::BudgetBoost);
         }
+        outcome.budget_record_id = Some(stored.id);
     }
-    let revisited = if config.revisit_quarantine {
-        patterns::revisit_quarantined(c, config.max_quarantine_revisits).await?
-    } else {
-        Vec::new()
-    };
-    if !revisited.is_empty() {
+    if config.revisit_quarantine {
+        let limit = config.max_quarantine_revisits;
+        (outcome.patterns_considered, outcome.patterns_revisited) =
+            patterns::revisit_quarantined(c, limit, scope).await?;
+    }
+    if !outcome.patterns_revisited.is_empty() {
         actions.push(ResponseAction::QuarantineRevisit);
     }
+    let revisited = outcome.patterns_revisited.clone();
+    let explanation = explain_response(cause, context, config, outcome, provenance.clone());
     let recorded_at = time::now_text();
     let record = ResponseRecord {
-        id: new_id(),
+        id,
         job_hash: job.to_owned(),
         recorded_at: time::parse(&recorded_at),
         entropy_at_trigger: context.entropy_at_trigger,
@@ -144,6 +190,7 @@ pub async fn trigger(
         budget_boosted,
         quarantine_revisits: revisited.len() as i64,
         patterns_revisited: revisited,
+        explanation: None,
     };
     let action_names: Vec<&str> = record.actions_taken.iter().map(|a| a.as_str()).collect();
     let position = sql::next_position(c, RESPONSES).await?;
@@ -166,8 +213,23 @@ pub async fn trigger(
         ],
     )
     .await?;
+    explanations::insert(c, explanations::RESPONSES, &record.id, &explanation).await?;
     stats::count_response(c, &record).await?;
-    Ok(record)
+    Ok(ResponseRecord {
+        explanation: Some(Box::new(explanation)),
+        ..record
+    })
+}
+
+/// What RespondIfNeeded was asked.
+pub struct Ask<'a> {
+    pub job: &'a str,
+    pub threshold: f64,
+    pub cooldown_seconds: i64,
+    pub config: &'a ResponseConfig,
+    /// Whose diversity is checked; its scope is also the revisit's.
+    pub diversity: &'a DiversityQuery,
+    pub automatic: bool,
 }
 
 /// The check and, when needed, the trigger, under [`lock_for_response`]:
@@ -175,22 +237,23 @@ pub async fn trigger(
 pub async fn respond_if_needed(
     c: &impl GenericClient,
     tail: &Tail,
-    job: &str,
-    threshold: f64,
-    cooldown_seconds: i64,
-    config: &ResponseConfig,
+    ask: Ask<'_>,
+    provenance: &Provenance,
 ) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
-    lock_for_response(c, job).await?;
-    let entropy = patterns::population_entropy(c).await?;
-    let answer = check(c, job, threshold, cooldown_seconds, entropy).await?;
+    lock_for_response(c, ask.job).await?;
+    let entropy = diversity::entropy(c, ask.diversity).await?;
+    let answer = check(c, ask.job, ask.threshold, ask.cooldown_seconds, entropy).await?;
     let response = match answer.current_entropy {
         Some(diversity) if answer.needs_response => {
             let context = TriggerContext {
-                job_hash: job.to_owned(),
+                job_hash: ask.job.to_owned(),
                 entropy_at_trigger: diversity,
-                threshold_used: threshold,
+                threshold_used: ask.threshold,
+                snapshot_id: None,
             };
-            Some(trigger(c, tail, &context, config).await?)
+            let cause = ResponseCause::checked(ask.automatic, ask.cooldown_seconds, entropy);
+            let scope = &ask.diversity.scope;
+            Some(trigger(c, tail, &context, ask.config, scope, cause, provenance).await?)
         }
         _ => None,
     };
@@ -203,8 +266,7 @@ pub async fn history(
     limit: usize,
     before: Option<i64>,
 ) -> TxResult<Page<ResponseRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-    page::newest_page(c, &select, job, before, limit, from_row).await
+    page::newest_page(c, SELECT, job, before, limit, from_row).await
 }
 
 pub async fn statistics(c: &impl GenericClient, job: Option<&str>) -> TxResult<ResponseStatistics> {

@@ -15,8 +15,16 @@ use crate::store::{StoreError, StoreResult};
 /// The migrations, oldest first: version N is `MIGRATIONS[N - 1]`.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_migration_progress.sql"),
+    include_str!("migrations/0002_explanations.sql"),
+    include_str!("migrations/0003_diversity.sql"),
+    include_str!("migrations/0004_retention.sql"),
+    include_str!("migrations/0005_migration_progress.sql"),
 ];
+
+/// The version whose migration creates the application buckets
+/// (`diversity`): a step in Rust fills them from the applications already
+/// there, reading their local time text as the service does.
+const BUCKETS_VERSION: usize = 3;
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -68,6 +76,9 @@ async fn apply(client: &mut Object) -> TxResult<()> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         transaction.batch_execute(migration).await?;
+        if index + 1 == BUCKETS_VERSION {
+            super::diversity::backfill(&transaction).await?;
+        }
         tracing::info!(version = index + 1, "applied a PostgreSQL schema migration");
     }
     transaction

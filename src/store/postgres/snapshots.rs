@@ -9,11 +9,11 @@ use super::{
     tx::TxResult,
 };
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
-use crate::store::{Page, PageKey, sqlite::time};
+use crate::store::{Page, PageKey, StoreError, sqlite::time};
 
 pub const COLUMNS: &str = "pos, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
-     dominant_pattern_share, threshold_exceeded";
+     dominant_pattern_share, threshold_exceeded, perplexity, inverse_simpson";
 
 fn keyed_row(row: &Row) -> TxResult<(PageKey, EntropySnapshot)> {
     let calculated_at: String = row.try_get(2)?;
@@ -33,10 +33,27 @@ fn keyed_row(row: &Row) -> TxResult<(PageKey, EntropySnapshot)> {
                 effective_pattern_count: row.try_get(7)?,
                 total_applications: row.try_get(8)?,
                 dominant_pattern_share: row.try_get(9)?,
+                perplexity: row.try_get(11)?,
+                inverse_simpson: row.try_get(12)?,
             },
             threshold_exceeded: row.try_get::<_, Option<i64>>(10)?.unwrap_or(0) != 0,
         },
     ))
+}
+
+/// Refuses a snapshot id that names no recorded snapshot.
+pub async fn require(c: &impl GenericClient, id: &str) -> TxResult<()> {
+    let found = sql::query_opt(
+        c,
+        "SELECT 1 FROM pattern_entropy_history WHERE id = $1",
+        &[&id],
+    )
+    .await?
+    .is_some();
+    if found {
+        return Ok(());
+    }
+    Err(StoreError::unknown_snapshot(id).into())
 }
 
 /// Keyed by the position alone (for the stream reads).
@@ -59,8 +76,8 @@ pub async fn record_snapshot(
         c,
         "INSERT INTO pattern_entropy_history (pos, id, calculated_at, shannon_entropy, \
          max_possible_entropy, diversity_index, unique_pattern_count, effective_pattern_count, \
-         total_applications, dominant_pattern_share, threshold_exceeded) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         total_applications, dominant_pattern_share, threshold_exceeded, perplexity, \
+         inverse_simpson) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         &[
             &position,
             &id,
@@ -73,6 +90,8 @@ pub async fn record_snapshot(
             &e.total_applications,
             &e.dominant_pattern_share,
             &i64::from(snapshot.threshold_exceeded),
+            &e.perplexity,
+            &e.inverse_simpson,
         ],
     )
     .await?;

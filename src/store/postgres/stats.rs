@@ -45,6 +45,7 @@ fn kbn_step(sum: f64, err: f64, x: f64) -> (f64, f64) {
     (t, err)
 }
 
+/// The adjustment types counted, in the order of their columns.
 pub const ADJUSTMENT_TYPES: [&str; 5] = [
     "floor_enforced",
     "boost",

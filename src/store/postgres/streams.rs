@@ -24,18 +24,16 @@ fn position(pos: i64) -> Position {
     Position::new(pos).unwrap_or(Position::START)
 }
 
+/// Rows of `select` (`SELECT pos, ... FROM` a streamed table, joined or
+/// not) after `after`, in position order.
 pub async fn rows_after<T>(
     c: &impl GenericClient,
-    table: StreamTable,
-    columns: &str,
+    select: &str,
     after: Position,
     limit: usize,
     map: impl Fn(&Row) -> TxResult<(i64, T)>,
 ) -> TxResult<Vec<(Position, T)>> {
-    let text = format!(
-        "SELECT {columns} FROM {} WHERE pos > $1 ORDER BY pos LIMIT $2",
-        table_name(table)
-    );
+    let text = format!("{select} WHERE pos > $1 ORDER BY pos LIMIT $2");
     let rows = sql::query(c, &text, &[&after.value(), &(limit as i64)]).await?;
     rows.iter()
         .map(|row| map(row).map(|(pos, record)| (position(pos), record)))

@@ -144,38 +144,48 @@ impl Tail {
 
 /// A write transaction, begun and committed by hand so that its COMMIT can
 /// go with its [`Tail`] (tokio-postgres' `Transaction` commits in a round
-/// trip of its own). Dropped before its COMMIT was sent (an error, or the
-/// call's future dropped), it rolls back before the connection is reused.
-pub struct WriteTransaction {
-    client: Option<Object>,
-    ended: bool,
+/// trip of its own). It ends by [`commit`](Self::commit) or
+/// [`rollback`](Self::rollback), both awaited to the reply, so the caller
+/// may then `Conn::finish()` its connection. Dropped before either (the
+/// call's future dropped mid-statement), the unfinished `Conn` closes the
+/// connection, and PostgreSQL rolls the transaction back.
+#[must_use = "a write transaction ends by commit or rollback"]
+pub struct WriteTransaction<'a> {
+    client: &'a Object,
 }
 
-impl WriteTransaction {
-    pub async fn begin(client: Object) -> TxResult<Self> {
+impl<'a> WriteTransaction<'a> {
+    pub async fn begin(client: &'a Object) -> TxResult<Self> {
         client.batch_execute("BEGIN").await?;
-        Ok(Self {
-            client: Some(client),
-            ended: false,
-        })
+        Ok(Self { client })
     }
 
-    pub fn client(&self) -> &Object {
-        // Only `Drop` takes the client out.
-        self.client.as_ref().expect("a transaction has its client")
+    pub fn client(&self) -> &'a Object {
+        self.client
+    }
+
+    /// Rolls back after `failure` (its body failed) and returns it.
+    pub async fn rollback<T>(self, failure: Failure) -> TxResult<T> {
+        if let Err(error) = self.client.batch_execute("ROLLBACK").await {
+            tracing::debug!(%error, "a failed write transaction could not be rolled back");
+        }
+        Err(failure)
     }
 
     /// Sends the tail's statements and the COMMIT in one round trip. Every
     /// reply is awaited, so the transaction has ended either way: committed,
     /// or rolled back by PostgreSQL after the first error (returned).
-    pub async fn commit(mut self, tail: &Tail) -> TxResult<()> {
+    pub async fn commit(self, tail: &Tail) -> TxResult<()> {
         let statements = tail.take();
-        let client = self.client();
+        let client = self.client;
         // Prepared first: a statement that still had to be parsed would send
         // its execution only after a round trip, behind the COMMIT.
         let mut prepared = Vec::with_capacity(statements.len());
         for (sql, _) in &statements {
-            prepared.push(client.prepare_cached(sql).await?);
+            match client.prepare_cached(sql).await {
+                Ok(statement) => prepared.push(statement),
+                Err(error) => return self.rollback(error.into()).await,
+            }
         }
         // From here, the first poll of each future sends its request.
         let mut flight: Vec<Pin<Box<dyn Future<Output = TxResult<()>> + Send + '_>>> = statements
@@ -196,30 +206,7 @@ impl WriteTransaction {
             client.batch_execute("COMMIT").await?;
             Ok(())
         }));
-        let result = in_order(flight).await;
-        self.ended = true;
-        result
-    }
-}
-
-impl Drop for WriteTransaction {
-    fn drop(&mut self) {
-        let Some(client) = self.client.take() else {
-            return;
-        };
-        if self.ended {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    // Back to the pool only once rolled back (or, broken, discarded).
-                    let _ = client.batch_execute("ROLLBACK").await;
-                });
-            }
-            // No runtime to roll back on: close the connection instead.
-            Err(_) => drop(Object::take(client)),
-        }
+        in_order(flight).await
     }
 }
 

@@ -306,7 +306,7 @@ fn application_change(body: String) -> String {
     body + &bump_population()
 }
 
-fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
+pub(super) fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
     format!("CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN\n{body}END;\n")
 }
 
@@ -474,10 +474,11 @@ pub(super) fn meta_value(connection: &Connection, key: &str) -> StoreResult<Opti
         .flatten())
 }
 
-fn all_present(connection: &Connection) -> StoreResult<bool> {
+/// Whether every table and trigger of `names` exists.
+pub(super) fn all_present(connection: &Connection, names: &[&str]) -> StoreResult<bool> {
     let mut statement =
         connection.prepare("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = ?1)")?;
-    for name in TABLES.iter().chain(TRIGGERS) {
+    for name in names {
         if !statement.query_row([name], |row| row.get::<_, bool>(0))? {
             return Ok(false);
         }
@@ -489,7 +490,9 @@ fn all_present(connection: &Connection) -> StoreResult<bool> {
 /// them from the rows already there. Runs inside the caller's transaction,
 /// so writers of other programs wait and nothing is counted twice or missed.
 pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
-    if installed_version(connection)? == Some(VERSION) && all_present(connection)? {
+    if installed_version(connection)? == Some(VERSION)
+        && all_present(connection, &[TABLES, TRIGGERS].concat())?
+    {
         connection.execute_batch(&repair_stale())?;
         return Ok(());
     }

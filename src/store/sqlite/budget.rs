@@ -2,15 +2,22 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, cells, new_id, page, time};
+use super::{aggregates, cells, explanations, new_id, page, time};
 use crate::domain::{
-    budget::{AdjustmentParams, Bounds, BudgetProposal, next_adjustment},
+    budget::{AdjustmentParams, Bounds, BudgetProposal},
+    explanation::{
+        BudgetExplanation, PreviousBudget, Provenance, explain_adjustment, explain_update,
+    },
     records::{BudgetRecord, BudgetStatistics},
 };
-use crate::store::{Page, StoreResult};
+use crate::store::{Page, StoreResult, explanation_json};
 
-pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
-                       adjustment_type, adjustment_reason";
+/// Every read of records: the original's columns and the explanation
+/// (NULL for rows without one), by the record id's primary key.
+pub(super) const SELECT: &str = "SELECT rowid, id, job_hash, recorded_at, budget_value, \
+     entropy_at_time, adjustment_type, adjustment_reason, x.explanation \
+     FROM exploration_budget LEFT JOIN ls_budget_explanation x \
+     ON x.record_id = exploration_budget.id";
 
 pub(super) const TABLE: &str = "exploration_budget";
 
@@ -24,6 +31,7 @@ pub(super) fn from_row(row: &Row) -> page::Keyed<i64, BudgetRecord> {
             entropy_at_time: c.optional_real(5),
             adjustment_type: c.text(6)?,
             adjustment_reason: c.optional_text(7),
+            explanation: explanation_json::decode(c.optional_text(8).as_deref()).map(Box::new),
         })
     })
 }
@@ -33,8 +41,7 @@ pub(super) fn latest(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<Option<BudgetRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-    page::newest_row(connection, &select, job, from_row)
+    page::newest_row(connection, SELECT, job, from_row)
 }
 
 /// The last written value of the job (or of all jobs) that is a number,
@@ -46,12 +53,29 @@ pub(super) fn latest_value(connection: &Connection, job: Option<&str>) -> StoreR
     })
 }
 
-/// Inserts an (already enforced) proposal.
+/// The job's latest record that has a value, as the next one's explanation names it.
+pub(super) fn previous(connection: &Connection, job: &str) -> StoreResult<Option<PreviousBudget>> {
+    let select = "SELECT rowid, id, budget_value FROM exploration_budget";
+    page::newest_row(connection, select, Some(job), |row| {
+        cells::read(row, TABLE, |c| {
+            // The value decides, as for `latest_value`; an id another
+            // writer left NULL reads as empty.
+            let record_id = c.optional_text(1).unwrap_or_default();
+            Ok(PreviousBudget {
+                record_id,
+                value: c.real(2)?,
+            })
+        })
+    })
+}
+
+/// Inserts an (already enforced) proposal with its explanation.
 pub(super) fn insert(
     connection: &Connection,
     job: &str,
     proposal: BudgetProposal,
     entropy_at_time: Option<f64>,
+    explanation: BudgetExplanation,
 ) -> StoreResult<BudgetRecord> {
     let id = new_id();
     let recorded_at = time::now_text();
@@ -70,6 +94,7 @@ pub(super) fn insert(
             proposal.adjustment_type.as_str(),
             proposal.reason,
         ])?;
+    explanations::insert(connection, explanations::BUDGET, &id, &explanation)?;
     Ok(BudgetRecord {
         id,
         job_hash: job.to_owned(),
@@ -78,6 +103,7 @@ pub(super) fn insert(
         entropy_at_time,
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
+        explanation: Some(Box::new(explanation)),
     })
 }
 
@@ -88,8 +114,11 @@ pub(super) fn update_budget(
     proposal: BudgetProposal,
     bounds: Bounds,
     entropy_at_time: Option<f64>,
+    provenance: Provenance,
 ) -> StoreResult<BudgetRecord> {
-    insert(connection, job, proposal.enforce(bounds), entropy_at_time)
+    let previous = previous(connection, job)?;
+    let (proposal, why) = explain_update(previous, proposal, bounds, entropy_at_time, provenance);
+    insert(connection, job, proposal, entropy_at_time, why)
 }
 
 /// Reads the job's latest budget and records the next one. Atomic because
@@ -99,10 +128,11 @@ pub(super) fn calculate_adjustment(
     job: &str,
     current_entropy: f64,
     params: &AdjustmentParams,
+    provenance: Provenance,
 ) -> StoreResult<BudgetRecord> {
-    let current = latest_value(connection, Some(job))?;
-    let proposal = next_adjustment(current, current_entropy, params);
-    insert(connection, job, proposal, Some(current_entropy))
+    let previous = previous(connection, job)?;
+    let (proposal, why) = explain_adjustment(previous, current_entropy, params, provenance);
+    insert(connection, job, proposal, Some(current_entropy), why)
 }
 
 /// Newest first, `limit` per page.
@@ -112,8 +142,7 @@ pub(super) fn history(
     limit: usize,
     before: Option<i64>,
 ) -> StoreResult<Page<BudgetRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM exploration_budget");
-    page::newest_page(connection, &select, job, before, limit, from_row)
+    page::newest_page(connection, SELECT, job, before, limit, from_row)
 }
 
 /// Aggregates (kept by triggers, see `aggregates`) and the current value,

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    SqliteStore, budget, entropy_history, idempotency, ops, patterns, responses, retention, streams,
+    SqliteStore, budget, diversity, entropy_cache::EntropyCache, entropy_history, idempotency, ops,
+    patterns, responses, retention, streams,
 };
 use crate::{
     domain::{
+        diversity::DiversityQuery,
         entropy::PopulationEntropy,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
@@ -71,10 +73,11 @@ impl Store for SqliteStore {
         job: String,
         threshold: f64,
         cooldown_seconds: i64,
+        query: DiversityQuery,
     ) -> StoreResult<ResponseCheck> {
         let cache = self.entropy_cache.clone();
         self.read(move |c| {
-            let entropy = cache.entropy(c)?;
+            let entropy = entropy_of(&cache, c, &query)?;
             responses::check(c, &job, threshold, cooldown_seconds, entropy)
         })
         .await
@@ -83,6 +86,11 @@ impl Store for SqliteStore {
     async fn population_entropy(&self) -> StoreResult<PopulationEntropy> {
         let cache = self.entropy_cache.clone();
         self.read(move |c| cache.entropy(c)).await
+    }
+
+    async fn diversity(&self, query: DiversityQuery) -> StoreResult<PopulationEntropy> {
+        let cache = self.entropy_cache.clone();
+        self.read(move |c| entropy_of(&cache, c, &query)).await
     }
 
     async fn snapshot_history(
@@ -105,14 +113,17 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
+        let provenance = crate::store::provenance(&self.instance_id, once.as_ref());
         match once {
             None => {
-                self.write_with(move |c| ops::run(c, write).map(WriteOutcome::Written))
+                self.write_with(move |c| ops::run(c, write, &provenance).map(WriteOutcome::Written))
                     .await
             }
             Some(once) => {
-                self.write_with(move |c| idempotency::run_once(c, once, |c| ops::run(c, write)))
-                    .await
+                self.write_with(move |c| {
+                    idempotency::run_once(c, once, |c| ops::run(c, write, &provenance))
+                })
+                .await
             }
         }
     }
@@ -145,11 +156,8 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<BudgetRecord>> {
-        self.read(move |c| {
-            let (table, columns) = (StreamTable::Budget, budget::COLUMNS);
-            streams::rows_after(c, table, columns, after, limit, budget::from_row)
-        })
-        .await
+        self.read(move |c| streams::rows_after(c, budget::SELECT, after, limit, budget::from_row))
+            .await
     }
 
     async fn responses_after(
@@ -157,11 +165,9 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<ResponseRecord>> {
-        self.read(move |c| {
-            let (table, columns) = (StreamTable::Responses, responses::COLUMNS);
-            streams::rows_after(c, table, columns, after, limit, responses::from_row)
-        })
-        .await
+        let select = responses::SELECT;
+        self.read(move |c| streams::rows_after(c, select, after, limit, responses::from_row))
+            .await
     }
 
     async fn snapshots_after(
@@ -170,15 +176,11 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Streamed<EntropySnapshot>> {
         self.read(move |c| {
-            let (table, columns) = (StreamTable::Snapshots, entropy_history::COLUMNS);
-            streams::rows_after(
-                c,
-                table,
-                columns,
-                after,
-                limit,
-                entropy_history::from_rowid_row,
-            )
+            let select = format!(
+                "SELECT {} FROM pattern_entropy_history",
+                entropy_history::COLUMNS
+            );
+            streams::rows_after(c, &select, after, limit, entropy_history::from_rowid_row)
         })
         .await
     }
@@ -207,5 +209,19 @@ impl Store for SqliteStore {
 
     fn close(&self, grace: Duration) {
         self.stop(grace);
+    }
+}
+
+/// The all-time population from the cache (one point read while nothing
+/// changes it); a window or a scope is computed from the bucket tables.
+fn entropy_of(
+    cache: &EntropyCache,
+    connection: &rusqlite::Connection,
+    query: &DiversityQuery,
+) -> StoreResult<PopulationEntropy> {
+    if query.is_all_time_population() {
+        cache.entropy(connection)
+    } else {
+        diversity::entropy(connection, query)
     }
 }

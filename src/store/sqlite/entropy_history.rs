@@ -2,13 +2,17 @@
 
 use rusqlite::{Connection, Row, params, types::Value};
 
-use super::{cells, new_id, page, time};
+use super::{cells, diversity, new_id, page, time};
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
-use crate::store::{Page, PageKey, StoreResult};
+use crate::store::{Page, PageKey, StoreError, StoreResult};
 
 pub(super) const COLUMNS: &str = "rowid, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \
-     dominant_pattern_share, threshold_exceeded";
+     dominant_pattern_share, threshold_exceeded, \
+     (SELECT d.perplexity FROM ls_snapshot_diversity d \
+      WHERE d.snapshot_id = pattern_entropy_history.id), \
+     (SELECT d.inverse_simpson FROM ls_snapshot_diversity d \
+      WHERE d.snapshot_id = pattern_entropy_history.id)";
 
 pub(super) const TABLE: &str = "pattern_entropy_history";
 
@@ -26,6 +30,9 @@ fn snapshot(c: &mut cells::Cells) -> Result<EntropySnapshot, cells::Unreadable> 
             effective_pattern_count: c.integer(7)?,
             total_applications: c.integer(8)?,
             dominant_pattern_share: c.real(9)?,
+            // Kept in `ls_snapshot_diversity`; none for the original's rows.
+            perplexity: c.optional_real(11),
+            inverse_simpson: c.optional_real(12),
         },
         threshold_exceeded: c.flag(10, false),
     })
@@ -71,6 +78,7 @@ pub(super) fn record_snapshot(
         e.dominant_pattern_share,
         snapshot.threshold_exceeded as i64,
     ])?;
+    diversity::record_snapshot(c, &id, e)?;
     Ok(EntropySnapshot {
         id: Some(id),
         calculated_at: time::parse(&calculated_at),
@@ -79,6 +87,18 @@ pub(super) fn record_snapshot(
 }
 
 /// Newest `calculated_at` first (ties: last written first).
+/// Refuses a snapshot id that names no recorded snapshot.
+pub(super) fn require(connection: &Connection, id: &str) -> StoreResult<()> {
+    let found = connection
+        .prepare_cached("SELECT 1 FROM pattern_entropy_history WHERE id = ?1")?
+        .exists([id])?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::unknown_snapshot(id))
+    }
+}
+
 pub(super) fn history(
     c: &Connection,
     limit: usize,

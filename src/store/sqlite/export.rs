@@ -12,11 +12,18 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::{cells, json, maintenance};
-use crate::store::copy::{CopyTable, Kind, SourceBatch, Value};
+use crate::store::copy::{CopyTable, Extra, Kind, SourceBatch, Value};
 
 pub struct Export {
     connection: Connection,
+    /// Whether the file has `ls_snapshot_diversity` (the original's has not).
+    snapshot_diversity: bool,
+    /// The explanation tables the file has (the original's has none).
+    explanations: Vec<&'static str>,
 }
+
+/// Rows per read of the scans that count [`Extra`]s.
+const SCAN_BATCH: usize = 2000;
 
 fn sql_error(error: rusqlite::Error) -> String {
     format!("cannot read the SQLite file: {error}")
@@ -31,7 +38,76 @@ impl Export {
         connection
             .execute_batch("BEGIN DEFERRED; SELECT COUNT(*) FROM schema_version;")
             .map_err(sql_error)?;
-        Ok(Self { connection })
+        let has = |table: &str| -> Result<bool, String> {
+            connection
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n > 0)
+                .map_err(sql_error)
+        };
+        let snapshot_diversity = has("ls_snapshot_diversity")?;
+        let mut explanations = Vec::new();
+        for table in CopyTable::ALL.iter().filter_map(|t| t.explanations()) {
+            if has(table)? {
+                explanations.push(table);
+            }
+        }
+        Ok(Self {
+            connection,
+            snapshot_diversity,
+            explanations,
+        })
+    }
+
+    /// What the SELECT of `table` reads for `column`: the column, or for the
+    /// values SQLite keeps in a table of their own, a subquery on the row's
+    /// id (NULL when the file has no such table).
+    fn source(&self, table: CopyTable, column: &str) -> String {
+        match (table, column) {
+            (CopyTable::Snapshots, "perplexity" | "inverse_simpson") if self.snapshot_diversity => {
+                format!(
+                    "(SELECT d.{column} FROM ls_snapshot_diversity d \
+                     WHERE d.snapshot_id = pattern_entropy_history.id)"
+                )
+            }
+            (CopyTable::Snapshots, "perplexity" | "inverse_simpson") => "NULL".to_owned(),
+            _ => column.to_owned(),
+        }
+    }
+
+    /// The explanation of each row of `table`, or NULL.
+    fn explanation_source(&self, table: CopyTable) -> String {
+        match table.explanations() {
+            Some(explanations) if self.explanations.contains(&explanations) => format!(
+                "(SELECT x.explanation FROM {explanations} x WHERE x.record_id = {}.id)",
+                table.name()
+            ),
+            _ => "NULL".to_owned(),
+        }
+    }
+
+    /// How many of `extra` the file's readable rows have, read as the copy
+    /// reads them (one scan of its table).
+    pub fn count(&self, extra: Extra) -> Result<i64, String> {
+        let (table, mut after, mut n) = (extra.table(), i64::MIN, 0);
+        loop {
+            let batch = self.rows_after(table, after, SCAN_BATCH)?;
+            let Some(last) = batch.last_rowid else {
+                return Ok(n);
+            };
+            n += match extra {
+                Extra::Explanations(_) => batch.explanations.len(),
+                Extra::SnapshotDiversity => batch
+                    .rows
+                    .iter()
+                    .filter(|row| Extra::has_diversity(row))
+                    .count(),
+            } as i64;
+            after = last;
+        }
     }
 
     /// Every row of `table`, readable or not.
@@ -52,32 +128,45 @@ impl Export {
         limit: usize,
     ) -> Result<SourceBatch, String> {
         let columns = table.columns();
-        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let mut selected: Vec<String> = columns
+            .iter()
+            .map(|(name, _)| self.source(table, name))
+            .collect();
+        selected.push(self.explanation_source(table));
         let mut statement = self
             .connection
             .prepare_cached(&format!(
                 "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-                names.join(", "),
+                selected.join(", "),
                 table.name()
             ))
             .map_err(sql_error)?;
+        let explanation_index = columns.len() + 1;
         let rows = statement
             .query_map(rusqlite::params![after_rowid, limit as i64], |row| {
                 cells::read(row, table.name(), |c| {
-                    columns
+                    let values = columns
                         .iter()
                         .enumerate()
                         .map(|(index, (_, kind))| value(c, index + 1, *kind))
-                        .collect()
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((values, c.optional_text(explanation_index)))
                 })
             })
             .map_err(sql_error)?;
         let mut batch = SourceBatch::default();
         for row in rows {
-            let (rowid, values) = row.map_err(sql_error)?;
+            let (rowid, read) = row.map_err(sql_error)?;
             batch.last_rowid = Some(rowid);
-            match values {
-                Some(values) => batch.rows.push(values),
+            match read {
+                Some((values, explanation)) => {
+                    if let (Some(explanation), Some(Value::Text(Some(id)))) =
+                        (explanation, values.first())
+                    {
+                        batch.explanations.push((id.clone(), text(explanation)));
+                    }
+                    batch.rows.push(values);
+                }
                 None => batch.left_out += 1,
             }
         }

@@ -13,10 +13,12 @@ mod budget;
 mod cells;
 mod checkpoint;
 mod contract;
+mod diversity;
 mod entropy_cache;
 mod entropy_history;
 mod error;
 mod every;
+mod explanations;
 pub mod export;
 mod file_checks;
 mod file_watch;
@@ -53,6 +55,7 @@ pub struct SqliteStore {
     poller: std::sync::Mutex<Option<every::Every>>,
     wakeups: watch::Receiver<Wakeup>,
     file: Arc<file_watch::FileWatch>,
+    instance_id: String,
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -160,6 +163,7 @@ impl SqliteStore {
             poller: std::sync::Mutex::new(Some(poller)),
             wakeups,
             file,
+            instance_id: options.instance_id.clone(),
         })
     }
 

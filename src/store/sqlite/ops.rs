@@ -4,9 +4,18 @@
 use rusqlite::Connection;
 
 use super::{budget, entropy_history, patterns, responses};
+use crate::domain::{
+    diversity::PatternScope,
+    explanation::{Provenance, ResponseCause},
+};
 use crate::store::{StoreResult, Write, Written};
 
-pub(super) fn run(connection: &Connection, write: Write) -> StoreResult<Written> {
+/// `provenance` names who writes, in the explanations of the records.
+pub(super) fn run(
+    connection: &Connection,
+    write: Write,
+    provenance: &Provenance,
+) -> StoreResult<Written> {
     let c = connection;
     Ok(match write {
         Write::UpdateBudget {
@@ -20,6 +29,7 @@ pub(super) fn run(connection: &Connection, write: Write) -> StoreResult<Written>
             proposal,
             bounds,
             entropy_at_time,
+            provenance.clone(),
         )?),
         Write::CalculateAdjustment {
             job,
@@ -30,6 +40,7 @@ pub(super) fn run(connection: &Connection, write: Write) -> StoreResult<Written>
             &job,
             current_entropy,
             &params,
+            provenance.clone(),
         )?),
         Write::RecordSnapshot(snapshot) => {
             Written::Snapshot(entropy_history::record_snapshot(c, snapshot)?)
@@ -52,16 +63,29 @@ pub(super) fn run(connection: &Connection, write: Write) -> StoreResult<Written>
             c, pattern_id, status, reason,
         )?),
         Write::TriggerResponse { context, config } => {
-            Written::Response(responses::trigger(c, &context, &config)?)
+            let cause = ResponseCause::explicit();
+            let all = PatternScope::default();
+            Written::Response(responses::trigger(
+                c, &context, &config, &all, cause, provenance,
+            )?)
         }
         Write::RespondIfNeeded {
             job,
             threshold,
             cooldown_seconds,
             config,
+            diversity,
+            automatic,
         } => {
-            let (check, response) =
-                responses::respond_if_needed(c, job, threshold, cooldown_seconds, &config)?;
+            let ask = responses::Ask {
+                job,
+                threshold,
+                cooldown_seconds,
+                config: &config,
+                diversity: &diversity,
+                automatic,
+            };
+            let (check, response) = responses::respond_if_needed(c, ask, provenance)?;
             Written::Responded { check, response }
         }
     })

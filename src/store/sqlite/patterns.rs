@@ -3,8 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{cells, new_id, page, time};
+use super::{cells, diversity, new_id, page, time};
 use crate::domain::{
+    diversity::PatternScope,
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
 };
@@ -16,7 +17,7 @@ const SELECT: &str = "SELECT p.rowid, p.id, p.pattern_type, p.pattern_name, p.de
      p.quarantine_status, p.quarantine_reason, \
      coalesce((SELECT c.n FROM ls_pattern_app_counts c WHERE c.pattern_id = p.id), 0), \
      p.led_to_success_count, p.led_to_failure_count, p.first_seen, p.last_seen, \
-     p.quarantined_at, p.validated_at, p.active FROM patterns p";
+     p.quarantined_at, p.validated_at, p.active, p.instrument_name FROM patterns p";
 
 pub(super) const TABLE: &str = "patterns";
 
@@ -37,6 +38,7 @@ fn from_row(row: &Row) -> page::Keyed<i64, PatternRecord> {
             quarantined_at: c.time(12),
             validated_at: c.time(13),
             active: c.flag(14, true),
+            instrument_name: c.optional_text(15),
         })
     })
 }
@@ -74,39 +76,50 @@ pub(super) fn population_entropy(connection: &Connection) -> StoreResult<Populat
 
 /// An application count kept by the triggers (whole numbers; 0 for
 /// anything else another program may have put there).
-fn application_count(row: &Row, index: usize) -> i64 {
+pub(super) fn application_count(row: &Row, index: usize) -> i64 {
     row.get_ref(index)
         .ok()
         .and_then(cells::whole_number)
         .unwrap_or(0)
 }
 
-/// Sends up to `limit` active quarantined patterns back to pending, most
-/// recently seen first (ties: oldest row first). Returns their ids. A
-/// pattern without an id cannot be named in the response, so it is not
-/// revisited; other rows are updated by rowid, whatever their id holds.
-pub(super) fn revisit_quarantined(connection: &Connection, limit: i64) -> StoreResult<Vec<String>> {
+/// Sends up to `limit` active quarantined patterns of `scope` back to
+/// pending, most recently seen first (ties: oldest row first). Returns the
+/// ids of the patterns considered (selected, in order) and of those
+/// revisited. A pattern without an id cannot be named in the response, so it
+/// is not revisited; other rows are updated by rowid, whatever their id holds.
+pub(super) fn revisit_quarantined(
+    connection: &Connection,
+    limit: i64,
+    scope: &PatternScope,
+) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let (pattern_type, instrument) = diversity::scope_params(scope);
     let candidates = connection
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT rowid, id FROM patterns \
              WHERE lower(quarantine_status) = 'quarantined' AND coalesce(active, 1) != 0 \
-             AND id IS NOT NULL \
+             AND id IS NOT NULL AND {} \
              ORDER BY last_seen IS NULL, last_seen DESC, rowid ASC LIMIT ?1",
-        )?
-        .query_map([limit], |row| cells::read(row, TABLE, |c| c.text(1)))?
+            diversity::scope_condition("patterns", 2)
+        ))?
+        .query_map(params![limit, pattern_type, instrument], |row| {
+            cells::read(row, TABLE, |c| c.text(1))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut update = connection.prepare_cached(
         "UPDATE patterns SET quarantine_status = 'pending', quarantine_reason = ?2 \
          WHERE rowid = ?1 AND lower(quarantine_status) = 'quarantined'",
     )?;
+    let mut considered = Vec::with_capacity(candidates.len());
     let mut revisited = Vec::with_capacity(candidates.len());
     for (rowid, id) in candidates {
         let Some(id) = id else { continue };
+        considered.push(id.clone());
         if update.execute(params![rowid, REVISIT_REASON])? == 1 {
             revisited.push(id);
         }
     }
-    Ok(revisited)
+    Ok((considered, revisited))
 }
 
 /// Records a new pattern.
@@ -116,8 +129,8 @@ pub(super) fn record_pattern(c: &Connection, new: NewPattern) -> StoreResult<Pat
     let status = new.quarantine_status;
     c.prepare_cached(
         "INSERT INTO patterns (id, pattern_type, pattern_name, description, first_seen, \
-         last_seen, quarantine_status, quarantined_at, validated_at, active) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1)",
+         last_seen, quarantine_status, quarantined_at, validated_at, active, instrument_name) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 1, ?9)",
     )?
     .execute(params![
         id,
@@ -128,6 +141,7 @@ pub(super) fn record_pattern(c: &Connection, new: NewPattern) -> StoreResult<Pat
         status.as_str(),
         (status == QuarantineStatus::Quarantined).then_some(&now),
         (status == QuarantineStatus::Validated).then_some(&now),
+        new.instrument_name,
     ])?;
     pattern(c, &id)
 }

@@ -3,20 +3,32 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, budget, cells, json, new_id, page, patterns, time};
+use super::{
+    aggregates, budget, cells, diversity, entropy_history, explanations, json, new_id, page,
+    patterns, time,
+};
 use crate::domain::{
-    budget::{RESPONSE_BASE_BUDGET, response_boost},
+    budget::RESPONSE_BASE_BUDGET,
+    diversity::{DiversityQuery, PatternScope},
     entropy::PopulationEntropy,
+    explanation::{
+        PreviousResponse, Provenance, ResponseCause, ResponseOutcome, explain_response,
+        explain_response_boost,
+    },
     records::{
         ResponseAction, ResponseCheck, ResponseConfig, ResponseRecord, ResponseStatistics,
         TriggerContext,
     },
     response,
 };
-use crate::store::{Page, StoreResult};
+use crate::store::{Page, StoreResult, explanation_json};
 
-pub(super) const COLUMNS: &str = "rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
-                       actions_taken, budget_boosted, quarantine_revisits, patterns_revisited";
+/// Every read of records: the original's columns and the explanation
+/// (NULL for rows without one), by the record id's primary key.
+pub(super) const SELECT: &str = "SELECT rowid, id, job_hash, recorded_at, entropy_at_trigger, \
+     threshold_used, actions_taken, budget_boosted, quarantine_revisits, patterns_revisited, \
+     x.explanation FROM entropy_responses LEFT JOIN ls_response_explanation x \
+     ON x.record_id = entropy_responses.id";
 
 pub(super) const TABLE: &str = "entropy_responses";
 
@@ -36,6 +48,7 @@ pub(super) fn from_row(row: &Row) -> page::Keyed<i64, ResponseRecord> {
             budget_boosted: c.flag(7, false),
             quarantine_revisits: c.integer_or(8, 0),
             patterns_revisited: c.list(9),
+            explanation: explanation_json::decode(c.optional_text(10).as_deref()).map(Box::new),
         })
     })
 }
@@ -44,8 +57,7 @@ pub(super) fn latest(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<Option<ResponseRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-    page::newest_row(connection, &select, job, from_row)
+    page::newest_row(connection, SELECT, job, from_row)
 }
 
 /// When the job's (or any job's) last response was recorded, without the
@@ -58,6 +70,21 @@ fn last_recorded_at(
     let select = "SELECT rowid, recorded_at FROM entropy_responses";
     page::newest_row(connection, select, job, |row| {
         cells::read(row, TABLE, |c| Ok(c.time(1)))
+    })
+}
+
+/// The job's last response, as the next one's explanation names it.
+fn previous(connection: &Connection, job: &str) -> StoreResult<Option<PreviousResponse>> {
+    let select = "SELECT rowid, id, recorded_at FROM entropy_responses";
+    page::newest_row(connection, select, Some(job), |row| {
+        cells::read(row, TABLE, |c| {
+            let response_id = c.optional_text(1).unwrap_or_default();
+            let seconds_since = c.time(2).map(|at| (Utc::now() - at).as_seconds_f64());
+            Ok(PreviousResponse {
+                response_id,
+                seconds_since,
+            })
+        })
     })
 }
 
@@ -89,36 +116,54 @@ pub(super) fn trigger(
     connection: &Connection,
     context: &TriggerContext,
     config: &ResponseConfig,
+    scope: &PatternScope,
+    cause: ResponseCause,
+    provenance: &Provenance,
 ) -> StoreResult<ResponseRecord> {
+    if let Some(snapshot) = &context.snapshot_id {
+        entropy_history::require(connection, snapshot)?;
+    }
     let job = context.job_hash.as_str();
+    let id = new_id();
+    let mut outcome = ResponseOutcome {
+        previous: previous(connection, job)?,
+        ..ResponseOutcome::default()
+    };
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let current = budget::latest_value(connection, Some(job))?;
-        let proposal = response_boost(
-            current,
+        let previous = budget::previous(connection, job)?;
+        let current = previous.as_ref().map(|p| p.value);
+        let trigger = (context.entropy_at_trigger, context.threshold_used);
+        let (proposal, why) = explain_response_boost(
+            previous,
             config.budget_boost_amount,
-            context.entropy_at_trigger,
-            context.threshold_used,
+            trigger,
             config.bounds,
+            &id,
+            provenance.clone(),
         );
-        let stored = budget::insert(connection, job, proposal, Some(context.entropy_at_trigger))?;
+        let entropy = Some(context.entropy_at_trigger);
+        let stored = budget::insert(connection, job, proposal, entropy, why)?;
         // A boost clamped so that the value did not rise is not a boost.
         budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
         if budget_boosted {
             actions.push(ResponseAction::BudgetBoost);
         }
+        outcome.budget_record_id = Some(stored.id);
     }
-    let revisited = if config.revisit_quarantine {
-        patterns::revisit_quarantined(connection, config.max_quarantine_revisits)?
-    } else {
-        Vec::new()
-    };
-    if !revisited.is_empty() {
+    if config.revisit_quarantine {
+        let limit = config.max_quarantine_revisits;
+        (outcome.patterns_considered, outcome.patterns_revisited) =
+            patterns::revisit_quarantined(connection, limit, scope)?;
+    }
+    if !outcome.patterns_revisited.is_empty() {
         actions.push(ResponseAction::QuarantineRevisit);
     }
+    let revisited = outcome.patterns_revisited.clone();
+    let explanation = explain_response(cause, context, config, outcome, provenance.clone());
     let record = ResponseRecord {
-        id: new_id(),
+        id,
         job_hash: job.to_owned(),
         recorded_at: None,
         entropy_at_trigger: context.entropy_at_trigger,
@@ -127,6 +172,7 @@ pub(super) fn trigger(
         budget_boosted,
         quarantine_revisits: revisited.len() as i64,
         patterns_revisited: revisited,
+        explanation: None,
     };
     let recorded_at = time::now_text();
     let action_names: Vec<&str> = record.actions_taken.iter().map(|a| a.as_str()).collect();
@@ -147,10 +193,28 @@ pub(super) fn trigger(
             record.quarantine_revisits,
             json::write_list(&record.patterns_revisited),
         ])?;
+    explanations::insert(
+        connection,
+        explanations::RESPONSES,
+        &record.id,
+        &explanation,
+    )?;
     Ok(ResponseRecord {
         recorded_at: time::parse(&recorded_at),
+        explanation: Some(Box::new(explanation)),
         ..record
     })
+}
+
+/// What RespondIfNeeded was asked.
+pub(super) struct Ask<'a> {
+    pub job: String,
+    pub threshold: f64,
+    pub cooldown_seconds: i64,
+    pub config: &'a ResponseConfig,
+    /// Whose diversity is checked; its scope is also the revisit's.
+    pub diversity: &'a DiversityQuery,
+    pub automatic: bool,
 }
 
 /// The check and, when needed, the trigger, in one transaction (atomic
@@ -158,21 +222,22 @@ pub(super) fn trigger(
 /// record exactly one response).
 pub(super) fn respond_if_needed(
     c: &Connection,
-    job: String,
-    threshold: f64,
-    cooldown_seconds: i64,
-    config: &ResponseConfig,
+    ask: Ask,
+    provenance: &Provenance,
 ) -> StoreResult<(ResponseCheck, Option<ResponseRecord>)> {
-    let entropy = patterns::population_entropy(c)?;
-    let answer = check(c, &job, threshold, cooldown_seconds, entropy)?;
+    let entropy = diversity::entropy(c, ask.diversity)?;
+    let answer = check(c, &ask.job, ask.threshold, ask.cooldown_seconds, entropy)?;
     let response = match answer.current_entropy {
         Some(diversity) if answer.needs_response => {
             let context = TriggerContext {
-                job_hash: job,
+                job_hash: ask.job,
                 entropy_at_trigger: diversity,
-                threshold_used: threshold,
+                threshold_used: ask.threshold,
+                snapshot_id: None,
             };
-            Some(trigger(c, &context, config)?)
+            let cause = ResponseCause::checked(ask.automatic, ask.cooldown_seconds, entropy);
+            let scope = &ask.diversity.scope;
+            Some(trigger(c, &context, ask.config, scope, cause, provenance)?)
         }
         _ => None,
     };
@@ -186,8 +251,7 @@ pub(super) fn history(
     limit: usize,
     before: Option<i64>,
 ) -> StoreResult<Page<ResponseRecord>> {
-    let select = format!("SELECT {COLUMNS} FROM entropy_responses");
-    page::newest_page(c, &select, job, before, limit, from_row)
+    page::newest_page(c, SELECT, job, before, limit, from_row)
 }
 
 /// Aggregates (kept by triggers, see `aggregates`) and the latest time,

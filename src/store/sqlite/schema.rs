@@ -176,6 +176,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     transaction.execute_batch(ORIGINAL_SCHEMA)?;
     transaction.execute_batch(super::idempotency::SCHEMA)?;
+    transaction.execute_batch(super::explanations::SCHEMA)?;
     if stored_version(&transaction)?.is_none() {
         transaction.execute(
             "INSERT INTO schema_version (version) VALUES (?1)",
@@ -183,6 +184,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
         )?;
     }
     super::aggregates::ensure(&transaction)?;
+    super::diversity::ensure(&transaction)?;
     super::probe::ensure_row(&transaction)?;
     transaction.commit()?;
     Ok(())

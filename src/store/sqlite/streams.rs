@@ -21,20 +21,17 @@ fn position(rowid: i64) -> Position {
     Position::new(rowid).unwrap_or(Position::START)
 }
 
-/// Rows of `table` after `after`, mapped by `map` from `columns` (the first
-/// of which is the rowid); unreadable rows keep their place as None.
+/// Rows of `select` (`SELECT rowid, ... FROM` a streamed table, joined or
+/// not) after `after`, mapped by `map`; unreadable rows keep their place as
+/// None.
 pub(super) fn rows_after<T>(
     connection: &Connection,
-    table: StreamTable,
-    columns: &str,
+    select: &str,
     after: Position,
     limit: usize,
     map: impl Fn(&Row) -> Keyed<i64, T>,
 ) -> StoreResult<Streamed<T>> {
-    let sql = format!(
-        "SELECT {columns} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-        table_name(table)
-    );
+    let sql = format!("{select} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
     let mut statement = connection.prepare_cached(&sql)?;
     let rows = statement.query_map(params![after.value(), limit as i64], map)?;
     let mut read = Vec::with_capacity(limit.min(64));

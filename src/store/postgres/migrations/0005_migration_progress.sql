@@ -1,4 +1,4 @@
--- `learning-service migrate`: how far the copy of a SQLite store has come,
+-- Schema version 5, `learning-service migrate`: how far the copy of a SQLite store has come,
 -- one row per copied table, updated in the transaction of each batch (so a
 -- killed migration resumes after its last committed batch).
 CREATE TABLE ls_migration_progress (
