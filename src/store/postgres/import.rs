@@ -276,40 +276,40 @@ impl Import {
 
     /// The rows of each table.
     pub async fn row_counts(&self) -> StoreResult<Vec<(CopyTable, i64)>> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| into_store_error(e.into()))?;
-        let mut counts = Vec::new();
-        for table in CopyTable::ALL {
-            let text = format!("SELECT COUNT(*) FROM {}", table.name());
-            let row = client.query_one(&text, &[]).await?;
-            counts.push((table, row.try_get(0)?));
-        }
-        Ok(counts)
+        let queries =
+            CopyTable::ALL.map(|table| (table, format!("SELECT COUNT(*) FROM {}", table.name())));
+        self.counts(queries).await
     }
 
     /// How many of each [`Extra`] the database holds.
     pub async fn extra_counts(&self) -> StoreResult<Vec<(Extra, i64)>> {
+        let queries = Extra::ALL.map(|extra| {
+            let text = match extra {
+                // Its name is its table's.
+                Extra::Explanations(_) => format!("SELECT COUNT(*) FROM {}", extra.name()),
+                Extra::SnapshotDiversity => "SELECT COUNT(*) FROM pattern_entropy_history \
+                     WHERE perplexity IS NOT NULL OR inverse_simpson IS NOT NULL"
+                    .to_owned(),
+            };
+            (extra, text)
+        });
+        self.counts(queries).await
+    }
+
+    /// The count each `SELECT COUNT(*)` of `queries` finds, by its key.
+    async fn counts<K>(
+        &self,
+        queries: impl IntoIterator<Item = (K, String)>,
+    ) -> StoreResult<Vec<(K, i64)>> {
         let client = self
             .pool
             .get()
             .await
             .map_err(|e| into_store_error(e.into()))?;
         let mut counts = Vec::new();
-        for extra in Extra::ALL {
-            let text = match extra {
-                Extra::Explanations(table) => format!(
-                    "SELECT COUNT(*) FROM {}",
-                    table.explanations().unwrap_or("ls_budget_explanation")
-                ),
-                Extra::SnapshotDiversity => "SELECT COUNT(*) FROM pattern_entropy_history \
-                     WHERE perplexity IS NOT NULL OR inverse_simpson IS NOT NULL"
-                    .to_owned(),
-            };
+        for (key, text) in queries {
             let row = client.query_one(&text, &[]).await?;
-            counts.push((extra, row.try_get(0)?));
+            counts.push((key, row.try_get(0)?));
         }
         Ok(counts)
     }
