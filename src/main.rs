@@ -36,6 +36,8 @@ enum Command {
     Backup(ops::BackupArgs),
     /// Check a SQLite store: integrity, schema, aggregates, sizes, row counts.
     Check(ops::CheckArgs),
+    /// Copy a SQLite store into PostgreSQL (resumable, idempotent, counts verified).
+    Migrate(ops::MigrateArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -50,6 +52,10 @@ fn main() -> ExitCode {
         }
         Command::Backup(args) => return args.run(),
         Command::Check(args) => return args.run(),
+        Command::Migrate(args) => {
+            let _logs = ops::telemetry::init(&cli.log_level, cli.log_format, None);
+            return args.run();
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

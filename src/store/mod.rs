@@ -6,6 +6,7 @@
 //! each one consistent snapshot; a [`Write`] is one transaction, and its
 //! idempotency record (opaque bytes) commits in that same transaction.
 
+pub mod copy;
 mod error;
 mod explanation_json;
 mod fault;

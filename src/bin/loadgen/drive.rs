@@ -11,10 +11,14 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::rpcs::Workload;
 
-/// HTTP/2 connections, shared round robin by the callers.
-pub async fn connect(server: &str, connections: usize) -> Result<Vec<Channel>, String> {
+/// HTTP/2 connections, shared round robin by the callers. `servers` may
+/// name several replicas, comma-separated: connection i goes to replica
+/// i mod n, so the callers are spread evenly over them.
+pub async fn connect(servers: &str, connections: usize) -> Result<Vec<Channel>, String> {
+    let servers: Vec<&str> = servers.split(',').map(str::trim).collect();
     let mut channels = Vec::with_capacity(connections);
-    for _ in 0..connections {
+    for index in 0..connections {
+        let server = servers[index % servers.len()];
         let channel = Endpoint::from_shared(server.to_owned())
             .map_err(|e| format!("{server}: {e}"))?
             .tcp_nodelay(true)

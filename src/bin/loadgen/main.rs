@@ -30,7 +30,8 @@ enum Command {
 
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Server address.
+    /// Server address; several replicas comma-separated (connections are
+    /// spread over them round robin).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     server: String,
     /// RPC to drive (e.g. UpdateExplorationBudget), or `mix`. `list` prints the names.

@@ -5,9 +5,9 @@ use tokio_postgres::Row;
 
 use super::{
     explanations, page, sql,
-    sql::{BUDGET, new_id, time_of},
+    sql::{new_id, time_of},
     stats,
-    tx::TxResult,
+    tx::{Tail, TxResult},
 };
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal},
@@ -62,6 +62,34 @@ pub async fn previous(c: &impl GenericClient, job: &str) -> TxResult<Option<Prev
     .await
 }
 
+/// The job's row of `ls_budget_stats`, locked until the transaction ends.
+const LOCK_JOB: &str =
+    "SELECT n FROM ls_budget_stats WHERE all_jobs = 0 AND job_hash = $1 FOR UPDATE";
+
+/// Locks the job's counters row until the transaction ends (creating it,
+/// empty, before the job's first record). Every writer of a job's budget
+/// takes it first: a read of the job's latest record and the record written
+/// from it are one step for every replica, while writers of other jobs go
+/// on. Returns the latest record, read once the lock is held (READ
+/// COMMITTED: a snapshot of its own, with the last holder's record).
+pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousBudget>> {
+    // Not pipelined with the lock: a request behind a statement that still
+    // has to be parsed would overtake it and read before the lock.
+    let locked = sql::query_opt(c, LOCK_JOB, &[&job]).await?;
+    if locked.is_none() {
+        stats::create_empty_budget_row(c, job).await?;
+        sql::query_one(c, LOCK_JOB, &[&job]).await?;
+    }
+    previous(c, job).await
+}
+
+/// Takes the budget's next stream position and records with it.
+const INSERT_AT_NEXT_POSITION: &str = "WITH p AS (UPDATE ls_counters SET value = value + 1 \
+     WHERE name = 'exploration_budget' RETURNING value) \
+     INSERT INTO exploration_budget (pos, id, job_hash, recorded_at, budget_value, \
+     entropy_at_time, adjustment_type, adjustment_reason) \
+     VALUES ((SELECT value FROM p), $1, $2, $3, $4, $5, $6, $7)";
+
 /// What a new budget record holds besides its job and position.
 pub struct NewBudget {
     pub proposal: BudgetProposal,
@@ -69,63 +97,62 @@ pub struct NewBudget {
     pub explanation: BudgetExplanation,
 }
 
-/// Inserts an (already enforced) proposal and its explanation at
-/// `position`, and counts it.
-pub async fn insert_at(
-    c: &impl GenericClient,
-    position: i64,
-    job: &str,
-    new: NewBudget,
-) -> TxResult<BudgetRecord> {
+/// Records an (already enforced) proposal with its explanation and counts
+/// it, in the COMMIT's round trip (`tail`), in the lock order of every
+/// budget writer: the job's counters row, the stream position, every job's
+/// counters row. The last two are the same rows for every job and are held
+/// until COMMIT, so they are taken last and held for PostgreSQL's work on
+/// one round trip only.
+pub fn insert(tail: &Tail, job: &str, new: NewBudget) -> TxResult<BudgetRecord> {
     let NewBudget {
         proposal,
         entropy_at_time,
         explanation,
     } = new;
-    let id = new_id();
     let recorded_at = time::now_text();
-    sql::execute(
-        c,
-        "INSERT INTO exploration_budget (pos, id, job_hash, recorded_at, budget_value, \
-         entropy_at_time, adjustment_type, adjustment_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &position,
-            &id,
-            &job,
-            &recorded_at,
-            &proposal.value,
-            &entropy_at_time,
-            &proposal.adjustment_type.as_str(),
-            &proposal.reason,
-        ],
-    )
-    .await?;
-    explanations::insert(c, explanations::BUDGET, &id, &explanation).await?;
     let record = BudgetRecord {
-        id,
+        id: new_id(),
         job_hash: job.to_owned(),
         recorded_at: time::parse(&recorded_at),
         budget_value: proposal.value,
         entropy_at_time,
         adjustment_type: proposal.adjustment_type.as_str().to_owned(),
         adjustment_reason: proposal.reason,
-        explanation: Some(Box::new(explanation)),
+        explanation: None,
     };
-    stats::count_budget(c, &record).await?;
-    Ok(record)
+    explanations::push(tail, explanations::INSERT_BUDGET, &record.id, &explanation)?;
+    stats::count_budget(tail, &record, false);
+    tail.push(
+        INSERT_AT_NEXT_POSITION,
+        vec![
+            Box::new(record.id.clone()),
+            Box::new(record.job_hash.clone()),
+            Box::new(recorded_at),
+            Box::new(record.budget_value),
+            Box::new(record.entropy_at_time),
+            Box::new(record.adjustment_type.clone()),
+            Box::new(record.adjustment_reason.clone()),
+        ],
+    );
+    stats::count_budget(tail, &record, true);
+    Ok(BudgetRecord {
+        explanation: Some(Box::new(explanation)),
+        ..record
+    })
 }
 
+/// Takes the job's lock (see [`lock_job`]) for the previous record that the
+/// explanation names.
 pub async fn update_budget(
     c: &impl GenericClient,
+    tail: &Tail,
     job: &str,
     proposal: BudgetProposal,
     bounds: Bounds,
     entropy_at_time: Option<f64>,
     provenance: Provenance,
 ) -> TxResult<BudgetRecord> {
-    let position = sql::next_position(c, BUDGET).await?;
-    let previous = previous(c, job).await?;
+    let previous = lock_job(c, job).await?;
     let (proposal, explanation) =
         explain_update(previous, proposal, bounds, entropy_at_time, provenance);
     let new = NewBudget {
@@ -133,27 +160,27 @@ pub async fn update_budget(
         entropy_at_time,
         explanation,
     };
-    insert_at(c, position, job, new).await
+    insert(tail, job, new)
 }
 
-/// Takes the position first: that locks the budget counter, so the read of
-/// the latest value and the insert are one step for every replica.
+/// Reads the latest value under the job's lock (see [`lock_job`]), so that
+/// concurrent adjustments of one job on any replicas count as sequential ones.
 pub async fn calculate_adjustment(
     c: &impl GenericClient,
+    tail: &Tail,
     job: &str,
     current_entropy: f64,
     params: &AdjustmentParams,
     provenance: Provenance,
 ) -> TxResult<BudgetRecord> {
-    let position = sql::next_position(c, BUDGET).await?;
-    let previous = previous(c, job).await?;
+    let previous = lock_job(c, job).await?;
     let (proposal, explanation) = explain_adjustment(previous, current_entropy, params, provenance);
     let new = NewBudget {
         proposal,
         entropy_at_time: Some(current_entropy),
         explanation,
     };
-    insert_at(c, position, job, new).await
+    insert(tail, job, new)
 }
 
 pub async fn history(

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::{
     Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, retention,
     snapshots, streams,
-    tx::{TxResult, into_store_error, with_retry},
+    tx::{Tail, TxResult, WriteTransaction, into_store_error, with_retry},
 };
 use crate::{
     domain::{
@@ -150,8 +150,8 @@ impl Store for PostgresStore {
         let provenance = &crate::store::provenance(&self.instance_id, once);
         let outcome = with_retry(|| async move {
             self.operations.fetch_add(1, Ordering::Relaxed);
-            let mut client = self.client().await?;
-            let outcome = Self::write_once(&mut client, write, once, provenance).await;
+            let client = self.client().await?;
+            let outcome = Self::write_once(&client, write, once, provenance).await;
             client.finish();
             outcome
         })
@@ -281,20 +281,26 @@ impl Store for PostgresStore {
 }
 
 impl PostgresStore {
-    /// One attempt of a write: one transaction, BEGIN to COMMIT.
+    /// One attempt of a write: one transaction, BEGIN to COMMIT, the
+    /// statements on rows every writer shares sent with the COMMIT (`Tail`).
     async fn write_once(
-        client: &mut Conn,
+        client: &Conn,
         write: &Write,
         once: Option<&Idempotent>,
         provenance: &Provenance,
     ) -> TxResult<WriteOutcome> {
-        let transaction = client.transaction().await?;
+        let transaction = WriteTransaction::begin(client).await?;
+        let (c, tail) = (transaction.client(), Tail::default());
         let outcome = match once {
-            None => WriteOutcome::Written(ops::run(&transaction, write, provenance).await?),
-            Some(once) => idempotency::run_once(&transaction, once, write, provenance).await?,
+            None => ops::run(c, &tail, write, provenance)
+                .await
+                .map(WriteOutcome::Written),
+            Some(once) => idempotency::run_once(c, &tail, once, write, provenance).await,
         };
-        transaction.commit().await?;
-        Ok(outcome)
+        match outcome {
+            Ok(outcome) => transaction.commit(&tail).await.map(|()| outcome),
+            Err(failure) => transaction.rollback(failure).await,
+        }
     }
 
     /// One attempt of a retention batch: one transaction, BEGIN to COMMIT.

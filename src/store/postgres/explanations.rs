@@ -5,7 +5,10 @@
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
-use super::{sql, tx::TxResult};
+use super::{
+    sql,
+    tx::{Tail, TxResult},
+};
 use crate::store::explanation_json::encode;
 
 pub const BUDGET: &str = "ls_budget_explanation";
@@ -32,5 +35,25 @@ pub async fn forget(c: &impl GenericClient, table: &str, record_ids: &[String]) 
     }
     let statement = format!("DELETE FROM {table} WHERE record_id = ANY($1)");
     sql::execute(c, &statement, &[&record_ids]).await?;
+    Ok(())
+}
+
+/// [`insert`] into `ls_budget_explanation`, as a [`Tail`] statement.
+pub const INSERT_BUDGET: &str =
+    "INSERT INTO ls_budget_explanation (record_id, explanation) VALUES ($1, $2)";
+
+/// Stores the explanation of record `record_id` with the COMMIT (`tail`),
+/// by `statement` (such as [`INSERT_BUDGET`]).
+pub fn push(
+    tail: &Tail,
+    statement: &'static str,
+    record_id: &str,
+    explanation: &impl Serialize,
+) -> TxResult<()> {
+    let text = encode(explanation)?;
+    tail.push(
+        statement,
+        vec![Box::new(record_id.to_owned()), Box::new(text)],
+    );
     Ok(())
 }

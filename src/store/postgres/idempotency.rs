@@ -8,7 +8,10 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{ops, sql, tx::TxResult};
+use super::{
+    ops, sql,
+    tx::{Tail, TxResult},
+};
 use crate::domain::explanation::Provenance;
 use crate::store::{Idempotent, StoreError, Write, WriteOutcome};
 
@@ -19,6 +22,7 @@ fn created_at_text(at: DateTime<Utc>) -> String {
 
 pub async fn run_once(
     c: &impl GenericClient,
+    tail: &Tail,
     once: &Idempotent,
     write: &Write,
     provenance: &Provenance,
@@ -53,13 +57,14 @@ pub async fn run_once(
         tracing::debug!(request_id = %key.request_id, rpc, "replayed a stored response");
         return Ok(WriteOutcome::Replayed(response));
     }
-    let written = ops::run(c, write, provenance).await?;
-    sql::execute(
-        c,
+    let written = ops::run(c, tail, write, provenance).await?;
+    tail.push(
         "UPDATE ls_idempotency SET response = $2 WHERE request_id = $1",
-        &[&key.request_id, &(once.encode)(&written)],
-    )
-    .await?;
+        vec![
+            Box::new(key.request_id.clone()),
+            Box::new((once.encode)(&written)),
+        ],
+    );
     Ok(WriteOutcome::Written(written))
 }
 

@@ -12,9 +12,16 @@
 //!
 //! - Every write is one transaction ([`tx::with_retry`] retries 40001 and
 //!   40P01 with backoff; a client never sees them). Read-then-write
-//!   operations first lock the counter row of the table they write (below),
-//!   so their read and write are one step for every replica: a CALCULATE on
-//!   replica A waits for one on B, then reads B's committed record.
+//!   operations first lock a row that every writer of what they read takes:
+//!   a CALCULATE (and an update, for the previous record its explanation
+//!   names) locks its job's statistics row (`budget::lock_job`), so a
+//!   CALCULATE on replica A waits for one of the same job on B, then reads
+//!   B's committed record, while other jobs go on; an entropy response locks
+//!   the counter rows of the budget and the responses (below) as well.
+//! - Locks are taken in one order (a job's budget row, the stream counters,
+//!   the all-jobs statistics rows), and the rows every writer shares (the
+//!   counter, the all-jobs row) last, in one pipelined round trip just before
+//!   COMMIT (`budget::insert`), since they are held until COMMIT.
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
 //! - Statistics counters and each pattern's application count are updated in
@@ -25,8 +32,9 @@
 //! # Stream positions follow commit order (the proof)
 //!
 //! Each streamed table has a row in `ls_counters`. A transaction that inserts
-//! into the table first runs `UPDATE ls_counters SET value = value + 1 ...
-//! RETURNING value` and stamps its record with that value (`pos`). The UPDATE
+//! into the table runs `UPDATE ls_counters SET value = value + 1 ...
+//! RETURNING value` (for the budget, in the statement of the insert) and
+//! stamps its record with that value (`pos`). The UPDATE
 //! takes the row lock, held until the transaction ends. So if T1 got `p` and
 //! T2 got `p + 1`, T2's UPDATE waited until T1 had committed (a rolled-back
 //! T1 leaves the counter at `p - 1`, and T2 gets `p`): T1's commit precedes
@@ -66,6 +74,7 @@ mod contract;
 mod diversity;
 mod explanations;
 mod idempotency;
+pub mod import;
 mod ops;
 mod page;
 mod patterns;
@@ -138,31 +147,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects, applies the migrations, and starts the poll.
     pub async fn connect(url: &PostgresUrl, options: &PostgresOptions) -> StoreResult<Self> {
-        let mut config = url.config().map_err(StoreError::Refused)?;
-        config.connect_timeout(options.connect_timeout);
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match url.ssl {
-            SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
-            SslMode::Verify => {
-                let ca = options.ca.as_deref().or(url.root_cert.as_deref());
-                Manager::from_config(config, tls::connector(ca)?, manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Refused(format!("cannot set up the connection pool: {e}")))?;
-        let mut client = pool.get().await.map_err(|e| {
-            StoreError::Refused(format!("cannot connect to the database {url}: {e}"))
-        })?;
-        schema::ensure(&mut client).await?;
-        drop(client);
+        let pool = connect_pool(url, options).await?;
         let (sender, wakeups) = watch::channel(Wakeup::default());
         let wakeup_sender = Arc::new(sender);
         let poller = poll::start(pool.clone(), wakeup_sender.clone());
@@ -210,6 +195,36 @@ impl PostgresStore {
         }
         self.pool.close();
     }
+}
+
+/// The pool of `url`, once a first connection has applied the migrations.
+async fn connect_pool(url: &PostgresUrl, options: &PostgresOptions) -> StoreResult<Pool> {
+    let mut config = url.config().map_err(StoreError::Refused)?;
+    config.connect_timeout(options.connect_timeout);
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match url.ssl {
+        SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        SslMode::Verify => {
+            let ca = options.ca.as_deref().or(url.root_cert.as_deref());
+            Manager::from_config(config, tls::connector(ca)?, manager_config)
+        }
+    };
+    let pool = Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Refused(format!("cannot set up the connection pool: {e}")))?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Refused(format!("cannot connect to the database {url}: {e}")))?;
+    schema::ensure(&mut client).await?;
+    Ok(pool)
 }
 
 impl Drop for PostgresStore {

@@ -3,16 +3,21 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{budget, patterns, responses, snapshots, tx::TxResult};
+use super::{
+    budget, patterns, responses, snapshots,
+    tx::{Tail, TxResult},
+};
 use crate::domain::{
     diversity::PatternScope,
     explanation::{Provenance, ResponseCause},
 };
 use crate::store::{Write, Written};
 
-/// `provenance` names who writes, in the explanations of the records.
+/// `provenance` names who writes, in the explanations of the records;
+/// statements that must go with the COMMIT are added to `tail`.
 pub async fn run(
     c: &impl GenericClient,
+    tail: &Tail,
     write: &Write,
     provenance: &Provenance,
 ) -> TxResult<Written> {
@@ -25,7 +30,8 @@ pub async fn run(
         } => {
             let (proposal, who) = (proposal.clone(), provenance.clone());
             Written::Budget(
-                budget::update_budget(c, job, proposal, *bounds, *entropy_at_time, who).await?,
+                budget::update_budget(c, tail, job, proposal, *bounds, *entropy_at_time, who)
+                    .await?,
             )
         }
         Write::CalculateAdjustment {
@@ -35,7 +41,7 @@ pub async fn run(
         } => {
             let who = provenance.clone();
             Written::Budget(
-                budget::calculate_adjustment(c, job, *current_entropy, params, who).await?,
+                budget::calculate_adjustment(c, tail, job, *current_entropy, params, who).await?,
             )
         }
         Write::RecordSnapshot(snapshot) => {
@@ -59,11 +65,11 @@ pub async fn run(
             patterns::set_quarantine_status(c, pattern_id, *status, reason.as_deref()).await?,
         ),
         Write::TriggerResponse { context, config } => {
-            responses::lock_for_response(c).await?;
+            responses::lock_for_response(c, &context.job_hash).await?;
             let cause = ResponseCause::explicit();
             let all = PatternScope::default();
             Written::Response(
-                responses::trigger(c, context, config, &all, cause, provenance).await?,
+                responses::trigger(c, tail, context, config, &all, cause, provenance).await?,
             )
         }
         Write::RespondIfNeeded {
@@ -82,7 +88,7 @@ pub async fn run(
                 diversity,
                 automatic: *automatic,
             };
-            let (check, response) = responses::respond_if_needed(c, ask, provenance).await?;
+            let (check, response) = responses::respond_if_needed(c, tail, ask, provenance).await?;
             Written::Responded { check, response }
         }
     })

@@ -43,6 +43,7 @@ mod tests {
         ("diversity.rs", include_str!("diversity.rs")),
         ("explanations.rs", include_str!("explanations.rs")),
         ("idempotency.rs", include_str!("idempotency.rs")),
+        ("import.rs", include_str!("import.rs")),
         ("ops.rs", include_str!("ops.rs")),
         ("page.rs", include_str!("page.rs")),
         ("patterns.rs", include_str!("patterns.rs")),
@@ -54,6 +55,7 @@ mod tests {
         ("sql.rs", include_str!("sql.rs")),
         ("stats.rs", include_str!("stats.rs")),
         ("streams.rs", include_str!("streams.rs")),
+        ("tx.rs", include_str!("tx.rs")),
         ("uncount.rs", include_str!("uncount.rs")),
     ];
 

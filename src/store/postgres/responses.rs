@@ -8,7 +8,7 @@ use super::{
     budget, diversity, explanations, page, patterns, snapshots, sql,
     sql::{BUDGET, RESPONSES, new_id, time_of},
     stats,
-    tx::TxResult,
+    tx::{Tail, TxResult},
 };
 use crate::domain::{
     budget::RESPONSE_BASE_BUDGET,
@@ -113,9 +113,11 @@ pub async fn check(
     Ok(response::check(remaining, entropy, threshold))
 }
 
-/// Locks the budget and the response counters, in that order (every writer
-/// that takes both takes them in this order: no deadlock between them).
-pub async fn lock_for_response(c: &impl GenericClient) -> TxResult<()> {
+/// Locks the job's budget row, then the budget and the response counters,
+/// in the order every writer takes them (see `budget::insert`: no deadlock
+/// between them).
+pub async fn lock_for_response(c: &impl GenericClient, job: &str) -> TxResult<()> {
+    budget::lock_job(c, job).await?;
     sql::lock(c, BUDGET).await?;
     sql::lock(c, RESPONSES).await
 }
@@ -124,6 +126,7 @@ pub async fn lock_for_response(c: &impl GenericClient) -> TxResult<()> {
 /// [`lock_for_response`].
 pub async fn trigger(
     c: &impl GenericClient,
+    tail: &Tail,
     context: &TriggerContext,
     config: &ResponseConfig,
     scope: &PatternScope,
@@ -142,7 +145,6 @@ pub async fn trigger(
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let position = sql::next_position(c, BUDGET).await?;
         let previous = budget::previous(c, job).await?;
         let current = previous.as_ref().map(|p| p.value);
         let trigger = (context.entropy_at_trigger, context.threshold_used);
@@ -159,7 +161,7 @@ pub async fn trigger(
             entropy_at_time: Some(context.entropy_at_trigger),
             explanation,
         };
-        let stored = budget::insert_at(c, position, job, new).await?;
+        let stored = budget::insert(tail, job, new)?;
         // A boost clamped so that the value did not rise is not a boost.
         budget_boosted = stored.budget_value > current.unwrap_or(RESPONSE_BASE_BUDGET);
         if budget_boosted {
@@ -234,10 +236,11 @@ pub struct Ask<'a> {
 /// concurrent callers on any replicas inside the cooldown record one response.
 pub async fn respond_if_needed(
     c: &impl GenericClient,
+    tail: &Tail,
     ask: Ask<'_>,
     provenance: &Provenance,
 ) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
-    lock_for_response(c).await?;
+    lock_for_response(c, ask.job).await?;
     let entropy = diversity::entropy(c, ask.diversity).await?;
     let answer = check(c, ask.job, ask.threshold, ask.cooldown_seconds, entropy).await?;
     let response = match answer.current_entropy {
@@ -250,7 +253,7 @@ pub async fn respond_if_needed(
             };
             let cause = ResponseCause::checked(ask.automatic, ask.cooldown_seconds, entropy);
             let scope = &ask.diversity.scope;
-            Some(trigger(c, &context, ask.config, scope, cause, provenance).await?)
+            Some(trigger(c, tail, &context, ask.config, scope, cause, provenance).await?)
         }
         _ => None,
     };

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_explanations.sql"),
     include_str!("migrations/0003_diversity.sql"),
     include_str!("migrations/0004_retention.sql"),
+    include_str!("migrations/0005_migration_progress.sql"),
 ];
 
 /// The version whose migration creates the application buckets

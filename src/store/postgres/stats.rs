@@ -3,9 +3,16 @@
 //! the Kahan-Babuska-Neumaier steps of SQLite's SUM/AVG, in insertion order,
 //! so averages agree with the SQLite backend's to the last bit.
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::GenericClient;
 
-use super::{sql, tx::TxResult};
+use tokio_postgres::types::ToSql;
+
+use super::{
+    sql,
+    tx::{Tail, TxResult},
+};
 use crate::domain::records::{BudgetRecord, BudgetStatistics, ResponseRecord};
 
 /// `(all_jobs, job_hash)` of the two rows a record feeds.
@@ -24,6 +31,18 @@ fn kbn_err(sum: &str, err: &str, x: &str) -> String {
         "{err} + CASE WHEN abs({sum}) > abs({x}) THEN ({sum} - ({sum} + {x})) + {x} \
          ELSE ({x} - ({sum} + {x})) + {sum} END"
     )
+}
+
+/// The same step as [`kbn_err`], in Rust: `(sum + x, new error term)`.
+fn kbn_step(sum: f64, err: f64, x: f64) -> (f64, f64) {
+    let t = sum + x;
+    let err = err
+        + if sum.abs() > x.abs() {
+            (sum - t) + x
+        } else {
+            (x - t) + sum
+        };
+    (t, err)
 }
 
 /// The adjustment types counted, in the order of their columns.
@@ -71,39 +90,46 @@ pub fn statements() -> Vec<String> {
     vec![budget_upsert(), response_upsert()]
 }
 
-pub async fn count_budget(c: &impl GenericClient, record: &BudgetRecord) -> TxResult<()> {
-    let upsert = budget_upsert();
-    let flags: Vec<i64> = ADJUSTMENT_TYPES
-        .iter()
-        .map(|t| i64::from(record.adjustment_type == *t))
-        .collect();
-    for (all, job) in keys(&record.job_hash) {
-        sql::execute(
-            c,
-            &upsert,
-            &[
-                &all,
-                &job,
-                &record.budget_value,
-                &flags[0],
-                &flags[1],
-                &flags[2],
-                &flags[3],
-                &flags[4],
-            ],
-        )
-        .await?;
-    }
+static BUDGET_UPSERT: LazyLock<String> = LazyLock::new(budget_upsert);
+static RESPONSE_UPSERT: LazyLock<String> = LazyLock::new(response_upsert);
+
+/// Counts `record` in its job's row, or in every job's row (`every_job`),
+/// in the COMMIT's round trip.
+pub fn count_budget(tail: &Tail, record: &BudgetRecord, every_job: bool) {
+    let (all, job) = keys(&record.job_hash)[usize::from(every_job)];
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+        Box::new(all),
+        Box::new(job.to_owned()),
+        Box::new(record.budget_value),
+    ];
+    params.extend(ADJUSTMENT_TYPES.iter().map(|t| {
+        Box::new(i64::from(record.adjustment_type == *t)) as Box<dyn ToSql + Sync + Send>
+    }));
+    tail.push(BUDGET_UPSERT.as_str(), params);
+}
+
+/// A job's row before its first record (see `budget::lock_job`): no record,
+/// and extremes that the first record's value replaces.
+pub async fn create_empty_budget_row(c: &impl GenericClient, job: &str) -> TxResult<()> {
+    sql::execute(
+        c,
+        "INSERT INTO ls_budget_stats (all_jobs, job_hash, n, value_sum, value_err, min_value, \
+         max_value, floor_enforced, boost, decay, ceiling_enforced, initial) \
+         VALUES (0, $1, 0, 0.0, 0.0, $2, $3, 0, 0, 0, 0, 0) \
+         ON CONFLICT (all_jobs, job_hash) DO NOTHING",
+        &[&job, &f64::INFINITY, &f64::NEG_INFINITY],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn count_response(c: &impl GenericClient, record: &ResponseRecord) -> TxResult<()> {
-    let upsert = response_upsert();
+    let upsert = &*RESPONSE_UPSERT;
     let boosted = i64::from(record.budget_boosted);
     for (all, job) in keys(&record.job_hash) {
         sql::execute(
             c,
-            &upsert,
+            upsert,
             &[
                 &all,
                 &job,
@@ -173,4 +199,57 @@ pub async fn responses(
     }
     let average = kbn_total(row.try_get(1)?, row.try_get(2)?) / n as f64;
     Ok(Some((n, average, row.try_get(3)?, row.try_get(4)?)))
+}
+
+/// One row of `ls_budget_stats` recounted from the records, in position
+/// order (a migration's rebuild): the same arithmetic as the upsert, record
+/// by record, so the averages come out to the same bits.
+#[derive(Clone, Debug, Default)]
+pub struct BudgetTotals {
+    pub n: i64,
+    pub sum: f64,
+    pub err: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Records of each of [`ADJUSTMENT_TYPES`].
+    pub types: [i64; 5],
+}
+
+impl BudgetTotals {
+    pub fn add(&mut self, value: f64, adjustment_type: &str) {
+        if self.n == 0 {
+            (self.sum, self.err, self.min, self.max) = (value, 0.0, value, value);
+        } else {
+            (self.sum, self.err) = kbn_step(self.sum, self.err, value);
+            self.min = self.min.min(value);
+            self.max = self.max.max(value);
+        }
+        self.n += 1;
+        for (count, t) in self.types.iter_mut().zip(ADJUSTMENT_TYPES) {
+            *count += i64::from(adjustment_type == t);
+        }
+    }
+}
+
+/// One row of `ls_response_stats`, recounted as [`BudgetTotals`].
+#[derive(Clone, Debug, Default)]
+pub struct ResponseTotals {
+    pub n: i64,
+    pub sum: f64,
+    pub err: f64,
+    pub boosts: i64,
+    pub revisits: i64,
+}
+
+impl ResponseTotals {
+    pub fn add(&mut self, entropy: f64, boosted: bool, revisits: i64) {
+        if self.n == 0 {
+            (self.sum, self.err) = (entropy, 0.0);
+        } else {
+            (self.sum, self.err) = kbn_step(self.sum, self.err, entropy);
+        }
+        self.n += 1;
+        self.boosts += i64::from(boosted);
+        self.revisits += revisits;
+    }
 }

@@ -3,10 +3,10 @@
 //! client ever sees one; and where PostgreSQL's errors become the contract's
 //! kinds (its text goes to the log only, with a reference).
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, pin::Pin, task::Poll, time::Duration};
 
-use deadpool_postgres::PoolError;
-use tokio_postgres::error::SqlState;
+use deadpool_postgres::{Object, PoolError};
+use tokio_postgres::{error::SqlState, types::ToSql};
 
 use crate::store::{StoreError, StoreResult};
 
@@ -112,4 +112,130 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         database_error(error)
     }
+}
+
+/// A statement to run with the COMMIT, with its parameters.
+type Deferred = (&'static str, Vec<Box<dyn ToSql + Sync + Send>>);
+
+/// The statements of a write that go in the round trip of its COMMIT: the
+/// writes to rows that every writer shares (the stream counter, the all-jobs
+/// statistics), which are locked until COMMIT. Sent with the COMMIT, their
+/// locks are held for PostgreSQL's own work only, without waiting for this
+/// process between two round trips. They run in the order they were added.
+#[derive(Default)]
+pub struct Tail {
+    statements: std::sync::Mutex<Vec<Deferred>>,
+}
+
+impl Tail {
+    pub fn push(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) {
+        if let Ok(mut statements) = self.statements.lock() {
+            statements.push((sql, params));
+        }
+    }
+
+    fn take(&self) -> Vec<Deferred> {
+        self.statements
+            .lock()
+            .map(|mut statements| std::mem::take(&mut *statements))
+            .unwrap_or_default()
+    }
+}
+
+/// A write transaction, begun and committed by hand so that its COMMIT can
+/// go with its [`Tail`] (tokio-postgres' `Transaction` commits in a round
+/// trip of its own). It ends by [`commit`](Self::commit) or
+/// [`rollback`](Self::rollback), both awaited to the reply, so the caller
+/// may then `Conn::finish()` its connection. Dropped before either (the
+/// call's future dropped mid-statement), the unfinished `Conn` closes the
+/// connection, and PostgreSQL rolls the transaction back.
+#[must_use = "a write transaction ends by commit or rollback"]
+pub struct WriteTransaction<'a> {
+    client: &'a Object,
+}
+
+impl<'a> WriteTransaction<'a> {
+    pub async fn begin(client: &'a Object) -> TxResult<Self> {
+        client.batch_execute("BEGIN").await?;
+        Ok(Self { client })
+    }
+
+    pub fn client(&self) -> &'a Object {
+        self.client
+    }
+
+    /// Rolls back after `failure` (its body failed) and returns it.
+    pub async fn rollback<T>(self, failure: Failure) -> TxResult<T> {
+        if let Err(error) = self.client.batch_execute("ROLLBACK").await {
+            tracing::debug!(%error, "a failed write transaction could not be rolled back");
+        }
+        Err(failure)
+    }
+
+    /// Sends the tail's statements and the COMMIT in one round trip. Every
+    /// reply is awaited, so the transaction has ended either way: committed,
+    /// or rolled back by PostgreSQL after the first error (returned).
+    pub async fn commit(self, tail: &Tail) -> TxResult<()> {
+        let statements = tail.take();
+        let client = self.client;
+        // Prepared first: a statement that still had to be parsed would send
+        // its execution only after a round trip, behind the COMMIT.
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (sql, _) in &statements {
+            match client.prepare_cached(sql).await {
+                Ok(statement) => prepared.push(statement),
+                Err(error) => return self.rollback(error.into()).await,
+            }
+        }
+        // From here, the first poll of each future sends its request.
+        let mut flight: Vec<Pin<Box<dyn Future<Output = TxResult<()>> + Send + '_>>> = statements
+            .iter()
+            .zip(&prepared)
+            .map(|((_, params), statement)| {
+                Box::pin(async move {
+                    let params: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    client.execute(statement, &params).await?;
+                    Ok(())
+                }) as Pin<Box<dyn Future<Output = TxResult<()>> + Send + '_>>
+            })
+            .collect();
+        flight.push(Box::pin(async move {
+            client.batch_execute("COMMIT").await?;
+            Ok(())
+        }));
+        in_order(flight).await
+    }
+}
+
+/// Polls `futures` in order until every one has finished (so each request
+/// is sent in order, and each reply read); the first error, if any.
+async fn in_order<'a>(
+    mut futures: Vec<Pin<Box<dyn Future<Output = TxResult<()>> + Send + 'a>>>,
+) -> TxResult<()> {
+    let mut results: Vec<Option<TxResult<()>>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(done) => *result = Some(done),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .flatten()
+        .find(Result::is_err)
+        .unwrap_or(Ok(()))
 }

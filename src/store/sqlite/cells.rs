@@ -156,6 +156,14 @@ impl<'a> Cells<'a, '_> {
         }
     }
 
+    /// SQLite's truth of the value, None for NULL.
+    pub fn optional_flag(&self, index: usize) -> Option<bool> {
+        match self.cell(index) {
+            ValueRef::Null => None,
+            _ => Some(self.flag(index, false)),
+        }
+    }
+
     /// A time in one of the accepted forms (see `time`); None for NULL and
     /// for anything else (numbers included: their unit is anyone's guess).
     pub fn time(&mut self, index: usize) -> Option<DateTime<Utc>> {

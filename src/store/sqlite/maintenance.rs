@@ -42,7 +42,7 @@ const TABLES: [(&str, Option<&str>); 5] = [
     ("pattern_applications", None),
 ];
 
-fn open_read_only(path: &Path) -> Result<Connection, String> {
+pub(super) fn open_read_only(path: &Path) -> Result<Connection, String> {
     if !path.exists() {
         return Err(format!("{} does not exist", path.display()));
     }

@@ -19,6 +19,7 @@ mod entropy_history;
 mod error;
 mod every;
 mod explanations;
+pub mod export;
 mod file_checks;
 mod file_watch;
 mod idempotency;
