@@ -12,6 +12,7 @@ mod explanation_json;
 mod fault;
 mod idempotency;
 mod instance;
+pub mod json;
 mod location;
 mod page;
 pub mod postgres;
@@ -19,6 +20,7 @@ mod range;
 mod retention;
 pub mod sqlite;
 mod stream;
+pub mod time;
 pub mod unreadable;
 mod write;
 

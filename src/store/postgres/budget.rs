@@ -16,7 +16,7 @@ use crate::domain::{
     },
     records::{BudgetRecord, BudgetStatistics},
 };
-use crate::store::{Page, explanation_json, sqlite::time};
+use crate::store::{Page, explanation_json, time};
 
 /// Every read of records: the columns and the explanation (NULL for rows
 /// without one), by the record id's primary key.

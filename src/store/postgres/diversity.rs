@@ -14,7 +14,7 @@ use crate::domain::{
     diversity::{DiversityQuery, PatternScope, WindowBuckets, minute_of},
     entropy::PopulationEntropy,
 };
-use crate::store::sqlite::time;
+use crate::store::time;
 
 const COUNT_MINUTE: &str = "INSERT INTO ls_application_minutes (pattern_id, minute, n) \
      VALUES ($1, $2, $3) ON CONFLICT (pattern_id, minute) \

@@ -15,7 +15,7 @@ use crate::domain::{
     entropy::PopulationEntropy,
     records::{NewPattern, PatternRecord, QuarantineStatus},
 };
-use crate::store::{Page, PageKey, StoreError, sqlite::time};
+use crate::store::{Page, PageKey, StoreError, time};
 
 const REVISIT_REASON: &str = "Entropy response: revisiting for revalidation";
 

@@ -24,10 +24,7 @@ use crate::domain::{
     },
     response,
 };
-use crate::store::{
-    Page, explanation_json,
-    sqlite::{json, time},
-};
+use crate::store::{Page, explanation_json, json, time};
 
 /// Every read of records: the columns and the explanation (NULL for rows
 /// without one), by the record id's primary key.

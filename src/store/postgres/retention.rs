@@ -18,7 +18,7 @@ use super::{
     tx::TxResult,
     uncount,
 };
-use crate::store::{Pruned, Retention, sqlite::time};
+use crate::store::{Pruned, Retention, time};
 
 /// Jobs looked at per call for the rows-per-job limit.
 const JOBS_PER_CALL: i64 = 16;

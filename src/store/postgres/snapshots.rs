@@ -9,7 +9,7 @@ use super::{
     tx::TxResult,
 };
 use crate::domain::{entropy::PopulationEntropy, records::EntropySnapshot};
-use crate::store::{Page, PageKey, StoreError, sqlite::time};
+use crate::store::{Page, PageKey, StoreError, time};
 
 pub const COLUMNS: &str = "pos, id, calculated_at, shannon_entropy, max_possible_entropy, \
      diversity_index, unique_pattern_count, effective_pattern_count, total_applications, \

@@ -63,7 +63,7 @@ pub fn new_id() -> String {
 
 /// The stored timestamp text (the original's naive local form), read leniently.
 pub fn time_of(text: Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
-    text.as_deref().and_then(crate::store::sqlite::time::parse)
+    text.as_deref().and_then(crate::store::time::parse)
 }
 
 pub const BUDGET: &str = "exploration_budget";

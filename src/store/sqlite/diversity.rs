@@ -356,7 +356,7 @@ mod tests {
     }
 
     fn local_minute(text: &str) -> i64 {
-        let at = crate::store::sqlite::time::parse(text).unwrap();
+        let at = crate::store::time::parse(text).unwrap();
         crate::domain::diversity::minute_of(at)
     }
 

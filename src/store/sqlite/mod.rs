@@ -23,7 +23,6 @@ pub mod export;
 mod file_checks;
 mod file_watch;
 mod idempotency;
-pub mod json;
 pub mod maintenance;
 mod ops;
 mod page;
@@ -35,7 +34,6 @@ mod responses;
 mod retention;
 pub mod schema;
 mod streams;
-pub mod time;
 mod writer;
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -45,6 +43,8 @@ use rusqlite::{Connection, config::DbConfig};
 use tokio::sync::watch;
 
 use crate::store::{Checkpoints, Durability, StoreOptions, StoreResult, Wakeup};
+// The original store's text formats, shared with the other backends.
+use crate::store::{json, time};
 
 /// The SQLite store. See the module documentation.
 pub struct SqliteStore {
