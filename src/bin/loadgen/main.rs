@@ -1,10 +1,12 @@
 //! Load generator: drives one RPC (or a mix) with C concurrent callers for D
 //! seconds over loopback, and in the same run measures grpc.health.v1 Check
 //! with the same callers, the ceiling to compare against. Also seeds database
-//! files for the history-size runs. See BENCHMARKS.md.
+//! files for the history-size runs, and writes request frames for h2load.
+//! See BENCHMARKS.md.
 
 mod cpu;
 mod drive;
+mod frame;
 mod rpcs;
 mod rss;
 mod seed;
@@ -26,6 +28,8 @@ struct Cli {
 enum Command {
     /// Fill a database file with history by direct SQL (fast, for size runs).
     Seed(seed::SeedArgs),
+    /// Write one call's request as a gRPC frame, for h2load `-d` (prints its path).
+    Frame(frame::FrameArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -66,12 +70,17 @@ pub struct RunArgs {
     /// applications of this last window (e.g. `1h`). Default: all time.
     #[arg(long, value_parser = humantime::parse_duration)]
     window: Option<Duration>,
+    /// Start at most this many calls per second, all callers together (e.g. a
+    /// steady stream of writes beside another measurement). Default: unpaced.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Seed(args)) => seed::run(&args),
+        Some(Command::Frame(args)) => frame::run(&args),
         None => run(cli.run),
     };
     match result {
@@ -101,10 +110,23 @@ fn run(args: RunArgs) -> Result<(), String> {
         let measure = |workload: rpcs::Workload| {
             let channels = &channels;
             async move {
-                drive::phase(channels, &workload, args.concurrency, args.warmup).await;
+                drive::phase(
+                    channels,
+                    &workload,
+                    args.concurrency,
+                    args.warmup,
+                    args.rate,
+                )
+                .await;
                 let cpu = cpu::start(args.server_pid);
-                let outcome =
-                    drive::phase(channels, &workload, args.concurrency, args.duration).await;
+                let outcome = drive::phase(
+                    channels,
+                    &workload,
+                    args.concurrency,
+                    args.duration,
+                    args.rate,
+                )
+                .await;
                 let cpu = cpu.per_call(outcome.calls);
                 (outcome, cpu)
             }

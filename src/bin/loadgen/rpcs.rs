@@ -1,11 +1,13 @@
 //! The RPCs the load generator can drive, and the request each call sends.
 
 use learning_service::pb::{
-    self, AdjustmentType, budget_service_client::BudgetServiceClient,
-    entropy_service_client::EntropyServiceClient, pattern_service_client::PatternServiceClient,
+    self, AdjustmentType, budget_service_client::BudgetServiceClient, budget_service_server,
+    entropy_service_client::EntropyServiceClient, entropy_service_server,
+    pattern_service_client::PatternServiceClient, pattern_service_server,
 };
+use prost::Message;
 use tonic::{Status, transport::Channel};
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient, health_server};
 
 use crate::job_name;
 
@@ -34,6 +36,11 @@ pub const NAMES: [&str; 9] = [
     "CheckEntropyResponseNeeded",
     "RecordPatternApplication",
 ];
+
+const HEALTH: &str = health_server::SERVICE_NAME;
+const BUDGET: &str = budget_service_server::SERVICE_NAME;
+const ENTROPY: &str = entropy_service_server::SERVICE_NAME;
+const PATTERN: &str = pattern_service_server::SERVICE_NAME;
 
 /// The mix: a daemon-and-CLI-like blend, writes about one call in three.
 const MIX: [Rpc; 10] = [
@@ -136,100 +143,150 @@ impl Workload {
         }
     }
 
+    /// The RPC of the `n`th call of every caller.
+    pub fn nth_rpc(&self, n: usize) -> Rpc {
+        self.rpcs[n % self.rpcs.len()]
+    }
+
     /// The `n`th call of caller `caller`.
     pub async fn call(&self, channel: &Channel, caller: usize, n: usize) -> Result<(), Status> {
-        let rpc = self.rpcs[n % self.rpcs.len()];
         let job = job_name((caller + n * 7) % self.jobs);
-        let channel = channel.clone();
+        let request = self.request(self.nth_rpc(n), job, caller, n);
+        request.send(channel.clone()).await
+    }
+
+    /// The request of call `n` of `caller`, for `rpc` on `job`.
+    pub fn request(&self, rpc: Rpc, job: String, caller: usize, n: usize) -> Request {
         match rpc {
-            Rpc::Check => {
-                HealthClient::new(channel)
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await?;
-            }
+            Rpc::Check => Request::Check(HealthCheckRequest {
+                service: String::new(),
+            }),
             Rpc::UpdateExplorationBudget => {
-                BudgetServiceClient::new(channel)
-                    .update_exploration_budget(pb::UpdateExplorationBudgetRequest {
-                        job_hash: job,
-                        budget_value: 0.1 + (n % 30) as f64 * 0.01,
-                        adjustment_type: AdjustmentType::Boost as i32,
-                        entropy_at_time: Some(0.2),
-                        ..Default::default()
-                    })
-                    .await?;
+                Request::UpdateExplorationBudget(pb::UpdateExplorationBudgetRequest {
+                    job_hash: job,
+                    budget_value: 0.1 + (n % 30) as f64 * 0.01,
+                    adjustment_type: AdjustmentType::Boost as i32,
+                    entropy_at_time: Some(0.2),
+                    ..Default::default()
+                })
             }
             Rpc::CalculateBudgetAdjustment => {
-                BudgetServiceClient::new(channel)
-                    .calculate_budget_adjustment(pb::CalculateBudgetAdjustmentRequest {
-                        job_hash: job,
-                        current_entropy: if n.is_multiple_of(2) { 0.1 } else { 0.5 },
-                        ..Default::default()
-                    })
-                    .await?;
+                Request::CalculateBudgetAdjustment(pb::CalculateBudgetAdjustmentRequest {
+                    job_hash: job,
+                    current_entropy: if n.is_multiple_of(2) { 0.1 } else { 0.5 },
+                    ..Default::default()
+                })
             }
             Rpc::GetExplorationBudget => {
-                BudgetServiceClient::new(channel)
-                    .get_exploration_budget(pb::GetExplorationBudgetRequest {
-                        job_hash: Some(job),
-                    })
-                    .await?;
+                Request::GetExplorationBudget(pb::GetExplorationBudgetRequest {
+                    job_hash: Some(job),
+                })
             }
             Rpc::GetExplorationBudgetHistory => {
-                BudgetServiceClient::new(channel)
-                    .get_exploration_budget_history(pb::GetExplorationBudgetHistoryRequest {
-                        job_hash: Some(job),
-                        limit: 50,
-                        ..Default::default()
-                    })
-                    .await?;
+                Request::GetExplorationBudgetHistory(pb::GetExplorationBudgetHistoryRequest {
+                    job_hash: Some(job),
+                    limit: 50,
+                    ..Default::default()
+                })
             }
             Rpc::GetExplorationBudgetStatistics => {
-                BudgetServiceClient::new(channel)
-                    .get_exploration_budget_statistics(pb::GetExplorationBudgetStatisticsRequest {
-                        job_hash: Some(job),
-                    })
-                    .await?;
+                Request::GetExplorationBudgetStatistics(pb::GetExplorationBudgetStatisticsRequest {
+                    job_hash: Some(job),
+                })
             }
             Rpc::GetEntropyResponseStatistics => {
-                EntropyServiceClient::new(channel)
-                    .get_entropy_response_statistics(pb::GetEntropyResponseStatisticsRequest {
-                        job_hash: Some(job),
-                    })
-                    .await?;
+                Request::GetEntropyResponseStatistics(pb::GetEntropyResponseStatisticsRequest {
+                    job_hash: Some(job),
+                })
             }
             Rpc::CalculatePatternEntropy => {
-                EntropyServiceClient::new(channel)
-                    .calculate_pattern_entropy(pb::CalculatePatternEntropyRequest {
-                        window: self.window,
-                        ..Default::default()
-                    })
-                    .await?;
+                Request::CalculatePatternEntropy(pb::CalculatePatternEntropyRequest {
+                    window: self.window,
+                    ..Default::default()
+                })
             }
             Rpc::CheckEntropyResponseNeeded => {
-                EntropyServiceClient::new(channel)
-                    .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
-                        job_hash: job,
-                        entropy_threshold: Some(0.3),
-                        // No cooldown, so that every call computes the entropy.
-                        cooldown_seconds: Some(0),
-                        window: self.window,
-                        ..Default::default()
-                    })
-                    .await?;
+                Request::CheckEntropyResponseNeeded(pb::CheckEntropyResponseNeededRequest {
+                    job_hash: job,
+                    entropy_threshold: Some(0.3),
+                    // No cooldown, so that every call computes the entropy.
+                    cooldown_seconds: Some(0),
+                    window: self.window,
+                    ..Default::default()
+                })
             }
             Rpc::RecordPatternApplication => {
-                PatternServiceClient::new(channel)
-                    .record_pattern_application(pb::RecordPatternApplicationRequest {
-                        pattern_id: self.pattern_id.clone(),
-                        execution_id: format!("load-{caller}-{n}"),
-                        pattern_led_to_success: n.is_multiple_of(2),
-                        request_id: String::new(),
-                    })
-                    .await?;
+                Request::RecordPatternApplication(pb::RecordPatternApplicationRequest {
+                    pattern_id: self.pattern_id.clone(),
+                    execution_id: format!("load-{caller}-{n}"),
+                    pattern_led_to_success: n.is_multiple_of(2),
+                    request_id: String::new(),
+                })
             }
         }
-        Ok(())
     }
+
+    /// The pattern RecordPatternApplication applies, when known beforehand.
+    pub fn with_pattern(self, pattern_id: String) -> Self {
+        Self { pattern_id, ..self }
+    }
+}
+
+/// Declares [`Request`], one variant per RPC, with how each is sent, its
+/// path and its encoding, from one line per RPC (so the four cannot disagree).
+macro_rules! requests {
+    ($($rpc:ident($message:ty) => $client:ident::$method:ident on $service:ident,)*) => {
+        /// One call's request message: sent by the load generator, or encoded
+        /// as a gRPC frame by `loadgen frame` for tools that send a fixed body.
+        #[derive(Clone, Debug)]
+        pub enum Request {
+            $($rpc($message),)*
+        }
+
+        impl Request {
+            pub async fn send(self, channel: Channel) -> Result<(), Status> {
+                match self {
+                    $(Request::$rpc(r) => drop($client::new(channel).$method(r).await?),)*
+                }
+                Ok(())
+            }
+
+            /// The HTTP/2 path of the call: `/package.Service/Method`.
+            pub fn path(&self) -> String {
+                let (service, method) = match self {
+                    $(Request::$rpc(_) => ($service, stringify!($rpc)),)*
+                };
+                format!("/{service}/{method}")
+            }
+
+            /// The protobuf encoding of the message (without the gRPC prefix).
+            pub fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Request::$rpc(r) => r.encode_to_vec(),)*
+                }
+            }
+        }
+    };
+}
+
+requests! {
+    Check(HealthCheckRequest) => HealthClient::check on HEALTH,
+    UpdateExplorationBudget(pb::UpdateExplorationBudgetRequest)
+        => BudgetServiceClient::update_exploration_budget on BUDGET,
+    CalculateBudgetAdjustment(pb::CalculateBudgetAdjustmentRequest)
+        => BudgetServiceClient::calculate_budget_adjustment on BUDGET,
+    GetExplorationBudget(pb::GetExplorationBudgetRequest)
+        => BudgetServiceClient::get_exploration_budget on BUDGET,
+    GetExplorationBudgetHistory(pb::GetExplorationBudgetHistoryRequest)
+        => BudgetServiceClient::get_exploration_budget_history on BUDGET,
+    GetExplorationBudgetStatistics(pb::GetExplorationBudgetStatisticsRequest)
+        => BudgetServiceClient::get_exploration_budget_statistics on BUDGET,
+    GetEntropyResponseStatistics(pb::GetEntropyResponseStatisticsRequest)
+        => EntropyServiceClient::get_entropy_response_statistics on ENTROPY,
+    CalculatePatternEntropy(pb::CalculatePatternEntropyRequest)
+        => EntropyServiceClient::calculate_pattern_entropy on ENTROPY,
+    CheckEntropyResponseNeeded(pb::CheckEntropyResponseNeededRequest)
+        => EntropyServiceClient::check_entropy_response_needed on ENTROPY,
+    RecordPatternApplication(pb::RecordPatternApplicationRequest)
+        => PatternServiceClient::record_pattern_application on PATTERN,
 }
