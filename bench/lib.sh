@@ -1,6 +1,8 @@
 # Sourced by the bench scripts: the release build, the header of a results
 # file, one server at a time and one measured phase. The caller sets NAME and
-# may set DURATION, WORK, PORT and CONNECTIONS first.
+# may set DURATION, WORK, PORT and CONNECTIONS first; BIN=DIR runs the
+# binaries in DIR instead of building this tree's (e.g. a copy of an earlier
+# build, for a side-by-side run).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-10s}
 WORK=${WORK:-$(mktemp -d /tmp/learning-bench.XXXXXX)}
@@ -8,13 +10,15 @@ OUT=bench/results/$NAME.txt
 PORT=${PORT:-50071}
 CONNECTIONS=${CONNECTIONS:-4}
 SERVER=http://127.0.0.1:$PORT
-BIN=target/release
 SERVER_PID=
 
-cargo build --release --quiet --bin learning-service --bin loadgen
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin learning-service --bin loadgen
+  BIN=target/release
+fi
 mkdir -p bench/results
 exec > >(tee "$OUT") 2>&1
-echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)"
+echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD), binaries $BIN"
 echo "# machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo "# duration per phase: $DURATION, $CONNECTIONS HTTP/2 connections; loadgen and server on the same machine"
 
