@@ -11,7 +11,8 @@
 # keeps the seeded files for later runs; BIN=DIR runs
 # the server of another build (frames, checks and background writes still
 # come from this tree's loadgen); PIN=1 pins the server to CPU 0 and h2load
-# to CPU 1 with taskset.
+# to CPU 1 with taskset; CHURN_RATE=3000 and CHURN_CALLERS=64 set the
+# background applications of the entropy-churn rows.
 #
 # Every phase runs `h2load -c 4 -m 16 -t 1` (4 connections, 16 streams each)
 # with `content-type: application/grpc` and `te: trailers`. h2load counts an
@@ -215,7 +216,7 @@ CHURN_RATE=${CHURN_RATE:-3000}
 echo; echo "## Entropy while applications are recorded ($CHURN_RATE/s wanted, loadgen --rate, 64 streams)"
 serve "$(fresh entropy.db)"
 # Long enough for both pairs of phases and their warm-ups.
-$LOADGEN --server $SERVER --rpc RecordPatternApplication --rate "$CHURN_RATE" --concurrency 64 \
+$LOADGEN --server $SERVER --rpc RecordPatternApplication --rate "$CHURN_RATE" --concurrency "${CHURN_CALLERS:-64}" \
   --connections 1 --duration $((4 * SECONDS_PER_PHASE + 20))s --warmup 0s --no-ceiling \
   --label "entropy-churn-writes" > "$WORK/churn.txt" &
 CHURN_PID=$!
