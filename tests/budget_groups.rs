@@ -18,7 +18,7 @@ fn adjustment(job: usize, call: usize, request_id: String) -> pb::CalculateBudge
     pb::CalculateBudgetAdjustmentRequest {
         job_hash: format!("job-{job:02}"),
         // Boosts and decays in turn, so a lost or doubled read changes values.
-        current_entropy: if call % 3 == 0 { 0.9 } else { 0.1 },
+        current_entropy: if call.is_multiple_of(3) { 0.9 } else { 0.1 },
         request_id,
         ..Default::default()
     }

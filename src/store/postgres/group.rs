@@ -11,16 +11,19 @@
 //! How, and why it keeps the guarantees:
 //! - A write goes to one of [`LANES`] queues by its job, so one job's writes
 //!   keep their order, and a lane runs one group at a time on one connection.
-//! - A group holds at most one write per job and per `request_id`: a write
-//!   reads its job's latest record, which an earlier write of the same group
-//!   would only insert at COMMIT (its statements go with the COMMIT, see
-//!   `tx::Tail`). The later one waits for the next group, and so does every
-//!   write of the same job or key queued behind it.
-//! - The writes of a group run concurrently on the one connection, which
+//! - A write of a job reads the job's latest record; when an earlier write of
+//!   the same group wrote it, that record is only in the `tx::Tail` (its
+//!   insert goes with the COMMIT), so the tail answers the read
+//!   (`budget::lock_job`), and one job's writes in a group run one after
+//!   the other, in their order. The first holds the job's lock for all.
+//! - A group holds at most one write per `request_id` (a retry must find the
+//!   first call's committed response); a write left for the next group
+//!   holds back the writes of its job queued behind it.
+//! - The jobs of a group run concurrently on the one connection, which
 //!   pipelines their statements; each write's own statements still run one
-//!   after the other, so its job's lock is held before its read. They are
-//!   sorted by job, so that every group, on every replica, locks jobs in one
-//!   order (which leaves cross-replica deadlocks to a job's first record;
+//!   after the other, so its job's lock is held before its read. Jobs are
+//!   sorted, so that every group, on every replica, locks jobs in one order
+//!   (which leaves cross-replica deadlocks to a job's first record;
 //!   PostgreSQL detects them and [`with_retry`] runs the group again).
 //! - A group commits or rolls back as a whole, and its callers are answered
 //!   after that. If a write failed (a reused `request_id`, an unexpected
@@ -193,14 +196,8 @@ impl Queued {
         job_of(&self.write).unwrap_or_default()
     }
 
-    /// What two writes of one group may not share.
-    fn keys(&self) -> [Option<(bool, String)>; 2] {
-        [
-            Some((false, self.job().to_owned())),
-            self.once
-                .as_ref()
-                .map(|once| (true, once.key.request_id.clone())),
-        ]
+    fn request_id(&self) -> Option<&str> {
+        self.once.as_ref().map(|once| once.key.request_id.as_str())
     }
 }
 
@@ -298,26 +295,32 @@ async fn lane(side: Arc<WriteSide>, mut queue: mpsc::UnboundedReceiver<Queued>) 
     }
 }
 
-/// The oldest writes that may share a group (see the module documentation);
-/// the others stay in `waiting`, in their order.
+/// The oldest writes that may share a group (see the module documentation),
+/// sorted by job, each job's in their order; the others stay in `waiting`.
 fn take_group(waiting: &mut VecDeque<Queued>) -> Vec<Queued> {
-    let mut taken: HashSet<(bool, String)> = HashSet::new();
+    let mut request_ids: HashSet<String> = HashSet::new();
+    let mut held_back: HashSet<String> = HashSet::new();
     let mut group = Vec::new();
     let mut left = VecDeque::new();
     for queued in waiting.drain(..) {
-        let keys: Vec<_> = queued.keys().into_iter().flatten().collect();
-        let free = group.len() < MAX_GROUP && keys.iter().all(|key| !taken.contains(key));
-        // Taken either way: a write left for later holds back the writes
-        // of its job and key queued behind it.
-        taken.extend(keys);
+        let free = group.len() < MAX_GROUP
+            && !held_back.contains(queued.job())
+            && queued
+                .request_id()
+                .is_none_or(|id| !request_ids.contains(id));
+        if let Some(id) = queued.request_id() {
+            request_ids.insert(id.to_owned());
+        }
         if free {
             group.push(queued);
         } else {
+            held_back.insert(queued.job().to_owned());
             left.push_back(queued);
         }
     }
     *waiting = left;
-    // Stable: one lock order for every group on every replica.
+    // Stable: one lock order for every group on every replica, and each
+    // job's writes in their order.
     group.sort_by(|a, b| a.job().cmp(b.job()));
     group
 }
@@ -361,22 +364,28 @@ async fn commit_group(side: &WriteSide, group: Vec<Queued>) {
     }
 }
 
-/// One attempt of a group: one transaction, its writes pipelined on the
-/// connection, every shared statement with the COMMIT.
+/// One attempt of a group: one transaction, its jobs pipelined on the
+/// connection (each job's writes in turn), every shared statement with the
+/// COMMIT. The outcomes are in the group's order.
 async fn group_once(client: &Conn, group: &[Queued]) -> TxResult<Vec<WriteOutcome>> {
     let transaction = WriteTransaction::begin(client).await?;
     let (c, tail) = (transaction.client(), Tail::default());
-    let writes = group.iter().map(|queued| {
-        run(
-            c,
-            &tail,
-            &queued.write,
-            queued.once.as_ref(),
-            &queued.provenance,
-        )
-    });
-    match futures_util::future::try_join_all(writes).await {
-        Ok(outcomes) => transaction.commit(&tail).await.map(|()| outcomes),
+    let tail = &tail;
+    let jobs = group
+        .chunk_by(|a, b| a.job() == b.job())
+        .map(|writes| async move {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for queued in writes {
+                let once = queued.once.as_ref();
+                outcomes.push(run(c, tail, &queued.write, once, &queued.provenance).await?);
+            }
+            TxResult::Ok(outcomes)
+        });
+    match futures_util::future::try_join_all(jobs).await {
+        Ok(outcomes) => {
+            let outcomes = outcomes.into_iter().flatten().collect();
+            transaction.commit(tail).await.map(|()| outcomes)
+        }
         Err(failure) => transaction.rollback(failure).await,
     }
 }
@@ -408,34 +417,35 @@ mod tests {
     }
 
     #[test]
-    fn a_group_holds_one_write_per_job_and_sorts_by_job() {
-        let mut waiting: VecDeque<_> = ["b", "a", "b", "c", "a"]
+    fn a_group_sorts_by_job_and_keeps_each_jobs_order() {
+        let mut waiting: VecDeque<_> = [("b", "1"), ("a", "2"), ("b", "3"), ("c", "4"), ("a", "5")]
             .into_iter()
-            .map(|job| queued(job, None))
+            .map(|(job, id)| queued(job, Some(id)))
             .collect();
         let group = take_group(&mut waiting);
-        assert_eq!(jobs(&group), ["a", "b", "c"]);
-        assert_eq!(jobs(waiting.make_contiguous()), ["b", "a"]);
-        let group = take_group(&mut waiting);
-        assert_eq!(jobs(&group), ["a", "b"]);
+        assert_eq!(jobs(&group), ["a", "a", "b", "b", "c"]);
+        let ids: Vec<_> = group.iter().filter_map(Queued::request_id).collect();
+        assert_eq!(ids, ["2", "5", "1", "3", "4"]);
         assert!(waiting.is_empty());
     }
 
     #[test]
-    fn a_write_left_for_later_holds_back_its_job_and_key() {
-        // "x" repeats a request_id of the group, so it waits; the later write
-        // of its job "c" must not overtake it.
+    fn a_write_left_for_later_holds_back_its_job() {
+        // The second "r1" waits for the first's commit; the later write of
+        // its job "c" must not overtake it, other jobs go on.
         let mut waiting: VecDeque<_> = [
             queued("a", Some("r1")),
             queued("c", Some("r1")),
             queued("c", None),
             queued("d", None),
+            queued("a", None),
         ]
         .into_iter()
         .collect();
         let group = take_group(&mut waiting);
-        assert_eq!(jobs(&group), ["a", "d"]);
+        assert_eq!(jobs(&group), ["a", "a", "d"]);
         assert_eq!(jobs(waiting.make_contiguous()), ["c", "c"]);
+        assert_eq!(jobs(&take_group(&mut waiting)), ["c", "c"]);
     }
 
     #[test]

@@ -24,6 +24,10 @@
 //!   COMMIT (`budget::insert`), since they are held until COMMIT.
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
+//! - Budget writes commit in groups (`group`): those queued on a replica
+//!   while its previous group commits share one transaction and one WAL
+//!   flush, at most one per job and `request_id` per group, sorted by job;
+//!   the other writes run in a transaction each.
 //! - Statistics counters and each pattern's application count are updated in
 //!   the same transaction as the write (`stats`, `patterns`), not by triggers;
 //!   retention takes the rows it deletes back out of them in the delete's
