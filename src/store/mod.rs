@@ -262,7 +262,8 @@ pub async fn open(location: &StoreLocation, options: StoreOptions) -> StoreResul
         StoreLocation::Postgres(url) => Ok(Arc::new(
             postgres::PostgresStore::connect(url, &options.postgres)
                 .await?
-                .with_instance_id(options.instance_id),
+                .with_instance_id(options.instance_id)
+                .with_write_queue(options.write_queue_capacity),
         )),
     }
 }

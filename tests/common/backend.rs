@@ -101,7 +101,8 @@ pub async fn open(db: &Path, options: StoreOptions) -> (Arc<dyn Store>, Option<A
             let store = PostgresStore::connect(&url, &options.postgres)
                 .await
                 .expect("open the PostgreSQL store")
-                .with_instance_id(options.instance_id.clone());
+                .with_instance_id(options.instance_id.clone())
+                .with_write_queue(options.write_queue_capacity);
             (Arc::new(store), None)
         }
     }

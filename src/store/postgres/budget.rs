@@ -49,6 +49,19 @@ pub async fn latest_value(c: &impl GenericClient, job: Option<&str>) -> TxResult
     page::newest_row(c, select, job, |row| Ok((row.try_get(0)?, row.try_get(1)?))).await
 }
 
+/// The job's latest record in this transaction: one its `tail` will insert,
+/// or else the latest committed one.
+pub async fn previous_in(
+    c: &impl GenericClient,
+    tail: &Tail,
+    job: &str,
+) -> TxResult<Option<PreviousBudget>> {
+    match tail.budget_written(job) {
+        Some(written) => Ok(Some(written)),
+        None => previous(c, job).await,
+    }
+}
+
 /// The job's latest record, as the next one's explanation names it.
 pub async fn previous(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousBudget>> {
     let select = "SELECT pos, id, budget_value FROM exploration_budget";
@@ -71,8 +84,17 @@ const LOCK_JOB: &str =
 /// takes it first: a read of the job's latest record and the record written
 /// from it are one step for every replica, while writers of other jobs go
 /// on. Returns the latest record, read once the lock is held (READ
-/// COMMITTED: a snapshot of its own, with the last holder's record).
-pub async fn lock_job(c: &impl GenericClient, job: &str) -> TxResult<Option<PreviousBudget>> {
+/// COMMITTED: a snapshot of its own, with the last holder's record). If this
+/// transaction already wrote a record of the job (in a group commit), it
+/// holds the lock, and that record, still in the `tail`, is the latest.
+pub async fn lock_job(
+    c: &impl GenericClient,
+    tail: &Tail,
+    job: &str,
+) -> TxResult<Option<PreviousBudget>> {
+    if let Some(written) = tail.budget_written(job) {
+        return Ok(Some(written));
+    }
     // Not pipelined with the lock: a request behind a statement that still
     // has to be parsed would overtake it and read before the lock.
     let locked = sql::query_opt(c, LOCK_JOB, &[&job]).await?;
@@ -121,6 +143,13 @@ pub fn insert(tail: &Tail, job: &str, new: NewBudget) -> TxResult<BudgetRecord> 
         explanation: None,
     };
     explanations::push(tail, explanations::INSERT_BUDGET, &record.id, &explanation)?;
+    tail.note_budget(
+        job,
+        PreviousBudget {
+            record_id: record.id.clone(),
+            value: record.budget_value,
+        },
+    );
     stats::count_budget(tail, &record, false);
     tail.push(
         INSERT_AT_NEXT_POSITION,
@@ -152,7 +181,7 @@ pub async fn update_budget(
     entropy_at_time: Option<f64>,
     provenance: Provenance,
 ) -> TxResult<BudgetRecord> {
-    let previous = lock_job(c, job).await?;
+    let previous = lock_job(c, tail, job).await?;
     let (proposal, explanation) =
         explain_update(previous, proposal, bounds, entropy_at_time, provenance);
     let new = NewBudget {
@@ -173,7 +202,7 @@ pub async fn calculate_adjustment(
     params: &AdjustmentParams,
     provenance: Provenance,
 ) -> TxResult<BudgetRecord> {
-    let previous = lock_job(c, job).await?;
+    let previous = lock_job(c, tail, job).await?;
     let (proposal, explanation) = explain_adjustment(previous, current_entropy, params, provenance);
     let new = NewBudget {
         proposal,

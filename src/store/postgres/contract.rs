@@ -1,22 +1,21 @@
 //! The store contract on PostgreSQL: each read is one statement or one
 //! read-only snapshot; each write one transaction, retried in `tx`.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    Conn, PostgresStore, budget, diversity, idempotency, ops, patterns, responses, retention,
+    Conn, PostgresStore, budget, diversity, group, idempotency, patterns, responses, retention,
     snapshots, streams,
-    tx::{Tail, TxResult, WriteTransaction, into_store_error, with_retry},
+    tx::{TxResult, into_store_error, with_retry},
 };
 use crate::{
     domain::{
         diversity::DiversityQuery,
         entropy::PopulationEntropy,
-        explanation::Provenance,
         records::{
             BudgetRecord, BudgetStatistics, EntropySnapshot, PatternRecord, QuarantineStatus,
             ResponseCheck, ResponseRecord, ResponseStatistics,
@@ -146,18 +145,12 @@ impl Store for PostgresStore {
     }
 
     async fn write(&self, write: Write, once: Option<Idempotent>) -> StoreResult<WriteOutcome> {
-        let (write, once) = (&write, once.as_ref());
-        let provenance = &crate::store::provenance(&self.instance_id, once);
-        let outcome = with_retry(|| async move {
-            self.operations.fetch_add(1, Ordering::Relaxed);
-            let client = self.client().await?;
-            let outcome = Self::write_once(&client, write, once, provenance).await;
-            client.finish();
-            outcome
-        })
-        .await?;
-        self.committed();
-        Ok(outcome)
+        let provenance = crate::store::provenance(&self.instance_id, once.as_ref());
+        if group::job_of(&write).is_some() {
+            return self.groups.write(write, once, provenance).await;
+        }
+        let side = self.groups.side();
+        side.write_alone(&write, once.as_ref(), &provenance).await
     }
 
     async fn prune_request_ids(&self, before: DateTime<Utc>, batch: usize) -> StoreResult<usize> {
@@ -180,13 +173,7 @@ impl Store for PostgresStore {
     }
 
     fn write_counts(&self) -> WriteCounts {
-        let commits = self.commits.load(Ordering::Relaxed);
-        WriteCounts {
-            queued: 0,
-            operations: self.operations.load(Ordering::Relaxed),
-            commits,
-            largest_batch: u64::from(commits > 0),
-        }
+        self.groups.side().counts()
     }
 
     async fn budget_after(
@@ -281,28 +268,6 @@ impl Store for PostgresStore {
 }
 
 impl PostgresStore {
-    /// One attempt of a write: one transaction, BEGIN to COMMIT, the
-    /// statements on rows every writer shares sent with the COMMIT (`Tail`).
-    async fn write_once(
-        client: &Conn,
-        write: &Write,
-        once: Option<&Idempotent>,
-        provenance: &Provenance,
-    ) -> TxResult<WriteOutcome> {
-        let transaction = WriteTransaction::begin(client).await?;
-        let (c, tail) = (transaction.client(), Tail::default());
-        let outcome = match once {
-            None => ops::run(c, &tail, write, provenance)
-                .await
-                .map(WriteOutcome::Written),
-            Some(once) => idempotency::run_once(c, &tail, once, write, provenance).await,
-        };
-        match outcome {
-            Ok(outcome) => transaction.commit(&tail).await.map(|()| outcome),
-            Err(failure) => transaction.rollback(failure).await,
-        }
-    }
-
     /// One attempt of a retention batch: one transaction, BEGIN to COMMIT.
     async fn prune_once(
         client: &mut Conn,

@@ -24,6 +24,10 @@
 //!   COMMIT (`budget::insert`), since they are held until COMMIT.
 //! - Idempotency keys are claimed in the write's transaction (see
 //!   `idempotency`): retries on two replicas write once.
+//! - Budget writes commit in groups (`group`): those queued on a replica
+//!   while its previous group commits share one transaction and one WAL
+//!   flush, at most one per job and `request_id` per group, sorted by job;
+//!   the other writes run in a transaction each.
 //! - Statistics counters and each pattern's application count are updated in
 //!   the same transaction as the write (`stats`, `patterns`), not by triggers;
 //!   retention takes the rows it deletes back out of them in the delete's
@@ -73,6 +77,7 @@ mod conn;
 mod contract;
 mod diversity;
 mod explanations;
+mod group;
 mod idempotency;
 pub mod import;
 mod ops;
@@ -94,10 +99,7 @@ mod url;
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -136,28 +138,27 @@ impl Default for PostgresOptions {
 /// The PostgreSQL store. See the module documentation.
 pub struct PostgresStore {
     pool: Pool,
-    wakeup_sender: Arc<watch::Sender<Wakeup>>,
     wakeups: watch::Receiver<Wakeup>,
     poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    operations: AtomicU64,
-    commits: AtomicU64,
+    /// The budget writes, committed in groups (see `group`).
+    groups: group::GroupCommit,
     instance_id: String,
 }
 
 impl PostgresStore {
-    /// Connects, applies the migrations, and starts the poll.
+    /// Connects, applies the migrations, and starts the poll and the write lanes.
     pub async fn connect(url: &PostgresUrl, options: &PostgresOptions) -> StoreResult<Self> {
         let pool = connect_pool(url, options).await?;
         let (sender, wakeups) = watch::channel(Wakeup::default());
         let wakeup_sender = Arc::new(sender);
         let poller = poll::start(pool.clone(), wakeup_sender.clone());
+        let side = Arc::new(group::WriteSide::new(pool.clone(), wakeup_sender));
+        let lanes = group::LANES.min(options.pool_size.max(1));
         Ok(Self {
             pool,
-            wakeup_sender,
             wakeups,
             poller: Mutex::new(Some(poller)),
-            operations: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
+            groups: group::GroupCommit::start(side, lanes),
             instance_id: crate::store::default_instance_id(),
         })
     }
@@ -168,23 +169,16 @@ impl PostgresStore {
         self
     }
 
+    /// Writes queued at once before RESOURCE_EXHAUSTED (`--write-queue`).
+    pub fn with_write_queue(mut self, capacity: usize) -> Self {
+        self.groups.set_capacity(capacity);
+        self
+    }
+
     /// A connection for one call; see [`conn`] for why a call must
     /// [`Conn::finish`] it.
     async fn client(&self) -> StoreResult<Conn> {
-        if self.pool.is_closed() {
-            return Err(StoreError::closed());
-        }
-        self.pool
-            .get()
-            .await
-            .map(Conn::new)
-            .map_err(|e| tx::into_store_error(e.into()))
-    }
-
-    /// Wakes this replica's stream tails after one of its commits.
-    fn committed(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.wakeup_sender.send_modify(|w| w.commits += 1);
+        self.groups.side().client().await
     }
 
     fn stop(&self) {
@@ -193,6 +187,7 @@ impl PostgresStore {
         {
             task.abort();
         }
+        self.groups.close();
         self.pool.close();
     }
 }

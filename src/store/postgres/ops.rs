@@ -65,7 +65,7 @@ pub async fn run(
             patterns::set_quarantine_status(c, pattern_id, *status, reason.as_deref()).await?,
         ),
         Write::TriggerResponse { context, config } => {
-            responses::lock_for_response(c, &context.job_hash).await?;
+            responses::lock_for_response(c, tail, &context.job_hash).await?;
             let cause = ResponseCause::explicit();
             let all = PatternScope::default();
             Written::Response(

@@ -113,8 +113,8 @@ pub async fn check(
 /// Locks the job's budget row, then the budget and the response counters,
 /// in the order every writer takes them (see `budget::insert`: no deadlock
 /// between them).
-pub async fn lock_for_response(c: &impl GenericClient, job: &str) -> TxResult<()> {
-    budget::lock_job(c, job).await?;
+pub async fn lock_for_response(c: &impl GenericClient, tail: &Tail, job: &str) -> TxResult<()> {
+    budget::lock_job(c, tail, job).await?;
     sql::lock(c, BUDGET).await?;
     sql::lock(c, RESPONSES).await
 }
@@ -142,7 +142,7 @@ pub async fn trigger(
     let mut actions = Vec::new();
     let mut budget_boosted = false;
     if config.boost_budget {
-        let previous = budget::previous(c, job).await?;
+        let previous = budget::previous_in(c, tail, job).await?;
         let current = previous.as_ref().map(|p| p.value);
         let trigger = (context.entropy_at_trigger, context.threshold_used);
         let (proposal, explanation) = explain_response_boost(
@@ -237,7 +237,7 @@ pub async fn respond_if_needed(
     ask: Ask<'_>,
     provenance: &Provenance,
 ) -> TxResult<(ResponseCheck, Option<ResponseRecord>)> {
-    lock_for_response(c, ask.job).await?;
+    lock_for_response(c, tail, ask.job).await?;
     let entropy = diversity::entropy(c, ask.diversity).await?;
     let answer = check(c, ask.job, ask.threshold, ask.cooldown_seconds, entropy).await?;
     let response = match answer.current_entropy {

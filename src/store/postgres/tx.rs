@@ -3,11 +3,12 @@
 //! client ever sees one; and where PostgreSQL's errors become the contract's
 //! kinds (its text goes to the log only, with a reference).
 
-use std::{future::Future, pin::Pin, task::Poll, time::Duration};
+use std::{collections::HashMap, future::Future, pin::Pin, task::Poll, time::Duration};
 
 use deadpool_postgres::{Object, PoolError};
 use tokio_postgres::{error::SqlState, types::ToSql};
 
+use crate::domain::explanation::PreviousBudget;
 use crate::store::{StoreError, StoreResult};
 
 /// Why a transaction body failed: the database said no, or the store did.
@@ -122,9 +123,15 @@ type Deferred = (&'static str, Vec<Box<dyn ToSql + Sync + Send>>);
 /// statistics), which are locked until COMMIT. Sent with the COMMIT, their
 /// locks are held for PostgreSQL's own work only, without waiting for this
 /// process between two round trips. They run in the order they were added.
+///
+/// A later statement of the same transaction does not see what the tail
+/// will insert, so the tail also answers for it: the budget record it will
+/// insert last for each job ([`Tail::budget_written`]), which the next write
+/// of that job in the transaction (a group commit's) reads as its previous.
 #[derive(Default)]
 pub struct Tail {
     statements: std::sync::Mutex<Vec<Deferred>>,
+    budgets: std::sync::Mutex<HashMap<String, PreviousBudget>>,
 }
 
 impl Tail {
@@ -132,6 +139,18 @@ impl Tail {
         if let Ok(mut statements) = self.statements.lock() {
             statements.push((sql, params));
         }
+    }
+
+    /// Notes that the tail will insert `record` as `job`'s latest budget.
+    pub fn note_budget(&self, job: &str, record: PreviousBudget) {
+        if let Ok(mut budgets) = self.budgets.lock() {
+            budgets.insert(job.to_owned(), record);
+        }
+    }
+
+    /// The latest budget of `job` that this transaction wrote, if any.
+    pub fn budget_written(&self, job: &str) -> Option<PreviousBudget> {
+        self.budgets.lock().ok()?.get(job).cloned()
     }
 
     fn take(&self) -> Vec<Deferred> {
