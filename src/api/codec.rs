@@ -71,8 +71,12 @@ impl Encoded {
         Self(message.encode_to_vec().into())
     }
 
-    pub fn bytes(&self) -> &Bytes {
-        &self.0
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -3,6 +3,7 @@
 //! progress on a quiet stream, and the end of a stream.
 
 use std::{
+    collections::VecDeque,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -34,6 +35,11 @@ pub const MAX_BACKFILL: i32 = 1000;
 /// A filtered stream, which may skip most rows, reads four times as many.
 const PAGE: usize = 16;
 const FILTERED_PAGES: usize = 4;
+/// Bytes of messages kept from one read of the store, at most (a page of
+/// small records, one with a 4 KiB reason): rows read from the store belong
+/// to one stream, and thousands of stalled streams behind the tail must not
+/// hold a page of large records each.
+const STORE_PAGE_BYTES: usize = 8 * 1024;
 
 /// How one kind of stream renders its messages.
 pub trait StreamMessage: prost::Message + Sized + Send + 'static {
@@ -281,8 +287,11 @@ pub struct SubscriberStream<M: StreamMessage> {
     matches: Matcher<M::Record>,
     /// Not every row is delivered (a job or threshold filter).
     filtered: bool,
-    /// Rows read and not yet sent, oldest first (at most a page).
-    pending: std::vec::IntoIter<TailRow<M::Record>>,
+    /// The messages of the rows read and not yet sent, oldest first: at most
+    /// a page, and from the store at most [`STORE_PAGE_BYTES`].
+    pending: VecDeque<(Position, Encoded)>,
+    /// The last row read (sent, filtered out or unreadable).
+    read_to: Position,
     /// The read from the store in progress, for a stream behind the tail.
     reading: Option<StoreRead<M::Record>>,
     /// The store had nothing more: wait for the tail to change.
@@ -318,7 +327,8 @@ impl<M: StreamMessage> SubscriberStream<M> {
             caught_up: false,
             matches,
             filtered,
-            pending: Vec::new().into_iter(),
+            pending: VecDeque::new(),
+            read_to: position,
             reading: None,
             exhausted: false,
             changes,
@@ -351,20 +361,40 @@ impl<M: StreamMessage> SubscriberStream<M> {
         Poll::Ready(Some(Err(status)))
     }
 
-    /// The next pending row this stream delivers; the position moves past
-    /// the rows it skips (filtered out, or unreadable: the store reported it).
+    /// The next pending message; once none is left, the position moves past
+    /// the rows of the page that were not sent.
     fn next_pending(&mut self) -> Option<Encoded> {
-        for (at, entry) in self.pending.by_ref() {
-            self.position = at;
+        match self.pending.pop_front() {
+            Some((at, message)) => {
+                self.position = at;
+                Some(message)
+            }
+            None => {
+                self.position = self.read_to;
+                // Frees the page's memory while the stream waits.
+                self.pending = VecDeque::new();
+                None
+            }
+        }
+    }
+
+    /// Keeps the messages of the rows this stream delivers, up to `budget`
+    /// bytes (at least one message); the rest is read again later.
+    fn accept(&mut self, rows: Rows<M::Record>, budget: usize) {
+        let mut bytes = 0;
+        for (at, entry) in rows {
             if let Some(entry) = entry
                 && (self.matches)(&entry.record)
             {
-                return Some(entry.message.clone());
+                bytes += entry.message.len();
+                if bytes > budget && !self.pending.is_empty() {
+                    return;
+                }
+                self.pending.push_back((at, entry.message.clone()));
             }
+            // Past an unreadable row too (the store reported it).
+            self.read_to = at;
         }
-        // Frees the page's memory while the stream waits.
-        self.pending = Vec::new().into_iter();
-        None
     }
 
     /// Reads the next rows: from the tail, or from the store when behind it
@@ -377,7 +407,8 @@ impl<M: StreamMessage> SubscriberStream<M> {
         let read = self.tail.read_after(self.position, self.page());
         let from_store = match read {
             TailRead::Rows(rows) => {
-                self.pending = rows.into_iter();
+                // Shared with the tail: no byte budget.
+                self.accept(rows, usize::MAX);
                 return true;
             }
             TailRead::Behind => true,
@@ -463,7 +494,7 @@ impl<M: StreamMessage> Stream for SubscriberStream<M> {
                             this.caught_up_at = this.caught_up_at.min(this.position);
                             this.exhausted = true;
                         }
-                        this.pending = rows.into_iter();
+                        this.accept(rows, STORE_PAGE_BYTES);
                         continue;
                     }
                 }
