@@ -296,6 +296,9 @@ pub struct SubscriberStream<M: StreamMessage> {
     reading: Option<StoreRead<M::Record>>,
     /// The store had nothing more: wait for the tail to change.
     exhausted: bool,
+    /// Rows to read from the store next: as many as [`STORE_PAGE_BYTES`]
+    /// kept last time, doubling up to a page while they all fit.
+    store_page: usize,
     changes: WatchStream<u64>,
     /// A quiet stream sends progress once it has sent nothing for this long.
     progress_interval: Duration,
@@ -331,6 +334,7 @@ impl<M: StreamMessage> SubscriberStream<M> {
             read_to: position,
             reading: None,
             exhausted: false,
+            store_page: PAGE,
             changes,
             progress_interval: subscriptions.progress_interval,
             last_sent: now,
@@ -379,8 +383,9 @@ impl<M: StreamMessage> SubscriberStream<M> {
     }
 
     /// Keeps the messages of the rows this stream delivers, up to `budget`
-    /// bytes (at least one message); the rest is read again later.
-    fn accept(&mut self, rows: Rows<M::Record>, budget: usize) {
+    /// bytes (at least one message); the rest is read again later. False
+    /// when the budget left rows out.
+    fn accept(&mut self, rows: Rows<M::Record>, budget: usize) -> bool {
         let mut bytes = 0;
         for (at, entry) in rows {
             if let Some(entry) = entry
@@ -388,13 +393,14 @@ impl<M: StreamMessage> SubscriberStream<M> {
             {
                 bytes += entry.message.len();
                 if bytes > budget && !self.pending.is_empty() {
-                    return;
+                    return false;
                 }
                 self.pending.push_back((at, entry.message.clone()));
             }
             // Past an unreadable row too (the store reported it).
             self.read_to = at;
         }
+        true
     }
 
     /// Reads the next rows: from the tail, or from the store when behind it
@@ -408,7 +414,7 @@ impl<M: StreamMessage> SubscriberStream<M> {
         let from_store = match read {
             TailRead::Rows(rows) => {
                 // Shared with the tail: no byte budget.
-                self.accept(rows, usize::MAX);
+                let _ = self.accept(rows, usize::MAX);
                 return true;
             }
             TailRead::Behind => true,
@@ -419,7 +425,7 @@ impl<M: StreamMessage> SubscriberStream<M> {
                 self.tail.clone(),
                 self.store.clone(),
                 self.position,
-                self.page(),
+                self.store_page,
             )));
         }
         from_store
@@ -494,7 +500,12 @@ impl<M: StreamMessage> Stream for SubscriberStream<M> {
                             this.caught_up_at = this.caught_up_at.min(this.position);
                             this.exhausted = true;
                         }
-                        this.accept(rows, STORE_PAGE_BYTES);
+                        let all = this.accept(rows, STORE_PAGE_BYTES);
+                        this.store_page = if all {
+                            (this.store_page * 2).min(this.page())
+                        } else {
+                            this.pending.len().max(1)
+                        };
                         continue;
                     }
                 }
