@@ -563,15 +563,8 @@ async fn a_streamed_record_is_encoded_once_for_all_its_subscribers() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let metrics = pb::PatternEntropyMetrics {
-            shannon_entropy: 0.5,
-            max_possible_entropy: 1.0,
-            diversity_index: 0.5,
-            unique_pattern_count: 2,
-            effective_pattern_count: 2,
-            total_applications: 10,
-            dominant_pattern_share: 0.5,
             threshold_exceeded: i % 2 == 1,
-            ..Default::default()
+            ..common::valid::metrics()
         };
         let request = pb::RecordPatternEntropyRequest {
             metrics: Some(metrics),

@@ -87,15 +87,8 @@ async fn a_streamed_record_is_what_prost_encodes_and_what_was_recorded() {
     assert!(matches!(marker.event, Some(Event::CaughtUp(_))));
 
     let sent = pb::PatternEntropyMetrics {
-        shannon_entropy: 1.25,
-        max_possible_entropy: 2.0,
-        diversity_index: 0.625,
-        unique_pattern_count: 3,
-        effective_pattern_count: 2,
-        total_applications: 40,
-        dominant_pattern_share: 0.5,
         threshold_exceeded: true,
-        ..Default::default()
+        ..common::valid::metrics()
     };
     let id = server
         .entropy()
@@ -115,15 +108,15 @@ async fn a_streamed_record_is_what_prost_encodes_and_what_was_recorded() {
         panic!("not a snapshot: {streamed:?}");
     };
     assert_eq!(snapshot.id, id);
+    // As recorded, with the id and time the server gave it.
     assert_eq!(
-        (snapshot.shannon_entropy, snapshot.diversity_index),
-        (sent.shannon_entropy, sent.diversity_index)
+        pb::PatternEntropyMetrics {
+            id: String::new(),
+            calculated_at: sent.calculated_at.clone(),
+            ..snapshot.clone()
+        },
+        sent
     );
-    assert_eq!(
-        (snapshot.unique_pattern_count, snapshot.total_applications),
-        (sent.unique_pattern_count, sent.total_applications)
-    );
-    assert!(snapshot.threshold_exceeded);
     let history = server
         .entropy()
         .get_pattern_entropy_history(pb::GetPatternEntropyHistoryRequest::default())

@@ -138,7 +138,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     drop(ready);
     for _ in 0..args.subscribers {
-        readies.recv().await.ok_or("a subscription failed to open")?;
+        readies
+            .recv()
+            .await
+            .ok_or("a subscription failed to open")?;
     }
     let open_seconds = opened.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
