@@ -112,7 +112,7 @@ async fn a_streamed_record_is_what_prost_encodes_and_what_was_recorded() {
     assert_eq!(
         pb::PatternEntropyMetrics {
             id: String::new(),
-            calculated_at: sent.calculated_at.clone(),
+            calculated_at: sent.calculated_at,
             ..snapshot.clone()
         },
         sent
