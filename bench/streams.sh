@@ -29,8 +29,9 @@ mkdir -p "$(dirname "$out")"
   echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), server and client on the same machine"
   echo "# bench/streams.sh $*, server ${SERVER_BIN:-target/release/learning-service at $(git rev-parse --short HEAD)}"
   echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  target/release/stream-bench --server http://127.0.0.1:50071 --server-pid "$server" \
-    --subscribers 10000 --connections 20 "$@"
+  TIMEFORMAT='stream-bench CPU:          %U s user, %S s system (%R s elapsed)'
+  { time target/release/stream-bench --server http://127.0.0.1:50071 --server-pid "$server" \
+    --subscribers 10000 --connections 20 "$@"; } 2>&1
+  echo "server CPU:               $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s user+system", ($14 + $15) / hz}' "/proc/$server/stat") (start-up included)"
   echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# server CPU (user+system, clock ticks): $(awk '{print $14 + $15}' "/proc/$server/stat")"
 } | tee "$out"
