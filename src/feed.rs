@@ -8,6 +8,8 @@
 //! from the tail when its position is still covered, and from the store
 //! otherwise, so a slow subscriber is never dropped and never skips a row,
 //! and a thousand subscribers cost one query per commit, not a thousand.
+//! The tail holds each record with its stream message, converted and encoded
+//! once when the tail reads it: subscribers send those bytes as they are.
 
 use std::{
     collections::VecDeque,
@@ -22,6 +24,7 @@ use std::{
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
+    api::codec::Encoded,
     domain::records::{BudgetRecord, EntropySnapshot, ResponseRecord},
     store::{Position, Store, StoreResult, StreamTable, Streamed},
 };
@@ -34,9 +37,43 @@ pub const READ_BATCH: usize = 512;
 type Fetched<T> = StoreResult<Streamed<T>>;
 /// A row of a tail: None for a row the store could not read, which keeps
 /// its place so that streams move past it.
-type TailRow<T> = (Position, Option<Arc<T>>);
+pub type TailRow<T> = (Position, Option<Arc<Entry<T>>>);
 type Fetch<T> =
     Arc<dyn Fn(Position, usize) -> Pin<Box<dyn Future<Output = Fetched<T>> + Send>> + Send + Sync>;
+
+/// A streamed table's record as its stream sends it (the API layer knows how).
+pub trait StreamRecord: Send + Sync + 'static {
+    /// The stream message of this record, recorded at `at`.
+    fn message(&self, at: Position) -> Encoded;
+}
+
+/// A record and its stream message, encoded once for every subscriber.
+pub struct Entry<T> {
+    /// What subscribers' filters look at.
+    pub record: T,
+    pub message: Encoded,
+}
+
+/// Counts the encodings (`learning_stream_messages_encoded_total`), so that
+/// operators can compare them with the messages sent.
+fn entry<T: StreamRecord>(table: StreamTable, at: Position, record: T) -> Arc<Entry<T>> {
+    metrics::counter!(ENCODED_METRIC, "table" => label(table)).increment(1);
+    Arc::new(Entry {
+        message: record.message(at),
+        record,
+    })
+}
+
+pub const ENCODED_METRIC: &str = "learning_stream_messages_encoded_total";
+
+/// The table's name in metrics, as retention names it.
+fn label(table: StreamTable) -> &'static str {
+    match table {
+        StreamTable::Budget => "budget",
+        StreamTable::Responses => "responses",
+        StreamTable::Snapshots => "snapshots",
+    }
+}
 
 /// What the tail holds after a position.
 pub enum TailRead<T> {
@@ -65,7 +102,7 @@ pub struct Tail<T> {
     stale: AtomicBool,
 }
 
-impl<T: Send + Sync + 'static> Tail<T> {
+impl<T: StreamRecord> Tail<T> {
     fn new(table: StreamTable, high_water: Position, fetch: Fetch<T>) -> Self {
         Self {
             table,
@@ -124,7 +161,7 @@ impl<T: Send + Sync + 'static> Tail<T> {
         let rows = (self.fetch)(position, max).await?;
         Ok(rows
             .into_iter()
-            .map(|(at, row)| (at, row.map(Arc::new)))
+            .map(|(at, row)| (at, row.map(|row| entry(self.table, at, row))))
             .collect())
     }
 
@@ -162,7 +199,9 @@ impl<T: Send + Sync + 'static> Tail<T> {
             let mut state = self.write_state();
             for (at, row) in rows {
                 state.high_water = at;
-                state.rows.push_back((at, row.map(Arc::new)));
+                state
+                    .rows
+                    .push_back((at, row.map(|row| entry(self.table, at, row))));
             }
             while state.rows.len() > TAIL_CAPACITY {
                 if let Some((evicted, _)) = state.rows.pop_front() {
@@ -245,7 +284,7 @@ async fn tail<T, F, R>(
     read: F,
 ) -> StoreResult<Arc<Tail<T>>>
 where
-    T: Send + Sync + 'static,
+    T: StreamRecord,
     F: Fn(Arc<dyn Store>, Position, usize) -> R + Send + Sync + 'static,
     R: Future<Output = Fetched<T>> + Send + 'static,
 {
@@ -284,7 +323,7 @@ async fn refresh_loop(
 
 /// Rows deleted at the end of a table (another program cleared it) leave the
 /// tail ahead of the store; new rows would reuse rowids below its mark.
-async fn detect_reset<T: Send + Sync + 'static>(store: &dyn Store, tail: &Tail<T>) {
+async fn detect_reset<T: StreamRecord>(store: &dyn Store, tail: &Tail<T>) {
     if let Ok(bounds) = store.stream_bounds(tail.table()).await {
         let end = bounds.end();
         if end < tail.high_water() {
@@ -297,6 +336,12 @@ async fn detect_reset<T: Send + Sync + 'static>(store: &dyn Store, tail: &Tail<T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl StreamRecord for u32 {
+        fn message(&self, _: Position) -> Encoded {
+            Encoded::of(self)
+        }
+    }
 
     fn tail_over(rows: Vec<(i64, u32)>) -> Tail<u32> {
         let fetch: Fetch<u32> = Arc::new(move |after: Position, max: usize| {
@@ -331,7 +376,7 @@ mod tests {
                 let values: Vec<u32> = rows
                     .iter()
                     .flat_map(|(_, row)| row.as_deref())
-                    .copied()
+                    .map(|entry| entry.record)
                     .collect();
                 assert_eq!(values, vec![10, 20]);
             }

@@ -533,3 +533,78 @@ async fn rows_deleted_by_retention_are_counted() {
 }
 
 const RETENTION_DELETED: &str = "learning_retention_deleted_rows_total";
+
+/// A streamed record is converted and encoded once, however many streams
+/// send it: 20 subscribers, 3 of them filtered, 5 snapshots (2 above the
+/// threshold) make 5 encodings and 20 x 5 + 3 x 2 + 23 caught-up markers
+/// sent; the old server encoded each record once per subscriber.
+#[tokio::test]
+async fn a_streamed_record_is_encoded_once_for_all_its_subscribers() {
+    use pb::subscribe_pattern_entropy_response::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path(), &["--metrics-listen", "127.0.0.1:0"], &[]).await;
+    let channel = served.channel().await;
+    let mut entropy = EntropyServiceClient::new(channel);
+    let mut streams = Vec::new();
+    for subscriber in 0..23 {
+        let request = pb::SubscribePatternEntropyRequest {
+            threshold_exceeded_only: subscriber >= 20,
+            ..Default::default()
+        };
+        let mut stream = entropy
+            .subscribe_pattern_entropy(request)
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().expect("caught up");
+        assert!(matches!(first.event, Some(Event::CaughtUp(_))));
+        streams.push(stream);
+    }
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let metrics = pb::PatternEntropyMetrics {
+            threshold_exceeded: i % 2 == 1,
+            ..common::valid::metrics()
+        };
+        let request = pb::RecordPatternEntropyRequest {
+            metrics: Some(metrics),
+            request_id: String::new(),
+        };
+        let recorded = entropy.record_pattern_entropy(request).await.unwrap();
+        ids.push((recorded.into_inner().id, i % 2 == 1));
+    }
+    for (subscriber, stream) in streams.iter_mut().enumerate() {
+        let filtered = subscriber >= 20;
+        let expected: Vec<&String> = ids
+            .iter()
+            .filter(|(_, exceeded)| !filtered || *exceeded)
+            .map(|(id, _)| id)
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let message = tokio::time::timeout(WAIT, stream.message()).await;
+            if let Some(Event::Snapshot(snapshot)) = message.unwrap().unwrap().unwrap().event {
+                got.push(snapshot.id);
+            }
+        }
+        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "{subscriber}");
+    }
+    let subscribe = method(
+        "learning.v1.EntropyService",
+        "SubscribePatternEntropy",
+        "server_stream",
+    );
+    let metrics = scrape(&served).await;
+    assert_eq!(
+        metrics.value("grpc_server_msg_sent_total", &subscribe),
+        (20 * 5 + 3 * 2 + 23) as f64
+    );
+    assert_eq!(
+        metrics.value(
+            "learning_stream_messages_encoded_total",
+            &[("table", "snapshots")]
+        ),
+        5.0
+    );
+    served.stop().await;
+}

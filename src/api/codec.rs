@@ -5,13 +5,18 @@
 //! truncated field) is the sender's fault, and the service promises
 //! INVALID_ARGUMENT for bad input. The generated clients share the codec, so
 //! a client that cannot decode an answer sees the same code.
+//!
+//! The server side of a server-streaming method uses [`EncodedCodec`]
+//! instead (build.rs): its stream yields messages already encoded, once for
+//! all subscribers, and they are sent as they are.
 
 use std::marker::PhantomData;
 
+use bytes::{BufMut, Bytes};
 use prost::Message;
 use tonic::{
     Status,
-    codec::{BufferSettings, Codec, DecodeBuf, Decoder},
+    codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
 };
 use tonic_prost::ProstEncoder;
 
@@ -52,6 +57,70 @@ where
 
     fn decoder(&mut self) -> Self::Decoder {
         RequestDecoder(PhantomData)
+    }
+}
+
+/// A message already encoded as protobuf: the same bytes prost writes for
+/// it. Cloning shares them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded(Bytes);
+
+impl Encoded {
+    /// Encodes `message` (for what is sent to one stream only).
+    pub fn of(message: &impl Message) -> Self {
+        Self(message.encode_to_vec().into())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The codec of the server side of a streaming method: requests as
+/// [`LearningCodec`] decodes them, answers already [`Encoded`].
+#[derive(Debug, Clone)]
+pub struct EncodedCodec<U>(PhantomData<U>);
+
+impl<U> Default for EncodedCodec<U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<U: Message + Default + Send + 'static> Codec for EncodedCodec<U> {
+    type Encode = Encoded;
+    type Decode = U;
+    type Encoder = EncodedEncoder;
+    type Decoder = RequestDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestDecoder(PhantomData)
+    }
+}
+
+/// Copies an [`Encoded`] message into the frame as it is.
+#[derive(Debug, Clone)]
+pub struct EncodedEncoder;
+
+impl Encoder for EncodedEncoder {
+    type Item = Encoded;
+    type Error = Status;
+
+    fn encode(&mut self, item: Encoded, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item.0);
+        Ok(())
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        encode_buffers()
     }
 }
 

@@ -3,6 +3,8 @@
 //! progress on a quiet stream, and the end of a stream.
 
 use std::{
+    collections::VecDeque,
+    future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -11,43 +13,37 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
-    time::Instant,
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
+    time::{Instant, Sleep},
 };
 use tokio_stream::{Stream, wrappers::WatchStream};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::validate::invalid;
+use super::{codec::Encoded, validate::invalid};
 use crate::{
     domain::records::{BudgetRecord, ResponseRecord},
-    feed::{Feeds, Tail, TailRead},
+    feed::{Feeds, StreamRecord, Tail, TailRead, TailRow},
     store::{Position, Store, StreamFilter},
 };
 
 /// Largest accepted backfill.
 pub const MAX_BACKFILL: i32 = 1000;
-/// Messages buffered per subscriber before the producer waits for the client.
-/// Together with [`STALLED_AFTER`], this is all a subscriber holds while its
-/// client does not read, besides one encoded piece (see api/codec.rs): 2
-/// records of at most ~4.3 KiB each (4 KiB of reason).
-const BUFFERED_MESSAGES: usize = 2;
-/// Rows read from the tail or the store at once, at most. A stream starts
-/// with pages of [`BUFFERED_MESSAGES`] rows, doubles its page each time the
-/// client took a whole page without stalling, and starts over after a stall
-/// (as TCP's slow start does), so that thousands of stalled streams never
-/// hold a page each, even for a moment. A filtered stream, which may skip
-/// most rows, reads four times as many.
+/// Rows read from the tail or the store at once, at most: all that a stream
+/// whose client does not read holds besides what HTTP/2 holds for it (one
+/// encoded piece, see api/codec.rs). Rows from the tail are shared with it.
+/// A filtered stream, which may skip most rows, reads four times as many.
 const PAGE: usize = 16;
 const FILTERED_PAGES: usize = 4;
-/// A client that has taken no message for this long is stalled: the producer
-/// drops the rest of its page and reads it again once the client takes one,
-/// rather than keep up to a page of records per stalled stream.
-const STALLED_AFTER: Duration = Duration::from_millis(100);
+/// Bytes of messages kept from one read of the store, at most (a page of
+/// small records, one with a 4 KiB reason): rows read from the store belong
+/// to one stream, and thousands of stalled streams behind the tail must not
+/// hold a page of large records each.
+const STORE_PAGE_BYTES: usize = 8 * 1024;
 
 /// How one kind of stream renders its messages.
-pub trait StreamMessage: Sized + Send + 'static {
-    type Record: Send + Sync + 'static;
+pub trait StreamMessage: prost::Message + Sized + Send + 'static {
+    type Record: StreamRecord;
     /// Tags this stream's cursors, so that one stream's cursor is refused by another.
     const CURSOR_TAG: &'static str;
     fn record(cursor: String, record: &Self::Record) -> Self;
@@ -56,7 +52,8 @@ pub trait StreamMessage: Sized + Send + 'static {
 }
 
 /// Implements [`StreamMessage`] for a stream response whose `event` oneof has
-/// a record variant and the `CaughtUp` and `Progress` markers.
+/// a record variant and the `CaughtUp` and `Progress` markers, and
+/// [`StreamRecord`] for its record: this stream's message of it.
 macro_rules! stream_message {
     ($message:ty, $record:ty, $tag:literal, $module:ident :: $variant:ident, $convert:path) => {
         impl $crate::api::subscription::StreamMessage for $message {
@@ -82,6 +79,14 @@ macro_rules! stream_message {
                     cursor,
                     event: Some(pb::$module::Event::Progress(pb::StreamProgress {})),
                 }
+            }
+        }
+
+        impl $crate::feed::StreamRecord for $record {
+            fn message(&self, at: $crate::store::Position) -> $crate::api::codec::Encoded {
+                use $crate::api::subscription::StreamMessage;
+                let cursor = $crate::api::subscription::encode_cursor(<$message>::CURSOR_TAG, at);
+                $crate::api::codec::Encoded::of(&<$message>::record(cursor, self))
             }
         }
     };
@@ -152,27 +157,15 @@ impl Subscriptions {
             )
         })?;
         let filtered = !matches!(request.filter, StreamFilter::All);
-        let (start, caught_up_at) = self.start_position::<M>(&tail, request).await?;
-        let (sender, receiver) = mpsc::channel(BUFFERED_MESSAGES);
-        let producer = Producer {
+        let start = self.start_position::<M>(&tail, request).await?;
+        Ok(SubscriberStream::new(
+            self,
             tail,
-            position: start,
-            caught_up_at,
-            matches: Box::new(matches),
+            start,
+            Box::new(matches),
             filtered,
-            page: BUFFERED_MESSAGES,
-            sender,
-            progress_interval: self.progress_interval,
-            stopping: self.stopping.clone(),
-            store: self.store.clone(),
-            _permit: permit,
-        };
-        tokio::spawn(producer.run());
-        Ok(SubscriberStream {
-            receiver,
-            stopping: WatchStream::new(self.stopping.clone()),
-            ended: false,
-        })
+            permit,
+        ))
     }
 
     /// The position to start after, and the last row recorded so far (the
@@ -273,209 +266,275 @@ fn out_of_range(oldest: &str) -> Status {
 
 /// Which records a subscriber receives.
 type Matcher<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+type Rows<T> = Vec<TailRow<T>>;
+type StoreRead<T> = Pin<Box<dyn Future<Output = Result<Rows<T>, Status>> + Send>>;
 
-/// The task behind one stream.
-struct Producer<M: StreamMessage> {
+/// The stream handed to tonic, which polls it whenever HTTP/2 can send more:
+/// the stream reads the next rows then, so a client that does not read holds
+/// no more than the page being sent, and the stream needs no task or buffer
+/// of its own. A record from the tail goes out as the bytes the tail encoded
+/// for every subscriber. It ends with UNAVAILABLE as soon as the server
+/// starts shutting down, even when the client has not read what HTTP/2
+/// holds (it resumes from its last cursor), and never ends with OK.
+pub struct SubscriberStream<M: StreamMessage> {
     tail: Arc<Tail<M::Record>>,
+    store: Arc<dyn Store>,
     position: Position,
     /// The last row recorded when the stream started; the caught-up marker
     /// goes out once the position has passed it.
     caught_up_at: Position,
+    caught_up: bool,
     matches: Matcher<M::Record>,
     /// Not every row is delivered (a job or threshold filter).
     filtered: bool,
-    /// Rows to read next (see [`PAGE`]).
-    page: usize,
-    sender: mpsc::Sender<Result<Box<M>, Status>>,
+    /// The messages of the rows read and not yet sent, oldest first: at most
+    /// a page, and from the store at most [`STORE_PAGE_BYTES`].
+    pending: VecDeque<(Position, Encoded)>,
+    /// The last row read (sent, filtered out or unreadable).
+    read_to: Position,
+    /// The read from the store in progress, for a stream behind the tail.
+    reading: Option<StoreRead<M::Record>>,
+    /// The store had nothing more: wait for the tail to change.
+    exhausted: bool,
+    /// Rows to read from the store next: as many as [`STORE_PAGE_BYTES`]
+    /// kept last time, doubling up to a page while they all fit.
+    store_page: usize,
+    changes: WatchStream<u64>,
+    /// A quiet stream sends progress once it has sent nothing for this long.
     progress_interval: Duration,
-    stopping: watch::Receiver<bool>,
-    store: Arc<dyn Store>,
+    last_sent: Instant,
+    quiet: Pin<Box<Sleep>>,
+    stopping: WatchStream<bool>,
+    ended: bool,
     _permit: OwnedSemaphorePermit,
 }
 
-/// Why a producer stops early.
-enum Stop {
-    ClientGone,
-    ShuttingDown,
-}
+type Polled = Poll<Option<Result<Encoded, Status>>>;
 
-impl<M: StreamMessage> Producer<M> {
-    async fn run(mut self) {
-        let mut changes = self.tail.subscribe();
-        let mut caught_up = false;
-        let mut quiet_since = Instant::now();
-        loop {
-            if *self.stopping.borrow() {
-                return;
-            }
-            // Nothing is read while the client's buffer is full.
-            if self.room().await.is_err() {
-                return;
-            }
-            let page = if self.filtered {
-                self.page * FILTERED_PAGES
-            } else {
-                self.page
-            };
-            let read = self.tail.read_after(self.position, page);
-            // Behind the tail, or ahead of a tail that has not yet read the
-            // rows recorded before this stream started: ask the store.
-            let from_store = match &read {
-                TailRead::Behind => true,
-                TailRead::Waiting => self.position < self.caught_up_at,
-                TailRead::Rows(_) => false,
-            };
-            let rows = match read {
-                _ if from_store => match self.read_store(page).await {
-                    Ok(rows) => {
-                        if rows.is_empty() {
-                            // Rows recorded before the start were deleted meanwhile.
-                            self.caught_up_at = self.caught_up_at.min(self.position);
-                        }
-                        rows
-                    }
-                    Err(status) => {
-                        let _ = self.sender.send(Err(status)).await;
-                        return;
-                    }
-                },
-                TailRead::Rows(rows) => rows,
-                _ => Vec::new(),
-            };
-            if rows.is_empty() {
-                if !caught_up {
-                    caught_up = true;
-                    let marker = M::caught_up(encode_cursor(M::CURSOR_TAG, self.position));
-                    if self.send(marker).await.is_err() {
-                        return;
-                    }
-                    quiet_since = Instant::now();
-                }
-                tokio::select! {
-                    changed = changes.changed() => if changed.is_err() { return },
-                    _ = tokio::time::sleep_until(quiet_since + self.progress_interval) => {
-                        let progress = M::progress(encode_cursor(M::CURSOR_TAG, self.position));
-                        if self.send(progress).await.is_err() {
-                            return;
-                        }
-                        quiet_since = Instant::now();
-                    }
-                    _ = self.sender.closed() => return,
-                    _ = self.stopping.changed() => {}
-                }
-                continue;
-            }
-            let mut stalled = false;
-            for (at, record) in rows {
-                if let Some(record) = record
-                    && (self.matches)(&record)
-                {
-                    let message = M::record(encode_cursor(M::CURSOR_TAG, at), &record);
-                    match self.send_unless_stalled(message).await {
-                        Ok(true) => quiet_since = Instant::now(),
-                        // The rest of the page is read again once there is room.
-                        Ok(false) => {
-                            stalled = true;
-                            break;
-                        }
-                        Err(_) => return,
-                    }
-                }
-                // Past an unreadable row too (the store reported it).
+impl<M: StreamMessage> SubscriberStream<M> {
+    fn new(
+        subscriptions: &Subscriptions,
+        tail: Arc<Tail<M::Record>>,
+        (position, caught_up_at): (Position, Position),
+        matches: Matcher<M::Record>,
+        filtered: bool,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
+        let changes = WatchStream::from_changes(tail.subscribe());
+        let now = Instant::now();
+        Self {
+            tail,
+            store: subscriptions.store.clone(),
+            position,
+            caught_up_at,
+            caught_up: false,
+            matches,
+            filtered,
+            pending: VecDeque::new(),
+            read_to: position,
+            reading: None,
+            exhausted: false,
+            store_page: PAGE,
+            changes,
+            progress_interval: subscriptions.progress_interval,
+            last_sent: now,
+            quiet: Box::pin(tokio::time::sleep_until(
+                now + subscriptions.progress_interval,
+            )),
+            stopping: WatchStream::new(subscriptions.stopping.clone()),
+            ended: false,
+            _permit: permit,
+        }
+    }
+
+    fn page(&self) -> usize {
+        if self.filtered {
+            PAGE * FILTERED_PAGES
+        } else {
+            PAGE
+        }
+    }
+
+    fn sent(&mut self, message: Encoded) -> Polled {
+        self.last_sent = Instant::now();
+        Poll::Ready(Some(Ok(message)))
+    }
+
+    fn end(&mut self, status: Status) -> Polled {
+        self.ended = true;
+        Poll::Ready(Some(Err(status)))
+    }
+
+    /// The next pending message; once none is left, the position moves past
+    /// the rows of the page that were not sent.
+    fn next_pending(&mut self) -> Option<Encoded> {
+        match self.pending.pop_front() {
+            Some((at, message)) => {
                 self.position = at;
+                Some(message)
             }
-            self.page = if stalled {
-                BUFFERED_MESSAGES
-            } else {
-                (self.page * 2).min(PAGE)
-            };
+            None => {
+                self.position = self.read_to;
+                // Frees the page's memory while the stream waits.
+                self.pending = VecDeque::new();
+                None
+            }
         }
     }
 
-    /// Rows after the position from the store; fails when the rows right
-    /// after the position were pruned while this subscriber was behind.
-    async fn read_store(
-        &self,
-        page: usize,
-    ) -> Result<Vec<(Position, Option<Arc<M::Record>>)>, Status> {
-        let rows = self.tail.fetch_after(self.position, page).await?;
-        let skipped = rows
-            .first()
-            .is_some_and(|(at, _)| !self.position.is_followed_by(*at));
-        if skipped {
-            let bounds = self.store.stream_bounds(self.tail.table()).await?;
-            if let Some(oldest) = bounds
-                .oldest
-                .filter(|oldest| !self.position.is_followed_by(*oldest))
+    /// Keeps the messages of the rows this stream delivers, up to `budget`
+    /// bytes (at least one message); the rest is read again later. False
+    /// when the budget left rows out.
+    fn accept(&mut self, rows: Rows<M::Record>, budget: usize) -> bool {
+        let mut bytes = 0;
+        for (at, entry) in rows {
+            if let Some(entry) = entry
+                && (self.matches)(&entry.record)
             {
-                return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest.before())));
+                bytes += entry.message.len();
+                if bytes > budget && !self.pending.is_empty() {
+                    return false;
+                }
+                self.pending.push_back((at, entry.message.clone()));
             }
+            // Past an unreadable row too (the store reported it).
+            self.read_to = at;
         }
-        Ok(rows)
+        true
     }
 
-    /// Waits until the client's buffer has room for a message.
-    async fn room(&mut self) -> Result<(), Stop> {
-        tokio::select! {
-            reserved = self.sender.reserve() => reserved.map(drop).map_err(|_| Stop::ClientGone),
-            _ = self.stopping.changed() => Err(Stop::ShuttingDown),
+    /// Reads the next rows: from the tail, or from the store when behind it
+    /// or ahead of a tail that has not yet read the rows recorded before
+    /// this stream started. False: nothing to read until the tail changes.
+    fn read(&mut self) -> bool {
+        if self.exhausted {
+            return false;
         }
+        let read = self.tail.read_after(self.position, self.page());
+        let from_store = match read {
+            TailRead::Rows(rows) => {
+                // Shared with the tail: no byte budget.
+                let _ = self.accept(rows, usize::MAX);
+                return true;
+            }
+            TailRead::Behind => true,
+            TailRead::Waiting => self.position < self.caught_up_at,
+        };
+        if from_store {
+            self.reading = Some(Box::pin(read_store::<M>(
+                self.tail.clone(),
+                self.store.clone(),
+                self.position,
+                self.store_page,
+            )));
+        }
+        from_store
     }
 
-    /// Sends `message` unless the client's buffer stays full for
-    /// [`STALLED_AFTER`]: false then, and the message is dropped.
-    async fn send_unless_stalled(&mut self, message: M) -> Result<bool, Stop> {
-        match tokio::time::timeout(STALLED_AFTER, self.send(message)).await {
-            Ok(sent) => sent.map(|()| true),
-            Err(_) => Ok(false),
+    /// Progress once the stream has been quiet for the interval. The timer
+    /// is moved when it fires, not at every message sent.
+    fn poll_quiet(&mut self, context: &mut Context<'_>) -> Option<Encoded> {
+        while self.quiet.as_mut().poll(context).is_ready() {
+            let due = self.last_sent + self.progress_interval;
+            if Instant::now() >= due {
+                let progress = M::progress(encode_cursor(M::CURSOR_TAG, self.position));
+                return Some(Encoded::of(&progress));
+            }
+            self.quiet.as_mut().reset(due);
         }
-    }
-
-    /// Waits for room in the client's buffer; gives up when the client is
-    /// gone or the server stops.
-    async fn send(&mut self, message: M) -> Result<(), Stop> {
-        tokio::select! {
-            sent = self.sender.send(Ok(Box::new(message))) => sent.map_err(|_| Stop::ClientGone),
-            _ = self.stopping.changed() => Err(Stop::ShuttingDown),
-        }
+        None
     }
 }
 
-/// The stream handed to tonic. It ends with UNAVAILABLE as soon as the server
-/// starts shutting down, even when the client has not read what is buffered
-/// (it resumes from its last cursor), and never ends with OK. Its buffer holds
-/// boxed messages: a slot is then 16 bytes, and the buffer's first block of
-/// 32 slots 512 bytes rather than 5 KiB.
-pub struct SubscriberStream<M> {
-    receiver: mpsc::Receiver<Result<Box<M>, Status>>,
-    stopping: WatchStream<bool>,
-    ended: bool,
+/// Rows after `position` from the store; fails when the rows right after
+/// the position were pruned while the subscriber was behind.
+async fn read_store<M: StreamMessage>(
+    tail: Arc<Tail<M::Record>>,
+    store: Arc<dyn Store>,
+    position: Position,
+    page: usize,
+) -> Result<Rows<M::Record>, Status> {
+    let rows = tail.fetch_after(position, page).await?;
+    let skipped = rows
+        .first()
+        .is_some_and(|(at, _)| !position.is_followed_by(*at));
+    if skipped {
+        let bounds = store.stream_bounds(tail.table()).await?;
+        if let Some(oldest) = bounds
+            .oldest
+            .filter(|oldest| !position.is_followed_by(*oldest))
+        {
+            return Err(out_of_range(&encode_cursor(M::CURSOR_TAG, oldest.before())));
+        }
+    }
+    Ok(rows)
 }
 
-impl<M> Stream for SubscriberStream<M> {
-    type Item = Result<M, Status>;
+impl<M: StreamMessage> Stream for SubscriberStream<M> {
+    type Item = Result<Encoded, Status>;
 
-    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Polled {
+        let this = &mut *self;
+        if this.ended {
             return Poll::Ready(None);
         }
-        while let Poll::Ready(Some(stopping)) = Pin::new(&mut self.stopping).poll_next(context) {
-            if stopping {
-                self.ended = true;
-                return Poll::Ready(Some(Err(Status::unavailable(
+        while let Poll::Ready(stopping) = Pin::new(&mut this.stopping).poll_next(context) {
+            if stopping != Some(false) {
+                return this.end(Status::unavailable(
                     "the server is shutting down; resume with the last cursor received",
-                ))));
+                ));
             }
         }
-        match self.receiver.poll_recv(context) {
-            Poll::Ready(None) => {
-                // The producer only stops without an error when the server stops.
-                self.ended = true;
-                Poll::Ready(Some(Err(Status::unavailable(
-                    "the stream ended; resume with the last cursor received",
-                ))))
+        loop {
+            if let Some(message) = this.next_pending() {
+                return this.sent(message);
             }
-            other => other.map(|polled| polled.map(|item| item.map(|message| *message))),
+            if let Some(reading) = &mut this.reading {
+                match reading.as_mut().poll(context) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(status)) => return this.end(status),
+                    Poll::Ready(Ok(rows)) => {
+                        this.reading = None;
+                        if rows.is_empty() {
+                            // Rows recorded before the start were deleted meanwhile.
+                            this.caught_up_at = this.caught_up_at.min(this.position);
+                            this.exhausted = true;
+                        }
+                        let all = this.accept(rows, STORE_PAGE_BYTES);
+                        this.store_page = if all {
+                            (this.store_page * 2).min(this.page())
+                        } else {
+                            this.pending.len().max(1)
+                        };
+                        continue;
+                    }
+                }
+            }
+            if this.read() {
+                continue;
+            }
+            if !this.caught_up {
+                this.caught_up = true;
+                let marker = M::caught_up(encode_cursor(M::CURSOR_TAG, this.position));
+                return this.sent(Encoded::of(&marker));
+            }
+            match Pin::new(&mut this.changes).poll_next(context) {
+                Poll::Ready(Some(_)) => {
+                    this.exhausted = false;
+                    continue;
+                }
+                Poll::Ready(None) => {
+                    // The tail is gone: the server stops.
+                    return this.end(Status::unavailable(
+                        "the stream ended; resume with the last cursor received",
+                    ));
+                }
+                Poll::Pending => {}
+            }
+            return match this.poll_quiet(context) {
+                Some(progress) => this.sent(progress),
+                None => Poll::Pending,
+            };
         }
     }
 }

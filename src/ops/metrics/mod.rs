@@ -119,6 +119,10 @@ fn describe() {
         "learning_stream_subscribers",
         "Open server streams (Watch/Subscribe), by method."
     );
+    describe_counter!(
+        crate::feed::ENCODED_METRIC,
+        "Stream messages converted and encoded, once per record for all its subscribers (by table)."
+    );
     describe_histogram!(BATCH_SIZE, "Write operations committed together.");
     describe_histogram!(
         COMMIT_SECONDS,
