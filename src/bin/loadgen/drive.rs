@@ -73,12 +73,15 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// Every caller calls in a loop until the deadline; calls in flight at the
-/// deadline still count (their latency too).
+/// deadline still count (their latency too). With a `rate` (calls per
+/// second over all callers), each caller starts its calls at even intervals
+/// (catching up after a slow call) instead of back to back.
 pub async fn phase(
     channels: &[Channel],
     workload: &Workload,
     concurrency: usize,
     duration: Duration,
+    rate: Option<f64>,
 ) -> Outcome {
     let workload = Arc::new(workload.clone());
     let start = Instant::now();
@@ -87,11 +90,20 @@ pub async fn phase(
     for caller in 0..concurrency {
         let channel = channels[caller % channels.len()].clone();
         let workload = workload.clone();
+        let mut pace = rate.map(|rate| {
+            let period = Duration::from_secs_f64(concurrency as f64 / rate.max(1e-3));
+            // Callers start spread over one period, not all at once.
+            let first = start + period.mul_f64(caller as f64 / concurrency as f64);
+            tokio::time::interval_at(first.into(), period)
+        });
         tasks.push(tokio::spawn(async move {
             let mut latency = histogram();
             let (mut calls, mut errors, mut first_error) = (0_u64, 0_u64, None);
             let mut n = 0;
             while Instant::now() < deadline {
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
+                }
                 let sent = Instant::now();
                 let result = workload.call(&channel, caller, n).await;
                 let _ = latency.record(sent.elapsed().as_micros().max(1) as u64);

@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// applications of this last window (e.g. `1h`). Default: all time.
     #[arg(long, value_parser = humantime::parse_duration)]
     window: Option<Duration>,
+    /// Calls per second of the measured RPC over all callers, paced evenly
+    /// (e.g. 3000 for a background writer; the Check ceiling is not paced).
+    /// Default: each caller calls back to back.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -98,13 +103,13 @@ fn run(args: RunArgs) -> Result<(), String> {
         if let Some(channel) = channels.first() {
             workload.resolve(channel).await?;
         }
-        let measure = |workload: rpcs::Workload| {
+        let measure = |workload: rpcs::Workload, rate: Option<f64>| {
             let channels = &channels;
             async move {
-                drive::phase(channels, &workload, args.concurrency, args.warmup).await;
+                drive::phase(channels, &workload, args.concurrency, args.warmup, rate).await;
                 let cpu = cpu::start(args.server_pid);
                 let outcome =
-                    drive::phase(channels, &workload, args.concurrency, args.duration).await;
+                    drive::phase(channels, &workload, args.concurrency, args.duration, rate).await;
                 let cpu = cpu.per_call(outcome.calls);
                 (outcome, cpu)
             }
@@ -112,9 +117,9 @@ fn run(args: RunArgs) -> Result<(), String> {
         let ceiling = if args.no_ceiling {
             None
         } else {
-            Some(measure(rpcs::Workload::check()).await)
+            Some(measure(rpcs::Workload::check(), None).await)
         };
-        let measured = measure(workload).await;
+        let measured = measure(workload, args.rate).await;
         let memory = args.server_pid.map(rss::read);
         report(&args, &measured, ceiling.as_ref(), memory);
         Ok(())
