@@ -1,6 +1,6 @@
 # Sourced by the bench scripts: the release build, the header of a results
 # file, one server at a time and one measured phase. The caller sets NAME and
-# may set DURATION, WORK, PORT and CONNECTIONS first.
+# may set DURATION, WORK, PORT, CONNECTIONS and BIN (the binaries' folder) first.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-10s}
 WORK=${WORK:-$(mktemp -d /tmp/learning-bench.XXXXXX)}
@@ -8,7 +8,7 @@ OUT=bench/results/$NAME.txt
 PORT=${PORT:-50071}
 CONNECTIONS=${CONNECTIONS:-4}
 SERVER=http://127.0.0.1:$PORT
-BIN=target/release
+BIN=${BIN:-target/release}
 SERVER_PID=
 
 cargo build --release --quiet --bin learning-service --bin loadgen

@@ -593,39 +593,36 @@ async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
         return;
     };
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let readers: Vec<_> =
-        (0..8)
-            .map(|reader: usize| {
-                let mut entropy = server.entropy();
-                let done = done.clone();
-                tokio::spawn(async move {
-                    let mut reads = 0;
-                    while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
-                        if reader.is_multiple_of(2) {
-                            entropy
+    let readers: Vec<_> = (0..8)
+        .map(|reader: usize| {
+            let mut entropy = server.entropy();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    if reader.is_multiple_of(2) {
+                        entropy
                                 .calculate_pattern_entropy(
                                     pb::CalculatePatternEntropyRequest::default(),
                                 )
                                 .await
                                 .unwrap();
-                        } else {
-                            entropy
-                                .check_entropy_response_needed(
-                                    pb::CheckEntropyResponseNeededRequest {
-                                        job_hash: "job".into(),
-                                        cooldown_seconds: Some(0),
-                                        ..Default::default()
-                                    },
-                                )
-                                .await
-                                .unwrap();
-                        }
-                        reads += 1;
+                    } else {
+                        entropy
+                            .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
+                                job_hash: "job".into(),
+                                cooldown_seconds: Some(0),
+                                ..Default::default()
+                            })
+                            .await
+                            .unwrap();
                     }
-                    reads
-                })
+                    reads += 1;
+                }
+                reads
             })
-            .collect();
+        })
+        .collect();
     for n in 0..200 {
         record_application(&server, &ids[n % ids.len()], n).await;
     }

@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Default: each caller calls back to back.
     #[arg(long)]
     rate: Option<f64>,
+    /// RecordPatternApplication spreads its calls over the first N listed
+    /// patterns (at most 1000), round robin.
+    #[arg(long, default_value_t = 1)]
+    patterns: usize,
 }
 
 fn main() -> ExitCode {
@@ -101,7 +105,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     runtime.block_on(async {
         let channels = drive::connect(&args.server, args.connections.max(1)).await?;
         if let Some(channel) = channels.first() {
-            workload.resolve(channel).await?;
+            workload.resolve(channel, args.patterns).await?;
         }
         let measure = |workload: rpcs::Workload, rate: Option<f64>| {
             let channels = &channels;
