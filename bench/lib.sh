@@ -1,6 +1,7 @@
 # Sourced by the bench scripts: the release build, the header of a results
 # file, one server at a time and one measured phase. The caller sets NAME and
-# may set DURATION, WORK, PORT, CONNECTIONS and BIN (the binaries' folder) first.
+# may set DURATION, WORK, PORT, CONNECTIONS and BIN (the binaries' folder) first,
+# and SERVER_BIN (the server binary start runs) at any time.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-10s}
 WORK=${WORK:-$(mktemp -d /tmp/learning-bench.XXXXXX)}
@@ -20,9 +21,11 @@ echo "# duration per phase: $DURATION, $CONNECTIONS HTTP/2 connections; loadgen 
 
 start() { # db-file [serve flags...]: returns once the server answers health checks
   local db=$1; shift
-  $BIN/learning-service serve --db "$db" --listen 127.0.0.1:$PORT "$@" 2> "$WORK/server.log" &
+  ${SERVER_BIN:-$BIN/learning-service} serve --db "$db" --listen 127.0.0.1:$PORT "$@" \
+    2> "$WORK/server.log" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
+  # Up to 60 s: an older build rebuilds the aggregates of a newer file at open.
+  for _ in $(seq 600); do
     if $BIN/loadgen --server $SERVER --rpc Check --no-ceiling --duration 10ms --warmup 0s \
       --concurrency 1 > /dev/null 2>&1; then return; fi
     sleep 0.1

@@ -96,6 +96,25 @@ async fn assert_entropy_exact(server: &TestServer) {
     );
 }
 
+/// CheckEntropyResponseNeeded reads the same population as the full computation.
+async fn assert_check_reads_the_exact_diversity(server: &TestServer) {
+    let check = server
+        .entropy()
+        .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
+            job_hash: "job".into(),
+            entropy_threshold: Some(0.99),
+            cooldown_seconds: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        check.current_entropy,
+        Some(reference_entropy(&server.sql()).diversity_index)
+    );
+}
+
 fn insert_application(sql: &Connection, id: Option<&str>, pattern: Option<&str>) {
     sql.execute(
         "INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, \
@@ -172,21 +191,7 @@ async fn applications_written_by_another_program_are_counted_exactly() {
     .unwrap();
     assert_entropy_exact(&server).await;
 
-    let check = server
-        .entropy()
-        .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
-            job_hash: "job".into(),
-            entropy_threshold: Some(0.99),
-            cooldown_seconds: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        check.current_entropy,
-        Some(reference_entropy(&sql).diversity_index)
-    );
+    assert_check_reads_the_exact_diversity(&server).await;
     let listed = server
         .patterns()
         .list_patterns(pb::ListPatternsRequest::default())
@@ -634,20 +639,6 @@ async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
         assert!(reader.await.unwrap() > 0);
     }
     assert_entropy_exact(&server).await;
-    let check = server
-        .entropy()
-        .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
-            job_hash: "job".into(),
-            entropy_threshold: Some(0.99),
-            cooldown_seconds: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        check.current_entropy,
-        Some(reference_entropy(&server.sql()).diversity_index)
-    );
+    assert_check_reads_the_exact_diversity(&server).await;
     server.stop().await;
 }
