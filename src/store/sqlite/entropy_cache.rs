@@ -231,6 +231,14 @@ mod tests {
         .unwrap();
         assert_exact(&store, &path).await;
         assert_eq!(store.entropy_cache.computations(), (4, 1));
+        // More changed patterns than a scan costs.
+        sql.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+             INSERT INTO patterns (id, pattern_type, pattern_name) SELECT 'q' || i, 't', 'n' FROM n;",
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (5, 1));
         store.close(Duration::from_secs(5));
     }
 
