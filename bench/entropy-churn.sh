@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Entropy while applications are recorded (issue #18), on two server builds
-# alternately: at 10,000 patterns and 1M applications, one caller records
+# alternately: at 10,000 patterns and 1M applications, a writer (16 callers) records
 # RATE applications/s (RecordPatternApplication, paced) while
-# CalculatePatternEntropy (1 and 64 callers) and CheckEntropyResponseNeeded
-# (64 callers) are measured; then RecordPatternApplication alone, unpaced
+# CalculatePatternEntropy (1 and 64 callers), CheckEntropyResponseNeeded
+# (64 callers) and, as the floor, grpc.health.v1 Check (64) are measured; then RecordPatternApplication alone, unpaced
 # (4 and 64 callers), for the cost of the triggers on writes. Tool: loadgen
 # (this tree's, for both builds).
 #
@@ -30,15 +30,17 @@ run() { # name binary
   echo; echo "## $1: $2 (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   SERVER_BIN=$2
   start "$(fresh entropy.db)" --log-level warn
-  # Covers the three measured phases and their 1 s warm-ups.
-  $BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 4 --connections 1 \
-    --rate "$RATE" --patterns "$SPREAD" --duration $((3 * SECONDS_PER_PHASE + 5))s --warmup 0s \
+  # Covers the four measured phases and their 1 s warm-ups.
+  $BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 16 --connections 1 \
+    --rate "$RATE" --patterns "$SPREAD" --duration $((4 * SECONDS_PER_PHASE + 7))s --warmup 0s \
     --no-ceiling --label "$1-churn-writes" > "$WORK/churn.txt" &
   local churn=$!
   sleep 1
   load "$1-churn-latency" --rpc CalculatePatternEntropy --concurrency 1 --no-ceiling
   load "$1-churn-64" --rpc CalculatePatternEntropy --concurrency 64 --no-ceiling
   load "$1-churn-check-64" --rpc CheckEntropyResponseNeeded --concurrency 64 --no-ceiling
+  # The floor under the same load: grpc.health.v1 Check, which reads nothing.
+  load "$1-churn-ceiling-64" --rpc Check --concurrency 64 --no-ceiling
   wait "$churn"; echo; cat "$WORK/churn.txt"
   stop
   start "$(fresh entropy.db)" --log-level warn

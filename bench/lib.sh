@@ -12,7 +12,8 @@ SERVER=http://127.0.0.1:$PORT
 BIN=${BIN:-target/release}
 SERVER_PID=
 
-cargo build --release --quiet --bin learning-service --bin loadgen
+# With BIN set elsewhere, the binaries there are used as they are.
+[[ $BIN != target/release ]] || cargo build --release --quiet --bin learning-service --bin loadgen
 mkdir -p bench/results
 exec > >(tee "$OUT") 2>&1
 echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)"

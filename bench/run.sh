@@ -57,7 +57,7 @@ serve "$(fresh entropy.db)"
 SECONDS_PER_PHASE=${DURATION%s}
 [[ $SECONDS_PER_PHASE =~ ^[0-9]+$ ]] || SECONDS_PER_PHASE=10
 # Long enough to cover the three measured phases and their warm-ups.
-$BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 4 --connections 1 \
+$BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 16 --connections 1 \
   --rate "$CHURN_RATE" --duration $((3 * SECONDS_PER_PHASE + 8))s --no-ceiling \
   --label "entropy-churn-writes" > "$WORK/churn.txt" &
 CHURN_PID=$!
