@@ -52,17 +52,19 @@ for rpc in CalculatePatternEntropy CheckEntropyResponseNeeded; do
 done
 stop
 
-echo; echo "## Entropy while applications are recorded (the cached entropy is recomputed after each)"
+echo; echo "## Entropy while applications are recorded (${CHURN_RATE:=3000}/s; the cache applies each change)"
 serve "$(fresh entropy.db)"
 SECONDS_PER_PHASE=${DURATION%s}
 [[ $SECONDS_PER_PHASE =~ ^[0-9]+$ ]] || SECONDS_PER_PHASE=10
-# Long enough to cover both measured phases and their warm-ups.
-$BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 4 --connections 1 \
-  --duration $((2 * SECONDS_PER_PHASE + 6))s --no-ceiling --label "entropy-churn-writes" > "$WORK/churn.txt" &
+# Long enough to cover the three measured phases and their warm-ups.
+$BIN/loadgen --server $SERVER --rpc RecordPatternApplication --concurrency 16 --connections 1 \
+  --rate "$CHURN_RATE" --duration $((3 * SECONDS_PER_PHASE + 8))s --no-ceiling \
+  --label "entropy-churn-writes" > "$WORK/churn.txt" &
 CHURN_PID=$!
 sleep 2
 load "entropy-churn-latency" --rpc CalculatePatternEntropy --concurrency 1 --no-ceiling
 load "entropy-churn-64" --rpc CalculatePatternEntropy --no-ceiling
+load "entropy-churn-check-64" --rpc CheckEntropyResponseNeeded --no-ceiling
 wait "$CHURN_PID"; echo; cat "$WORK/churn.txt"
 stop
 

@@ -11,18 +11,57 @@ use learning_service::{domain::entropy::PopulationEntropy, pb};
 use rusqlite::{Connection, params};
 
 /// The original's population query, over the raw rows.
-fn reference_entropy(sql: &Connection) -> PopulationEntropy {
-    let counts: Vec<i64> = sql
-        .prepare(
-            "SELECT COUNT(a.id) FROM patterns p \
+fn raw_counts(sql: &Connection) -> Vec<i64> {
+    sql.prepare(
+        "SELECT COUNT(a.id) FROM patterns p \
              LEFT JOIN pattern_applications a ON a.pattern_id = p.id GROUP BY p.id",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    PopulationEntropy::from_counts(counts)
+    )
+    .unwrap()
+    .query_map([], |r| r.get(0))
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// The service's full computation over the raw rows: what the cache,
+/// however it got there, must serve bit for bit.
+fn reference_entropy(sql: &Connection) -> PopulationEntropy {
+    PopulationEntropy::from_counts(raw_counts(sql))
+}
+
+/// The original's formula (p log2 p summed in row order, then negated):
+/// the service's entropy and diversity agree within 1e-12.
+fn assert_near_the_original_formula(sql: &Connection, served: &pb::PatternEntropyMetrics) {
+    let applied: Vec<f64> = raw_counts(sql)
+        .into_iter()
+        .filter(|&c| c > 0)
+        .map(|c| c as f64)
+        .collect();
+    let total: f64 = applied.iter().sum();
+    let h = if total > 0.0 {
+        -applied
+            .iter()
+            .map(|c| (c / total) * (c / total).log2())
+            .sum::<f64>()
+    } else {
+        0.0
+    };
+    let max = if applied.len() > 1 {
+        (applied.len() as f64).log2()
+    } else {
+        1.0
+    };
+    let diversity = if total > 0.0 { (h / max).min(1.0) } else { 0.0 };
+    assert!(
+        (served.shannon_entropy - h).abs() <= 1e-12,
+        "H {} vs {h}",
+        served.shannon_entropy
+    );
+    assert!(
+        (served.diversity_index - diversity).abs() <= 1e-12,
+        "diversity {} vs {diversity}",
+        served.diversity_index
+    );
 }
 
 async fn served_entropy(server: &TestServer) -> pb::PatternEntropyMetrics {
@@ -39,6 +78,10 @@ async fn served_entropy(server: &TestServer) -> pb::PatternEntropyMetrics {
 async fn assert_entropy_exact(server: &TestServer) {
     let expected = reference_entropy(&server.sql());
     let served = served_entropy(server).await;
+    assert_near_the_original_formula(&server.sql(), &served);
+    assert_eq!(served.max_possible_entropy, expected.max_possible_entropy);
+    assert_eq!(served.perplexity, expected.perplexity);
+    assert_eq!(served.inverse_simpson, expected.inverse_simpson);
     assert_eq!(served.unique_pattern_count, expected.unique_pattern_count);
     assert_eq!(
         served.effective_pattern_count,
@@ -50,6 +93,25 @@ async fn assert_entropy_exact(server: &TestServer) {
     assert_eq!(
         served.dominant_pattern_share,
         expected.dominant_pattern_share
+    );
+}
+
+/// CheckEntropyResponseNeeded reads the same population as the full computation.
+async fn assert_check_reads_the_exact_diversity(server: &TestServer) {
+    let check = server
+        .entropy()
+        .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
+            job_hash: "job".into(),
+            entropy_threshold: Some(0.99),
+            cooldown_seconds: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        check.current_entropy,
+        Some(reference_entropy(&server.sql()).diversity_index)
     );
 }
 
@@ -129,21 +191,7 @@ async fn applications_written_by_another_program_are_counted_exactly() {
     .unwrap();
     assert_entropy_exact(&server).await;
 
-    let check = server
-        .entropy()
-        .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
-            job_hash: "job".into(),
-            entropy_threshold: Some(0.99),
-            cooldown_seconds: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        check.current_entropy,
-        Some(reference_entropy(&sql).diversity_index)
-    );
+    assert_check_reads_the_exact_diversity(&server).await;
     let listed = server
         .patterns()
         .list_patterns(pb::ListPatternsRequest::default())
@@ -409,19 +457,11 @@ c.execute("DELETE FROM pattern_applications WHERE id = 'py-a0'")
 c.commit()
 print(c.execute("PRAGMA integrity_check").fetchone()[0])
 "#;
-    let output = match std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&server.db)
-        .output()
-    {
-        Ok(output) => output,
-        Err(error) => {
-            prerequisite::missing(&format!("python3 ({error})"));
-            server.stop().await;
-            return;
-        }
+    let Some(child) = python(script, &[&server.db.to_string_lossy()]) else {
+        server.stop().await;
+        return;
     };
+    let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -434,5 +474,171 @@ print(c.execute("PRAGMA integrity_check").fetchone()[0])
     assert_eq!(served_entropy(&server).await.total_applications, 4);
     assert_budget_statistics_exact(&server, Some("PY")).await;
     assert_budget_statistics_exact(&server, None).await;
+    server.stop().await;
+}
+
+/// The original store's writes of applications and patterns: random
+/// transactions on its own connection (Python's sqlite3), as the
+/// original's runner and its `clear`/rename paths would make them.
+const ORIGINAL_WRITER: &str = r#"
+import random, sqlite3, sys, uuid
+db, seed, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(seed)
+c = sqlite3.connect(db, timeout=30.0)
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("PRAGMA foreign_keys=ON")
+shared = [r[0] for r in c.execute("SELECT id FROM patterns WHERE id NOT LIKE 'py-%'")]
+own = [r[0] for r in c.execute("SELECT id FROM patterns WHERE id LIKE 'py-%'")]
+def any_pattern():
+    return rnd.choice(shared + own)
+for r in range(rounds):
+    op = rnd.random()
+    if op < 0.75:
+        for _ in range(rnd.randint(1, 6)):
+            c.execute("INSERT INTO pattern_applications (id, pattern_id, execution_id, applied_at, pattern_led_to_success) VALUES (?, ?, 'py', '2025-01-01T10:00:00', 1)", (str(uuid.uuid4()), any_pattern()))
+    elif op < 0.83:
+        c.execute("DELETE FROM pattern_applications WHERE id IN (SELECT id FROM pattern_applications WHERE pattern_id = ? LIMIT 2)", (any_pattern(),))
+    elif op < 0.89:
+        c.execute("UPDATE pattern_applications SET pattern_id = ? WHERE id IN (SELECT id FROM pattern_applications WHERE pattern_id = ? LIMIT 3)", (any_pattern(), any_pattern()))
+    elif op < 0.94 or not own:
+        new = "py-%d-%d" % (seed, r)
+        c.execute("INSERT INTO patterns (id, pattern_type, pattern_name) VALUES (?, 't', 'n')", (new,))
+        own.append(new)
+    elif op < 0.97:
+        old = own.pop(rnd.randrange(len(own)))
+        new = old + "-renamed"
+        c.execute("UPDATE patterns SET id = ? WHERE id = ?", (new, old))
+        own.append(new)
+    else:
+        # Its applications stay, as orphans the population ignores.
+        c.execute("DELETE FROM patterns WHERE id = ?", (own.pop(rnd.randrange(len(own))),))
+    c.commit()
+print("python sqlite", sqlite3.sqlite_version, "rounds", rounds)
+"#;
+
+/// Runs `script` with python3 and `args`; None where python3 is missing
+/// (a failure in CI).
+fn python(script: &str, args: &[&str]) -> Option<std::process::Child> {
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => Some(child),
+        Err(error) => {
+            prerequisite::missing(&format!("python3 ({error})"));
+            None
+        }
+    }
+}
+
+fn finished(child: std::process::Child) {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn record_application(server: &TestServer, pattern_id: &str, n: usize) {
+    server
+        .patterns()
+        .record_pattern_application(pb::RecordPatternApplicationRequest {
+            pattern_id: pattern_id.to_owned(),
+            execution_id: format!("grpc-{n}"),
+            pattern_led_to_success: n.is_multiple_of(2),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The cached entropy follows changes by the patterns that changed. Served
+/// after each batch of the original store's transactions, and of the
+/// service's own RPCs, it equals the full computation over the raw rows bit
+/// for bit; and again after both wrote at the same time while 8 callers read.
+#[tokio::test]
+async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
+    let server = TestServer::start().await;
+    let counts: Vec<i64> = (0..60).map(|i| (i * 7) % 13).collect();
+    let ids = common::seed_applications(&server.sql(), &counts);
+    let db = server.db.to_string_lossy().into_owned();
+    assert_entropy_exact(&server).await;
+
+    for batch in 0..6_usize {
+        let Some(writer) = python(ORIGINAL_WRITER, &[&db, &batch.to_string(), "40"]) else {
+            server.stop().await;
+            return;
+        };
+        finished(writer);
+        assert_entropy_exact(&server).await;
+        for n in 0..5 {
+            record_application(&server, &ids[(batch * 11 + n * 3) % ids.len()], n).await;
+            assert_entropy_exact(&server).await;
+        }
+    }
+    // A pattern whose id is NULL: one group of the population, and a change
+    // the log names as "recompute everything".
+    server
+        .sql()
+        .execute(
+            "INSERT INTO patterns (id, pattern_type, pattern_name) VALUES (NULL, 't', 'n')",
+            [],
+        )
+        .unwrap();
+    assert_entropy_exact(&server).await;
+
+    let Some(writer) = python(ORIGINAL_WRITER, &[&db, "99", "400"]) else {
+        server.stop().await;
+        return;
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..8)
+        .map(|reader: usize| {
+            let mut entropy = server.entropy();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    if reader.is_multiple_of(2) {
+                        entropy
+                                .calculate_pattern_entropy(
+                                    pb::CalculatePatternEntropyRequest::default(),
+                                )
+                                .await
+                                .unwrap();
+                    } else {
+                        entropy
+                            .check_entropy_response_needed(pb::CheckEntropyResponseNeededRequest {
+                                job_hash: "job".into(),
+                                cooldown_seconds: Some(0),
+                                ..Default::default()
+                            })
+                            .await
+                            .unwrap();
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for n in 0..200 {
+        record_application(&server, &ids[n % ids.len()], n).await;
+    }
+    tokio::task::spawn_blocking(move || finished(writer))
+        .await
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+    assert_entropy_exact(&server).await;
+    assert_check_reads_the_exact_diversity(&server).await;
     server.stop().await;
 }

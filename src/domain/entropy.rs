@@ -1,6 +1,6 @@
 //! Shannon entropy of the pattern population (the original's formulas).
 
-use super::positive_zero;
+use super::entropy_sums::EntropySums;
 
 /// Diversity of pattern applications. Counts are per known pattern.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -12,48 +12,15 @@ pub struct PopulationEntropy {
     pub effective_pattern_count: i64,
     pub total_applications: i64,
     pub dominant_pattern_share: f64,
-    /// Effective numbers of patterns in use (see [`EffectiveNumbers`]): set
-    /// whenever the service computes an entropy; None on a snapshot recorded
-    /// without them (by the original store, or by a client).
+    /// Effective numbers of patterns in use (Hill numbers of order 1 and 2):
+    /// set whenever the service computes an entropy; None on a snapshot
+    /// recorded without them (by the original store, or by a client).
+    /// The perplexity is 2^H (the entropy is in bits): the number of equally
+    /// used patterns with the same entropy. The inverse Simpson index is
+    /// 1 / sum(p^2): it weighs the dominant patterns more (never above the
+    /// perplexity). Nothing applied gives 0 for both.
     pub perplexity: Option<f64>,
     pub inverse_simpson: Option<f64>,
-}
-
-/// Two effective numbers of patterns in use (Hill numbers of order 1 and 2).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EffectiveNumbers {
-    /// 2^H: the entropy is in bits (log2), so the base of the perplexity is
-    /// 2 too. The number of equally used patterns with the same entropy.
-    pub perplexity: f64,
-    /// 1 / sum(p^2): weighs the dominant patterns more (never above the
-    /// perplexity).
-    pub inverse_simpson: f64,
-}
-
-impl EffectiveNumbers {
-    /// From the entropy in bits and the applied counts (all > 0). Nothing
-    /// applied gives 0 for both: no pattern is in use.
-    pub fn of(shannon_entropy: f64, applied: &[i64]) -> Self {
-        let total: i64 = applied.iter().sum();
-        if total == 0 {
-            return Self {
-                perplexity: 0.0,
-                inverse_simpson: 0.0,
-            };
-        }
-        let total = total as f64;
-        let simpson: f64 = applied
-            .iter()
-            .map(|&c| {
-                let p = c as f64 / total;
-                p * p
-            })
-            .sum();
-        Self {
-            perplexity: shannon_entropy.exp2(),
-            inverse_simpson: 1.0 / simpson,
-        }
-    }
 }
 
 impl PopulationEntropy {
@@ -62,56 +29,25 @@ impl PopulationEntropy {
     ///
     /// H = -sum(p log2 p) over patterns applied at least once; Hmax = log2(N)
     /// for N > 1 effective patterns, else 1.0; diversity = H / Hmax. Nothing
-    /// applied gives all zeros.
+    /// applied gives all zeros. Computed from running sums (see
+    /// [`EntropySums`]), as the cached population entropy is, so that both
+    /// agree bit for bit.
     pub fn from_counts(counts: impl IntoIterator<Item = i64>) -> Self {
-        let counts: Vec<i64> = counts.into_iter().collect();
-        let unique = counts.len() as i64;
-        let applied: Vec<i64> = counts.into_iter().filter(|&c| c > 0).collect();
-        let total: i64 = applied.iter().sum();
-        if total == 0 {
-            return Self {
-                shannon_entropy: 0.0,
-                max_possible_entropy: 0.0,
-                diversity_index: 0.0,
-                unique_pattern_count: unique,
-                effective_pattern_count: 0,
-                total_applications: 0,
-                dominant_pattern_share: 0.0,
-                perplexity: Some(0.0),
-                inverse_simpson: Some(0.0),
-            };
-        }
-        let total_f = total as f64;
-        // Summed in order, then negated, as the original does.
-        let sum: f64 = applied
-            .iter()
-            .map(|&c| {
-                let p = c as f64 / total_f;
-                p * p.log2()
-            })
-            .sum();
-        let shannon = positive_zero(-sum);
-        let effective = applied.len() as i64;
-        let max_possible = if effective > 1 {
-            (effective as f64).log2()
-        } else {
-            1.0
-        };
-        let dominant = applied.iter().copied().max().unwrap_or(0) as f64 / total_f;
-        let effective_numbers = EffectiveNumbers::of(shannon, &applied);
+        EntropySums::from_counts(counts).entropy()
+    }
+
+    /// `unique` patterns, none applied: every other field is zero.
+    pub fn nothing_applied(unique: i64) -> Self {
         Self {
-            shannon_entropy: shannon,
-            max_possible_entropy: max_possible,
-            // Rounding in the sum can put H a few ulps above log2(N) for a
-            // uniform population (27 patterns: 1.0000000000000007); the index
-            // is a fraction, and RecordPatternEntropy refuses one above 1.
-            diversity_index: positive_zero((shannon / max_possible).min(1.0)),
+            shannon_entropy: 0.0,
+            max_possible_entropy: 0.0,
+            diversity_index: 0.0,
             unique_pattern_count: unique,
-            effective_pattern_count: effective,
-            total_applications: total,
-            dominant_pattern_share: dominant,
-            perplexity: Some(effective_numbers.perplexity),
-            inverse_simpson: Some(effective_numbers.inverse_simpson),
+            effective_pattern_count: 0,
+            total_applications: 0,
+            dominant_pattern_share: 0.0,
+            perplexity: Some(0.0),
+            inverse_simpson: Some(0.0),
         }
     }
 }

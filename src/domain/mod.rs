@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod diversity;
 pub mod entropy;
+pub mod entropy_sums;
 pub mod explanation;
 pub mod records;
 pub mod replay;

@@ -73,9 +73,9 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// Every caller calls in a loop until the deadline; calls in flight at the
-/// deadline still count (their latency too). With a `rate`, the callers
-/// together start at most that many calls per second, evenly spaced (a
-/// caller more than one spacing behind its schedule does not catch up).
+/// deadline still count (their latency too). With a `rate` (calls per
+/// second over all callers), each caller starts its calls at even intervals
+/// (catching up after a slow call) instead of back to back.
 pub async fn phase(
     channels: &[Channel],
     workload: &Workload,
@@ -90,28 +90,19 @@ pub async fn phase(
     for caller in 0..concurrency {
         let channel = channels[caller % channels.len()].clone();
         let workload = workload.clone();
-        // Caller c's nth call is due at start + (n + c / C) * C / rate.
-        let spacing = rate
-            .filter(|rate| *rate > 0.0)
-            .map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
-        let offset = spacing.map(|s| s.mul_f64(caller as f64 / concurrency as f64));
+        let mut pace = rate.map(|rate| {
+            let period = Duration::from_secs_f64(concurrency as f64 / rate.max(1e-3));
+            // Callers start spread over one period, not all at once.
+            let first = start + period.mul_f64(caller as f64 / concurrency as f64);
+            tokio::time::interval_at(first.into(), period)
+        });
         tasks.push(tokio::spawn(async move {
-            let mut due = offset.map(|offset| start + offset);
             let mut latency = histogram();
             let (mut calls, mut errors, mut first_error) = (0_u64, 0_u64, None);
             let mut n = 0;
             while Instant::now() < deadline {
-                if let (Some(at), Some(spacing)) = (due, spacing) {
-                    if at >= deadline {
-                        break;
-                    }
-                    tokio::time::sleep_until(at.into()).await;
-                    // Late wake-ups (timer granularity, a busy machine) are
-                    // made up; a caller more than one spacing behind (after a
-                    // slow call) restarts from now rather than bursting.
-                    let next = at + spacing;
-                    let now = Instant::now();
-                    due = Some(if next + spacing < now { now } else { next });
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
                 }
                 let sent = Instant::now();
                 let result = workload.call(&channel, caller, n).await;

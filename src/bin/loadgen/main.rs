@@ -70,10 +70,15 @@ pub struct RunArgs {
     /// applications of this last window (e.g. `1h`). Default: all time.
     #[arg(long, value_parser = humantime::parse_duration)]
     window: Option<Duration>,
-    /// Start at most this many calls per second, all callers together (e.g. a
-    /// steady stream of writes beside another measurement). Default: unpaced.
+    /// Calls per second of the measured RPC over all callers, paced evenly
+    /// (e.g. 3000 for a background writer; the Check ceiling is not paced).
+    /// Default: each caller calls back to back.
     #[arg(long)]
     rate: Option<f64>,
+    /// RecordPatternApplication spreads its calls over the first N listed
+    /// patterns (at most 1000), round robin.
+    #[arg(long, default_value_t = 1)]
+    patterns: usize,
 }
 
 fn main() -> ExitCode {
@@ -105,28 +110,15 @@ fn run(args: RunArgs) -> Result<(), String> {
     runtime.block_on(async {
         let channels = drive::connect(&args.server, args.connections.max(1)).await?;
         if let Some(channel) = channels.first() {
-            workload.resolve(channel).await?;
+            workload.resolve(channel, args.patterns).await?;
         }
-        let measure = |workload: rpcs::Workload| {
+        let measure = |workload: rpcs::Workload, rate: Option<f64>| {
             let channels = &channels;
             async move {
-                drive::phase(
-                    channels,
-                    &workload,
-                    args.concurrency,
-                    args.warmup,
-                    args.rate,
-                )
-                .await;
+                drive::phase(channels, &workload, args.concurrency, args.warmup, rate).await;
                 let cpu = cpu::start(args.server_pid);
-                let outcome = drive::phase(
-                    channels,
-                    &workload,
-                    args.concurrency,
-                    args.duration,
-                    args.rate,
-                )
-                .await;
+                let outcome =
+                    drive::phase(channels, &workload, args.concurrency, args.duration, rate).await;
                 let cpu = cpu.per_call(outcome.calls);
                 (outcome, cpu)
             }
@@ -134,9 +126,9 @@ fn run(args: RunArgs) -> Result<(), String> {
         let ceiling = if args.no_ceiling {
             None
         } else {
-            Some(measure(rpcs::Workload::check()).await)
+            Some(measure(rpcs::Workload::check(), None).await)
         };
-        let measured = measure(workload).await;
+        let measured = measure(workload, args.rate).await;
         let memory = args.server_pid.map(rss::read);
         report(&args, &measured, ceiling.as_ref(), memory);
         Ok(())

@@ -77,8 +77,9 @@ fn parse(name: &str) -> Option<Rpc> {
 pub struct Workload {
     rpcs: Vec<Rpc>,
     jobs: usize,
-    /// The pattern RecordPatternApplication applies (see [`Workload::resolve`]).
-    pattern_id: String,
+    /// The patterns RecordPatternApplication applies, round robin (see
+    /// [`Workload::resolve`]).
+    pattern_ids: Vec<String>,
     /// The window of the entropy readings (None: all time).
     window: Option<prost_types::Duration>,
 }
@@ -96,7 +97,7 @@ impl Workload {
         Ok(Self {
             rpcs,
             jobs,
-            pattern_id: String::new(),
+            pattern_ids: Vec::new(),
             window: None,
         })
     }
@@ -112,25 +113,26 @@ impl Workload {
         }
     }
 
-    /// Picks a known pattern (the first listed) when the workload applies one.
-    pub async fn resolve(&mut self, channel: &Channel) -> Result<(), String> {
+    /// Picks known patterns (the first `patterns` listed, at least one)
+    /// when the workload applies them.
+    pub async fn resolve(&mut self, channel: &Channel, patterns: usize) -> Result<(), String> {
         if !self.rpcs.contains(&Rpc::RecordPatternApplication) {
             return Ok(());
         }
         let listed = PatternServiceClient::new(channel.clone())
             .list_patterns(pb::ListPatternsRequest {
-                limit: 1,
+                limit: patterns.clamp(1, 1000) as i32,
                 ..Default::default()
             })
             .await
             .map_err(|e| format!("cannot list patterns: {e}"))?
             .into_inner();
-        self.pattern_id = listed
-            .patterns
-            .into_iter()
-            .next()
-            .map(|p| p.id)
-            .ok_or("RecordPatternApplication needs a pattern: seed some with `loadgen seed`")?;
+        self.pattern_ids = listed.patterns.into_iter().map(|p| p.id).collect();
+        if self.pattern_ids.is_empty() {
+            return Err(
+                "RecordPatternApplication needs a pattern: seed some with `loadgen seed`".into(),
+            );
+        }
         Ok(())
     }
 
@@ -138,7 +140,7 @@ impl Workload {
         Self {
             rpcs: vec![Rpc::Check],
             jobs: 1,
-            pattern_id: String::new(),
+            pattern_ids: Vec::new(),
             window: None,
         }
     }
@@ -217,7 +219,11 @@ impl Workload {
             }
             Rpc::RecordPatternApplication => {
                 Request::RecordPatternApplication(pb::RecordPatternApplicationRequest {
-                    pattern_id: self.pattern_id.clone(),
+                    pattern_id: self
+                        .pattern_ids
+                        .get((caller + n * 7) % self.pattern_ids.len().max(1))
+                        .cloned()
+                        .unwrap_or_default(),
                     execution_id: format!("load-{caller}-{n}"),
                     pattern_led_to_success: n.is_multiple_of(2),
                     request_id: String::new(),
@@ -228,7 +234,10 @@ impl Workload {
 
     /// The pattern RecordPatternApplication applies, when known beforehand.
     pub fn with_pattern(self, pattern_id: String) -> Self {
-        Self { pattern_id, ..self }
+        Self {
+            pattern_ids: vec![pattern_id],
+            ..self
+        }
     }
 }
 

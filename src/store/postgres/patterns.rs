@@ -60,11 +60,12 @@ async fn pattern(c: &impl GenericClient, id: &str) -> TxResult<PatternRecord> {
     Ok(from_row(&row)?.1)
 }
 
-/// Entropy over the application count of every known pattern, in id order
-/// (the SQLite backend's GROUP BY order: the sum is order-sensitive in its
-/// last bits). O(patterns), whatever the number of applications.
+/// Entropy over the application count of every known pattern. O(patterns),
+/// whatever the number of applications; in any order, since the running
+/// sums are exact (see `domain::entropy_sums`), so it agrees bit for bit
+/// with the SQLite backend's reading of the same counts.
 pub async fn population_entropy(c: &impl GenericClient) -> TxResult<PopulationEntropy> {
-    let rows = sql::query(c, "SELECT application_count FROM patterns ORDER BY id", &[]).await?;
+    let rows = sql::query(c, "SELECT application_count FROM patterns", &[]).await?;
     let counts = rows
         .iter()
         .map(|row| row.try_get::<_, i64>(0))

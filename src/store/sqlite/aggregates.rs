@@ -29,16 +29,18 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::population_log::{self, Changed};
 use crate::store::StoreResult;
 
 /// Bump when the tables or triggers below change: the next open rebuilds them
 /// and backfills from the original tables.
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 const TABLES: &[&str] = &[
     "ls_budget_stats",
     "ls_response_stats",
     "ls_pattern_app_counts",
+    population_log::TABLE,
 ];
 
 const TRIGGERS: &[&str] = &[
@@ -59,7 +61,8 @@ const TRIGGERS: &[&str] = &[
 /// Key in `ls_meta` of the entropy population's version: triggers bump it on
 /// every change of a pattern id or of an application count, whoever writes
 /// (this service or another program), so an entropy computed at a version
-/// holds for as long as the version does.
+/// holds for as long as the version does; they log which patterns changed
+/// at which version too (see `population_log`).
 pub(super) const POPULATION_VERSION: &str = "population_version";
 
 /// Key of the row that aggregates every job.
@@ -297,13 +300,19 @@ fn application_remove(row: &str) -> String {
     )
 }
 
-fn bump_population() -> String {
-    format!("UPDATE ls_meta SET value = value + 1 WHERE key = '{POPULATION_VERSION}';\n")
+/// The application counts of the pattern ids `ids` (`NEW.pattern_id`, ...)
+/// change: the population's version too.
+fn application_change(body: String, ids: &[&str]) -> String {
+    body + &population_log::log(&owned(ids), Changed::Applications)
 }
 
-/// An application count changes: the population's version too.
-fn application_change(body: String) -> String {
-    body + &bump_population()
+/// The pattern ids `ids` (`NEW.id`, ...) join or leave the population.
+fn pattern_change(ids: &[&str]) -> String {
+    population_log::log(&owned(ids), Changed::Patterns)
+}
+
+fn owned(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
 pub(super) fn trigger(name: &str, event: &str, table: &str, body: &str) -> String {
@@ -353,37 +362,40 @@ fn create_triggers() -> String {
             "ls_application_insert",
             "INSERT",
             "pattern_applications",
-            &application_change(application_add("NEW")),
+            &application_change(application_add("NEW"), &["NEW.pattern_id"]),
         ),
         trigger(
             "ls_application_delete",
             "DELETE",
             "pattern_applications",
-            &application_change(application_remove("OLD")),
+            &application_change(application_remove("OLD"), &["OLD.pattern_id"]),
         ),
         trigger(
             "ls_application_update",
             "UPDATE OF id, pattern_id",
             "pattern_applications",
-            &application_change(application_remove("OLD") + &application_add("NEW")),
+            &application_change(
+                application_remove("OLD") + &application_add("NEW"),
+                &["OLD.pattern_id", "NEW.pattern_id"],
+            ),
         ),
         trigger(
             "ls_pattern_insert",
             "INSERT",
             "patterns",
-            &bump_population(),
+            &pattern_change(&["NEW.id"]),
         ),
         trigger(
             "ls_pattern_delete",
             "DELETE",
             "patterns",
-            &bump_population(),
+            &pattern_change(&["OLD.id"]),
         ),
         trigger(
             "ls_pattern_update",
             "UPDATE OF id",
             "patterns",
-            &bump_population(),
+            &pattern_change(&["OLD.id", "NEW.id"]),
         ),
     ]
     .concat()
@@ -503,6 +515,7 @@ pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
         connection.execute_batch(&format!("DROP TABLE IF EXISTS {name};"))?;
     }
     connection.execute_batch(CREATE_TABLES)?;
+    connection.execute_batch(population_log::CREATE)?;
     connection.execute_batch(&create_triggers())?;
     connection.execute_batch(&backfill())?;
     connection.execute(
@@ -513,6 +526,13 @@ pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
     connection.execute(
         "INSERT INTO ls_meta (key, value) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING",
         [POPULATION_VERSION],
+    )?;
+    // Counts and log start again: an entropy cached at a version of the
+    // old ones no longer holds.
+    connection.execute(
+        "INSERT INTO ls_meta (key, value) VALUES (?1, random()) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [population_log::POPULATION_GENERATION],
     )?;
     Ok(())
 }
@@ -576,12 +596,69 @@ mod tests {
              DELETE FROM pattern_applications;",
         )
         .unwrap();
-        for table in TABLES {
+        for table in TABLES.iter().filter(|t| **t != population_log::TABLE) {
             let rows: i64 = c
                 .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
                 .unwrap();
             assert_eq!(rows, 0, "{table}");
         }
+        // The log keeps one row per pattern id, at its last change.
+        assert_eq!(logged(&c), vec![("p".into(), 2)]);
+    }
+
+    fn logged(c: &Connection) -> Vec<(String, i64)> {
+        c.prepare("SELECT quote(pattern_id), seq FROM ls_population_changes ORDER BY seq, 1")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?.replace('\'', ""), r.get(1)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn population_version(c: &Connection) -> i64 {
+        meta_value(c, POPULATION_VERSION).unwrap().unwrap()
+    }
+
+    /// Each change of the population bumps the version once and logs every
+    /// pattern id it concerns at that version; an id that is not text is
+    /// logged as the integer 0; a change that concerns no pattern, nothing.
+    #[test]
+    fn triggers_log_each_changed_pattern_at_its_version() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO patterns (id, pattern_type, pattern_name) VALUES ('a', 't', 'n');
+             INSERT INTO pattern_applications (id, pattern_id) VALUES ('x', 'a'), ('y', 'b');
+             INSERT INTO pattern_applications (id, pattern_id) VALUES ('z', NULL);",
+        )
+        .unwrap();
+        assert_eq!(population_version(&c), 3);
+        assert_eq!(logged(&c), vec![("a".into(), 2), ("b".into(), 3)]);
+        c.execute_batch(
+            "UPDATE pattern_applications SET pattern_id = 'c' WHERE id = 'x';
+             UPDATE pattern_applications SET execution_id = 'e';
+             UPDATE patterns SET quarantine_status = 'retired';
+             UPDATE patterns SET id = 'd' WHERE id = 'a';",
+        )
+        .unwrap();
+        assert_eq!(population_version(&c), 5);
+        assert_eq!(
+            logged(&c),
+            vec![
+                ("b".into(), 3),
+                ("c".into(), 4),
+                ("a".into(), 5),
+                ("d".into(), 5)
+            ]
+        );
+        c.execute_batch(
+            "INSERT INTO patterns (id, pattern_type, pattern_name) VALUES (NULL, 't', 'n');
+             INSERT INTO pattern_applications (id, pattern_id) VALUES ('w', x'00');",
+        )
+        .unwrap();
+        assert_eq!(population_version(&c), 7);
+        assert_eq!(&logged(&c)[4..], &[("0".into(), 7)]);
     }
 
     #[test]

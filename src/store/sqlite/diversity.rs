@@ -245,7 +245,7 @@ const BUCKETS_BY_PATTERN: &str = "SELECT coalesce((SELECT SUM(m.n) FROM ls_appli
 
 /// The entropy of `query`'s patterns over `query`'s window. Grouped by id as
 /// the all-time reading (see `patterns::population_entropy`), so that with
-/// no window and no scope the counts and their order are the same.
+/// no window and no scope the counts are the same.
 pub(super) fn entropy(
     connection: &Connection,
     query: &DiversityQuery,

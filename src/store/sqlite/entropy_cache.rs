@@ -1,7 +1,11 @@
-//! The population entropy of the last committed snapshot a read saw, keyed by
-//! the population version that triggers keep (see `aggregates`). Computing it
-//! scans every pattern (about 4 ms at 10,000); while nothing changes the
-//! population, each call costs one point read of the version instead.
+//! The population entropy of the last committed snapshot a read saw, at its
+//! population version (kept by triggers, see `aggregates`). While nothing
+//! changes the population, a call costs one point read of the version. When
+//! the version moved, the patterns logged as changed since (see
+//! `population_log`) are read and applied to the running sums: the cost of
+//! a change is the patterns that changed, not the population. Only the first
+//! read, a new generation, or a log that cannot tell, scans every pattern
+//! (about 4 ms at 10,000).
 //!
 //! Only reads fill it: a write transaction may still roll back, and a version
 //! number seen inside it could then come back with other contents.
@@ -10,56 +14,68 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-use super::{
-    aggregates::{POPULATION_VERSION, meta_value},
-    patterns::population_entropy,
-};
+use super::{patterns::population_entropy, population::Population, population_log};
 use crate::domain::entropy::PopulationEntropy;
 use crate::store::StoreResult;
 
 #[derive(Default)]
 pub struct EntropyCache {
     state: Mutex<State>,
-    /// Signalled whenever a computation ends, with or without a result.
+    /// Signalled whenever a full computation ends, with or without a result.
     computed: Condvar,
 }
 
 #[derive(Default)]
 struct State {
-    last: Option<(i64, PopulationEntropy)>,
-    /// The version a read thread is computing now. Readers of the same
-    /// version wait for its result instead of scanning the patterns too:
-    /// while applications were recorded, 64 callers each recomputing put the
-    /// p50 at 180 ms.
-    computing: Option<i64>,
+    population: Option<Population>,
+    /// A read thread is scanning every pattern now. Readers that need a
+    /// later version wait for its result instead of scanning too: while
+    /// applications were recorded, 64 callers each recomputing put the p50
+    /// at 180 ms.
+    computing: bool,
     #[cfg(test)]
     computations: u64,
+    #[cfg(test)]
+    advances: u64,
 }
 
 impl EntropyCache {
     /// The population entropy in `connection`'s read transaction.
     pub fn entropy(&self, connection: &Connection) -> StoreResult<PopulationEntropy> {
-        let Some(version) = meta_value(connection, POPULATION_VERSION)? else {
+        let (Some(version), generation) = population_log::version(connection)? else {
             return population_entropy(connection);
         };
         let mut state = self.lock();
         loop {
-            if let Some((cached, entropy)) = state.last
-                && cached == version
+            if let Some(population) = &state.population
+                && population.generation == generation
+                && population.version >= version
             {
-                return Ok(entropy);
+                // A later version than this snapshot's was committed after
+                // the snapshot was taken, so during this call: it is as
+                // much a reading of the population now as this snapshot.
+                return Ok(population.entropy);
             }
-            if state.computing != Some(version) {
+            if !state.computing {
                 break;
             }
-            // Same version, so the same committed population as this
-            // reader's snapshot: its result is exact here too.
             state = self
                 .computed
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
-        state.computing = Some(version);
+        if let Some(population) = state.population.as_mut()
+            && population.generation == generation
+            && population.advance(connection, version)?
+        {
+            let entropy = population.entropy;
+            #[cfg(test)]
+            {
+                state.advances += 1;
+            }
+            return Ok(entropy);
+        }
+        state.computing = true;
         #[cfg(test)]
         {
             state.computations += 1;
@@ -67,15 +83,17 @@ impl EntropyCache {
         drop(state);
         // Clears the mark and wakes the waiters however the computation
         // ends (an error or a panic included); a waiter then computes itself.
-        let _computing = Computing {
-            cache: self,
-            version,
-        };
-        let entropy = population_entropy(connection)?;
+        let _computing = Computing { cache: self };
+        let population = Population::load(connection, version, generation)?;
+        let entropy = population.entropy;
         let mut state = self.lock();
-        // Committed versions only grow: never replace a newer entry.
-        if state.last.is_none_or(|(cached, _)| cached < version) {
-            state.last = Some((version, entropy));
+        // Committed versions only grow: never replace a later one.
+        if state
+            .population
+            .as_ref()
+            .is_none_or(|held| held.generation != generation || held.version < version)
+        {
+            state.population = Some(population);
         }
         Ok(entropy)
     }
@@ -87,23 +105,19 @@ impl EntropyCache {
     }
 
     #[cfg(test)]
-    fn computations(&self) -> u64 {
-        self.lock().computations
+    fn computations(&self) -> (u64, u64) {
+        let state = self.lock();
+        (state.computations, state.advances)
     }
 }
 
 struct Computing<'a> {
     cache: &'a EntropyCache,
-    version: i64,
 }
 
 impl Drop for Computing<'_> {
     fn drop(&mut self) {
-        let mut state = self.cache.lock();
-        if state.computing == Some(self.version) {
-            state.computing = None;
-        }
-        drop(state);
+        self.cache.lock().computing = false;
         self.cache.computed.notify_all();
     }
 }
@@ -132,8 +146,15 @@ mod tests {
         }
     }
 
+    async fn assert_exact(store: &SqliteStore, path: &std::path::Path) {
+        let entropy = population_entropy(&Connection::open(path).unwrap()).unwrap();
+        assert_eq!(store.population_entropy().await.unwrap(), entropy);
+    }
+
+    /// The first read scans every pattern; later ones apply only the
+    /// patterns logged as changed.
     #[tokio::test]
-    async fn computed_once_per_population_version() {
+    async fn a_change_costs_the_patterns_that_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("learning.db");
         let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
@@ -141,6 +162,7 @@ mod tests {
         patterns_with_counts(&sql, &[3, 1]);
         let first = store.population_entropy().await.unwrap();
         assert_eq!(first.total_applications, 4);
+        assert_eq!(store.entropy_cache.computations(), (1, 0));
 
         // A count changed behind the triggers' back keeps the version: the
         // cached value is served (which shows the cache is used at all).
@@ -151,22 +173,72 @@ mod tests {
         .unwrap();
         assert_eq!(store.population_entropy().await.unwrap(), first);
 
-        // Any real change of the population moves the version.
+        // A real change moves the version and logs its pattern: only p0 is
+        // read again (p1's count, changed unlogged, stays as it was read).
         sql.execute(
             "INSERT INTO pattern_applications (id, pattern_id) VALUES ('x', 'p0')",
             [],
         )
         .unwrap();
-        assert_eq!(
-            store.population_entropy().await.unwrap().total_applications,
-            13
-        );
+        let second = store.population_entropy().await.unwrap();
+        assert_eq!(second, PopulationEntropy::from_counts([4, 1]));
+        assert_eq!(store.entropy_cache.computations(), (1, 1));
+        // A renamed pattern leaves (with its count), its new id joins.
         sql.execute("UPDATE patterns SET id = 'p9' WHERE id = 'p1'", [])
             .unwrap();
-        assert_eq!(
-            store.population_entropy().await.unwrap().total_applications,
-            4
-        );
+        let third = store.population_entropy().await.unwrap();
+        assert_eq!(third, PopulationEntropy::from_counts([4, 0]));
+        assert_eq!(store.entropy_cache.computations(), (1, 2));
+        store.close(Duration::from_secs(5));
+    }
+
+    /// Where the log cannot tell what changed, every pattern is read again:
+    /// an id that is not text, a version the log does not reach (triggers
+    /// of another build), a new generation (the aggregates rebuilt).
+    #[tokio::test]
+    async fn what_the_log_cannot_tell_is_computed_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("learning.db");
+        let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
+        let sql = Connection::open(&path).unwrap();
+        patterns_with_counts(&sql, &[2, 1]);
+        assert_exact(&store, &path).await;
+        sql.execute(
+            "INSERT INTO patterns (id, pattern_type, pattern_name) VALUES (NULL, 't', 'n')",
+            [],
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (2, 0));
+        sql.execute_batch(
+            "UPDATE ls_meta SET value = value + 1 WHERE key = 'population_version'; \
+             UPDATE ls_pattern_app_counts SET n = 5 WHERE pattern_id = 'p1';",
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (3, 0));
+        sql.execute_batch(
+            "UPDATE ls_meta SET value = 7 WHERE key = 'population_generation'; \
+             UPDATE ls_pattern_app_counts SET n = 6 WHERE pattern_id = 'p1';",
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (4, 0));
+        sql.execute(
+            "INSERT INTO pattern_applications (id, pattern_id) VALUES ('y', 'p0')",
+            [],
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (4, 1));
+        // More changed patterns than a scan costs.
+        sql.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+             INSERT INTO patterns (id, pattern_type, pattern_name) SELECT 'q' || i, 't', 'n' FROM n;",
+        )
+        .unwrap();
+        assert_exact(&store, &path).await;
+        assert_eq!(store.entropy_cache.computations(), (5, 1));
         store.close(Duration::from_secs(5));
     }
 
@@ -205,7 +277,7 @@ mod tests {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(cache.computations(), 1);
+        assert_eq!(cache.computations(), (1, 0));
         assert!(results.iter().all(|r| *r == results[0]));
         assert_eq!(results[0].total_applications, 20_000);
     }

@@ -28,6 +28,8 @@ mod ops;
 mod page;
 mod patterns;
 mod poll;
+mod population;
+mod population_log;
 mod probe;
 mod readers;
 mod responses;

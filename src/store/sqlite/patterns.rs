@@ -1,12 +1,13 @@
 //! `patterns` and `pattern_applications`: the population entropy is computed
 //! from, and the quarantine an entropy response revisits.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params, types::ValueRef};
 
 use super::{cells, diversity, new_id, page, time};
 use crate::domain::{
     diversity::PatternScope,
     entropy::PopulationEntropy,
+    entropy_sums::EntropySums,
     records::{NewPattern, PatternRecord, QuarantineStatus},
 };
 use crate::store::{Page, PageKey, StoreError, StoreResult};
@@ -57,21 +58,32 @@ fn pattern(connection: &Connection, id: &str) -> StoreResult<PatternRecord> {
 
 /// Entropy over the application count of every known pattern (the original's
 /// population: every row of `patterns`; applications of unknown ids ignored).
+pub(super) fn population_entropy(connection: &Connection) -> StoreResult<PopulationEntropy> {
+    let mut sums = EntropySums::default();
+    for_each_pattern(connection, |_, count| sums.add(count))?;
+    Ok(sums.entropy())
+}
+
+/// Calls `each` with the id and the application count of every pattern of
+/// the population.
 ///
 /// The counts come from `ls_pattern_app_counts`, kept by triggers on
 /// `pattern_applications`, so this costs O(patterns) whatever the number of
-/// applications. Grouped by id, as the original's query, so that the counts
-/// come in the same order (the entropy sum is order-sensitive in its last
-/// bits) and NULL ids collapse into one group as they did.
-pub(super) fn population_entropy(connection: &Connection) -> StoreResult<PopulationEntropy> {
-    let counts = connection
-        .prepare_cached(
-            "SELECT coalesce(SUM(c.n), 0) FROM patterns p \
-             LEFT JOIN ls_pattern_app_counts c ON c.pattern_id = p.id GROUP BY p.id",
-        )?
-        .query_map([], |row| Ok(application_count(row, 0)))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(PopulationEntropy::from_counts(counts))
+/// applications. Grouped by id, as the original's query: NULL ids collapse
+/// into one group, and rows sharing an id count its applications once each.
+pub(super) fn for_each_pattern(
+    connection: &Connection,
+    mut each: impl FnMut(ValueRef, i64),
+) -> StoreResult<()> {
+    let mut statement = connection.prepare_cached(
+        "SELECT p.id, coalesce(SUM(c.n), 0) FROM patterns p \
+         LEFT JOIN ls_pattern_app_counts c ON c.pattern_id = p.id GROUP BY p.id",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        each(row.get_ref(0)?, application_count(row, 1));
+    }
+    Ok(())
 }
 
 /// An application count kept by the triggers (whole numbers; 0 for
