@@ -14,6 +14,16 @@ use learning_service::pb;
 /// What a page shows of each record, as served.
 type Shown = (String, String, Option<String>, f64, String);
 
+fn shown(r: pb::ExplorationBudgetRecord) -> Shown {
+    (
+        r.id,
+        r.job_hash,
+        r.adjustment_reason,
+        r.budget_value,
+        r.stored_adjustment_type,
+    )
+}
+
 async fn page(
     server: &TestServer,
     job: Option<&str>,
@@ -30,20 +40,10 @@ async fn page(
         .await
         .expect("history")
         .into_inner();
-    let shown = page
-        .records
-        .into_iter()
-        .map(|r| {
-            (
-                r.id,
-                r.job_hash,
-                r.adjustment_reason,
-                r.budget_value,
-                r.stored_adjustment_type,
-            )
-        })
-        .collect();
-    (shown, page.next_page_token)
+    (
+        page.records.into_iter().map(shown).collect(),
+        page.next_page_token,
+    )
 }
 
 /// The rows as they are in the file, newest first, `offset` rows skipped.
@@ -66,32 +66,54 @@ fn reference(server: &TestServer, job: Option<&str>, limit: i64, offset: i64) ->
 }
 
 /// Reads the first two pages of 2 records of job J and of every job, twice
-/// each (the second read finds the kept page), and compares them with the
-/// file's rows.
-async fn assert_pages_exact(server: &TestServer, step: &str) {
+/// each (the second read finds the kept page), and compares them with
+/// `expected(job, limit, offset)`.
+async fn assert_pages_are(
+    server: &TestServer,
+    step: &str,
+    expected: impl Fn(Option<&str>, i64, i64) -> Vec<Shown>,
+) {
     for job in [Some("J"), None] {
         for _ in 0..2 {
             let (first, token) = page(server, job, 2, "").await;
-            assert_eq!(
-                first,
-                reference(server, job, 2, 0),
-                "{step}: {job:?}, first page"
-            );
+            assert_eq!(first, expected(job, 2, 0), "{step}: {job:?}, first page");
             if token.is_empty() {
-                assert!(reference(server, job, 1, 2).is_empty(), "{step}: no token");
+                assert!(expected(job, 1, 2).is_empty(), "{step}: no token");
                 continue;
             }
             let (second, _) = page(server, job, 2, &token).await;
-            assert_eq!(
-                second,
-                reference(server, job, 2, 2),
-                "{step}: {job:?}, second page"
-            );
+            assert_eq!(second, expected(job, 2, 2), "{step}: {job:?}, second page");
         }
     }
 }
 
-async fn record(server: &TestServer, job: &str, value: f64) -> String {
+/// [`assert_pages_are`] the file's rows.
+async fn assert_pages_exact(server: &TestServer, step: &str) {
+    assert_pages_are(server, step, |job, limit, offset| {
+        reference(server, job, limit, offset)
+    })
+    .await;
+}
+
+/// What the service answered to each write, oldest first: the pages must
+/// show them, newest first, on any backend.
+#[derive(Default)]
+struct Written(Vec<Shown>);
+
+impl Written {
+    fn pages(&self, job: Option<&str>, limit: i64, offset: i64) -> Vec<Shown> {
+        self.0
+            .iter()
+            .rev()
+            .filter(|r| job.is_none_or(|job| r.1 == job))
+            .skip(offset as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn record(server: &TestServer, job: &str, value: f64) -> pb::ExplorationBudgetRecord {
     server
         .budget()
         .update_exploration_budget(pb::UpdateExplorationBudgetRequest {
@@ -106,20 +128,22 @@ async fn record(server: &TestServer, job: &str, value: f64) -> String {
         .into_inner()
         .record
         .expect("record")
-        .id
 }
 
 #[tokio::test]
 async fn kept_pages_follow_every_write_of_the_service() {
     let server = TestServer::start().await;
-    assert_pages_exact(&server, "empty").await;
+    let mut written = Written::default();
+    assert_pages_are(&server, "empty", |j, l, o| written.pages(j, l, o)).await;
     for n in 0..5 {
-        record(&server, "J", 0.1 + n as f64 / 100.0).await;
-        assert_pages_exact(&server, &format!("record {n}")).await;
+        let value = 0.1 + n as f64 / 100.0;
+        written.0.push(shown(record(&server, "J", value).await));
+        let step = format!("record {n}");
+        assert_pages_are(&server, &step, |j, l, o| written.pages(j, l, o)).await;
     }
-    record(&server, "K", 0.2).await;
-    assert_pages_exact(&server, "another job").await;
-    server
+    written.0.push(shown(record(&server, "K", 0.2).await));
+    assert_pages_are(&server, "another job", |j, l, o| written.pages(j, l, o)).await;
+    let adjusted = server
         .budget()
         .calculate_budget_adjustment(pb::CalculateBudgetAdjustmentRequest {
             job_hash: "J".into(),
@@ -127,8 +151,12 @@ async fn kept_pages_follow_every_write_of_the_service() {
             ..Default::default()
         })
         .await
-        .expect("adjust");
-    assert_pages_exact(&server, "adjustment").await;
+        .expect("adjust")
+        .into_inner()
+        .record
+        .expect("record");
+    written.0.push(shown(adjusted));
+    assert_pages_are(&server, "adjustment", |j, l, o| written.pages(j, l, o)).await;
     server.stop().await;
 }
 
