@@ -7,6 +7,8 @@
 mod common;
 #[path = "support/prerequisite.rs"]
 mod prerequisite;
+#[path = "support/python.rs"]
+mod python;
 
 use common::{TestServer, backend::require_sqlite};
 use learning_service::pb;
@@ -226,24 +228,11 @@ async fn kept_pages_follow_writes_of_the_original_store() {
              c.commit()\n\
              print('ok')\n"
         );
-        let output = match std::process::Command::new("python3")
-            .arg("-c")
-            .arg(&script)
-            .arg(&server.db)
-            .output()
-        {
-            Ok(output) => output,
-            Err(error) => {
-                prerequisite::missing(&format!("python3 ({error})"));
-                server.stop().await;
-                return;
-            }
+        let Some(stdout) = python::run(&script, &server.db) else {
+            server.stop().await;
+            return;
         };
-        assert!(
-            output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "ok",
-            "{step}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_eq!(stdout.trim(), "ok", "{step}");
         assert_pages_exact(&server, step).await;
     }
     server.stop().await;

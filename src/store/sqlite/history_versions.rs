@@ -99,11 +99,7 @@ mod tests {
     use super::*;
 
     fn store() -> Connection {
-        let connection = Connection::open_in_memory().unwrap();
-        connection
-            .execute_batch(include_str!("../../../tests/fixtures/original_schema.sql"))
-            .unwrap();
-        super::super::aggregates::ensure(&connection).unwrap();
+        let connection = super::super::aggregates::original_file_in_memory();
         ensure(&connection).unwrap();
         connection
     }
