@@ -22,6 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(false)
         // prost's codec, with decode errors as INVALID_ARGUMENT (src/api/codec.rs).
         .codec_path(CODEC)
+        // Written by hand, so that a page encoded once can be sent again (src/api/history_response.rs).
+        .extern_path(
+            ".learning.v1.GetExplorationBudgetHistoryResponse",
+            "crate::api::history_response::GetExplorationBudgetHistoryResponse",
+        )
         .file_descriptor_set_path(&descriptors)
         .compile_protos(&["proto/learning/v1/learning.proto"], &["proto"])?;
     let set = FileDescriptorSet::decode(&*std::fs::read(&descriptors)?)?;

@@ -4,6 +4,9 @@
 
 tonic::include_proto!("learning.v1");
 
+/// Not generated: see `api::history_response`.
+pub use crate::api::history_response::GetExplorationBudgetHistoryResponse;
+
 /// Encoded descriptors of learning.v1, served by reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("learning_descriptor");
 

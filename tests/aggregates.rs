@@ -5,6 +5,8 @@
 mod common;
 #[path = "support/prerequisite.rs"]
 mod prerequisite;
+#[path = "support/python.rs"]
+mod python;
 
 use common::TestServer;
 use learning_service::{domain::entropy::PopulationEntropy, pb};
@@ -457,17 +459,10 @@ c.execute("DELETE FROM pattern_applications WHERE id = 'py-a0'")
 c.commit()
 print(c.execute("PRAGMA integrity_check").fetchone()[0])
 "#;
-    let Some(child) = python(script, &[&server.db.to_string_lossy()]) else {
+    let Some(stdout) = python::run(script, &server.db) else {
         server.stop().await;
         return;
     };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     eprintln!("{stdout}");
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
     assert_entropy_exact(&server).await;

@@ -227,6 +227,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
             "ls_application_minutes",
             "ls_budget_explanation",
             "ls_budget_stats",
+            "ls_budget_versions",
             "ls_idempotency",
             "ls_meta",
             "ls_pattern_app_counts",

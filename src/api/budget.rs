@@ -5,7 +5,9 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert, idempotency, page_token, replay,
+    convert,
+    history_cache::{HistoryCache, PageQuery},
+    idempotency, page_token, replay,
     subscription::{SubscriberStream, Subscriptions, stream_message},
     validate,
 };
@@ -19,6 +21,7 @@ use crate::{
 pub struct BudgetApi {
     store: Arc<dyn Store>,
     subscriptions: Arc<Subscriptions>,
+    history: HistoryCache,
 }
 
 impl BudgetApi {
@@ -26,6 +29,7 @@ impl BudgetApi {
         Self {
             store,
             subscriptions,
+            history: HistoryCache::default(),
         }
     }
 }
@@ -74,12 +78,9 @@ impl BudgetService for BudgetApi {
         let job = validate::job_filter(request.job_hash)?;
         let limit = validate::limit(request.limit)?;
         let before = page_token::before(&request.page_token)?;
-        let page = self.store.budget_history(job, limit, before).await?;
-        page_token::refuse_pruned(before, &page)?;
-        Ok(Response::new(pb::GetExplorationBudgetHistoryResponse {
-            records: page.items.into_iter().map(convert::budget_record).collect(),
-            next_page_token: page_token::encode(page.next),
-        }))
+        let query = PageQuery { job, limit, before };
+        let page = self.history.page(&*self.store, query).await?;
+        Ok(Response::new(page))
     }
 
     async fn update_exploration_budget(

@@ -6,6 +6,8 @@ pub mod convert;
 mod diversity;
 mod entropy;
 mod explanation;
+mod history_cache;
+pub mod history_response;
 pub mod idempotency;
 mod page_token;
 mod patterns;

@@ -22,6 +22,7 @@ pub mod sqlite;
 mod stream;
 pub mod time;
 pub mod unreadable;
+mod versioned;
 mod write;
 
 use std::{sync::Arc, time::Duration};
@@ -48,6 +49,7 @@ pub use page::{Page, PageKey};
 pub use range::{BudgetRange, RANGE_PAGE, RangeBounds, RangeExceeded, budget_in_range};
 pub use retention::{Pruned, Retention};
 pub use stream::{Position, StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup};
+pub use versioned::{Version, Versioned};
 pub use write::{Write, WriteOutcome, Written};
 
 /// How commits reach the disk.
@@ -246,6 +248,24 @@ pub trait Store: Send + Sync + 'static {
             WriteOutcome::Written(Written::Responded { check, response }) => Ok((check, response)),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// [`Store::budget_history`], or Unchanged when the job's records are
+    /// still at version `known` (in the read's snapshot). Backends that keep
+    /// no versions read the page every time.
+    async fn budget_history_since(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+        known: Option<Version>,
+    ) -> StoreResult<Versioned<Page<BudgetRecord>>> {
+        let _ = known;
+        let value = self.budget_history(job, limit, before).await?;
+        Ok(Versioned::Read {
+            value,
+            version: None,
+        })
     }
 }
 

@@ -537,17 +537,24 @@ pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// A file of the original's schema in memory, with the aggregates: for the
+/// tests of this folder's triggers.
+#[cfg(test)]
+pub(super) fn original_file_in_memory() -> Connection {
+    let connection = Connection::open_in_memory().unwrap();
+    connection
+        .execute_batch(include_str!("../../../tests/fixtures/original_schema.sql"))
+        .unwrap();
+    ensure(&connection).unwrap();
+    connection
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn store() -> Connection {
-        let connection = Connection::open_in_memory().unwrap();
-        connection
-            .execute_batch(include_str!("../../../tests/fixtures/original_schema.sql"))
-            .unwrap();
-        ensure(&connection).unwrap();
-        connection
+        original_file_in_memory()
     }
 
     fn budget_row(connection: &Connection, job: &str) -> (i64, f64, f64, f64) {

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, cells, explanations, new_id, page, time};
+use super::{aggregates, cells, explanations, history_versions, new_id, page, time};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal},
     explanation::{
@@ -10,7 +10,7 @@ use crate::domain::{
     },
     records::{BudgetRecord, BudgetStatistics},
 };
-use crate::store::{Page, StoreResult, explanation_json};
+use crate::store::{Page, StoreResult, Version, Versioned, explanation_json};
 
 /// Every read of records: the original's columns and the explanation
 /// (NULL for rows without one), by the record id's primary key.
@@ -143,6 +143,25 @@ pub(super) fn history(
     before: Option<i64>,
 ) -> StoreResult<Page<BudgetRecord>> {
     page::newest_page(connection, SELECT, job, before, limit, from_row)
+}
+
+/// [`history`], unless the job's records are still at version `known`
+/// (read in the same snapshot as the page, see `history_versions`).
+pub(super) fn history_since(
+    connection: &Connection,
+    job: Option<&str>,
+    limit: usize,
+    before: Option<i64>,
+    known: Option<Version>,
+) -> StoreResult<Versioned<Page<BudgetRecord>>> {
+    let version = history_versions::budget_version(connection, job)?;
+    if known == Some(version) {
+        return Ok(Versioned::Unchanged);
+    }
+    Ok(Versioned::Read {
+        value: history(connection, job, limit, before)?,
+        version: Some(version),
+    })
 }
 
 /// Aggregates (kept by triggers, see `aggregates`) and the current value,

@@ -22,8 +22,8 @@ use crate::{
     },
     store::{
         Idempotent, Page, Position, Pruned, Retention, Store, StoreFault, StoreResult,
-        StreamBounds, StreamFilter, StreamTable, Streamed, Wakeup, Write, WriteCounts,
-        WriteOutcome,
+        StreamBounds, StreamFilter, StreamTable, Streamed, Version, Versioned, Wakeup, Write,
+        WriteCounts, WriteOutcome,
     },
 };
 
@@ -45,6 +45,17 @@ impl Store for SqliteStore {
 
     async fn budget_statistics(&self, job: Option<String>) -> StoreResult<BudgetStatistics> {
         self.read(move |c| budget::statistics(c, job.as_deref()))
+            .await
+    }
+
+    async fn budget_history_since(
+        &self,
+        job: Option<String>,
+        limit: usize,
+        before: Option<i64>,
+        known: Option<Version>,
+    ) -> StoreResult<Versioned<Page<BudgetRecord>>> {
+        self.read(move |c| budget::history_since(c, job.as_deref(), limit, before, known))
             .await
     }
 

@@ -22,6 +22,7 @@ mod explanations;
 pub mod export;
 mod file_checks;
 mod file_watch;
+mod history_versions;
 mod idempotency;
 pub mod maintenance;
 mod ops;

@@ -3,6 +3,8 @@
 //! queued reads back to back without sleeping in between, so a read costs a
 //! hand-off and the caller's wake-up. (With `spawn_blocking`, every read woke
 //! a parked thread and put it back to sleep: most of a point read's cost.)
+//! Each thread keeps the connection it took from the pool (a checkout per
+//! read locked the pool twice), and the gauges are looked up once.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -11,6 +13,7 @@ use std::{
 };
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use metrics::Gauge;
 use r2d2_sqlite::SqliteConnectionManager;
 use tokio::sync::{Semaphore, oneshot};
 
@@ -18,7 +21,7 @@ use crate::store::{StoreError, StoreResult};
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 type Connection = r2d2::PooledConnection<SqliteConnectionManager>;
-type ReadJob = Box<dyn FnOnce(&Pool) + Send>;
+type ReadJob = Box<dyn FnOnce(&mut ReadThread) + Send>;
 
 /// Reads queued beyond this wait on the async side (no thread, no memory
 /// but the caller's own future). A read's admission permit travels with its
@@ -30,6 +33,27 @@ pub struct Readers {
     queue: Mutex<Option<Sender<ReadJob>>>,
     admitted: Arc<Semaphore>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    queued: Gauge,
+}
+
+/// What a read thread holds: its connection, once taken from the pool (taken
+/// again after a failure to get one), and its gauges.
+struct ReadThread {
+    pool: Pool,
+    connection: Option<Connection>,
+    queued: Gauge,
+    in_use: Gauge,
+}
+
+impl ReadThread {
+    fn connection(&mut self) -> StoreResult<&mut Connection> {
+        if self.connection.is_none() {
+            self.connection = Some(self.pool.get()?);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| StoreError::internal("no read connection"))
+    }
 }
 
 impl Readers {
@@ -42,12 +66,20 @@ impl Readers {
     /// [`Self::start`] with `room` reads admitted at once.
     fn start_with_room(pool: Pool, count: u32, room: usize) -> StoreResult<Self> {
         let (queue, jobs) = unbounded::<ReadJob>();
+        let queued = metrics::gauge!("learning_store_read_queue_depth");
+        let in_use = metrics::gauge!("learning_store_read_connections_in_use");
         let threads = (0..count.max(1))
             .map(|n| {
-                let (pool, jobs) = (pool.clone(), jobs.clone());
+                let jobs = jobs.clone();
+                let mut thread = ReadThread {
+                    pool: pool.clone(),
+                    connection: None,
+                    queued: queued.clone(),
+                    in_use: in_use.clone(),
+                };
                 std::thread::Builder::new()
                     .name(format!("sqlite-read-{n}"))
-                    .spawn(move || run(&pool, &jobs))
+                    .spawn(move || run(&mut thread, &jobs))
                     .map_err(|e| StoreError::internal(format!("cannot start a read thread: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -56,6 +88,7 @@ impl Readers {
             queue: Mutex::new(Some(queue)),
             admitted: Arc::new(Semaphore::new(room)),
             threads: Mutex::new(threads),
+            queued,
         })
     }
 
@@ -72,25 +105,21 @@ impl Readers {
             .await
             .map_err(|_| StoreError::closed())?;
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
-        let job: ReadJob = Box::new(move |pool| {
-            metrics::gauge!("learning_store_read_queue_depth").decrement(1.0);
+        let job: ReadJob = Box::new(move |thread| {
+            thread.queued.decrement(1.0);
             if reply.is_closed() {
                 // The caller is gone (cancelled, timed out): nobody reads the answer.
                 return;
             }
-            let in_use = metrics::gauge!("learning_store_read_connections_in_use");
-            in_use.increment(1.0);
-            let result = pool
-                .get()
-                .map_err(StoreError::from)
-                .and_then(|mut connection| operation(&mut connection));
-            in_use.decrement(1.0);
+            thread.in_use.increment(1.0);
+            let result = thread.connection().and_then(operation);
+            thread.in_use.decrement(1.0);
             // The room is free before the caller hears back.
             drop(admitted);
             let _ = reply.send(result);
         });
         // Counted before the send: a read thread may take the job first.
-        let queued = metrics::gauge!("learning_store_read_queue_depth");
+        let queued = &self.queued;
         queued.increment(1.0);
         // An unbounded send never blocks: the lock is held for a push.
         let sent = self
@@ -134,9 +163,17 @@ impl Drop for Readers {
     }
 }
 
-fn run(pool: &Pool, jobs: &Receiver<ReadJob>) {
+fn run(thread: &mut ReadThread, jobs: &Receiver<ReadJob>) {
     for job in jobs.iter() {
-        if catch_unwind(AssertUnwindSafe(|| job(pool))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| job(thread))).is_err() {
+            // The read may have left its transaction open: end it, or the
+            // next read on this connection could not begin its own.
+            if let Some(connection) = thread.connection.as_mut()
+                && !connection.is_autocommit()
+                && connection.execute_batch("ROLLBACK").is_err()
+            {
+                thread.connection = None;
+            }
             tracing::error!("a read panicked; its caller gets INTERNAL");
         }
     }
@@ -224,13 +261,24 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_read_fails_alone_and_the_threads_go_on() {
         let (_dir, readers) = readers(1);
-        let failed = readers.run(|_| -> StoreResult<()> { panic!("boom") }).await;
+        // It panics inside its read transaction, on the thread's one connection.
+        let failed = readers
+            .run(|c| -> StoreResult<()> {
+                c.execute_batch("BEGIN; SELECT 1;")?;
+                panic!("boom")
+            })
+            .await;
         assert!(
             matches!(failed, Err(StoreError::Internal { .. })),
             "{failed:?}"
         );
         let value = readers
-            .run(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?))
+            .run(|c| {
+                c.execute_batch("BEGIN")?;
+                let value = c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?;
+                c.execute_batch("COMMIT")?;
+                Ok(value)
+            })
             .await
             .unwrap();
         assert_eq!(value, 42);

@@ -185,6 +185,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
     }
     super::aggregates::ensure(&transaction)?;
     super::diversity::ensure(&transaction)?;
+    super::history_versions::ensure(&transaction)?;
     super::probe::ensure_row(&transaction)?;
     transaction.commit()?;
     Ok(())
