@@ -231,6 +231,7 @@ async fn serves_an_original_file_and_keeps_its_formats() {
             "ls_idempotency",
             "ls_meta",
             "ls_pattern_app_counts",
+            "ls_population_changes",
             "ls_response_explanation",
             "ls_response_stats",
             "ls_snapshot_diversity"
