@@ -24,20 +24,6 @@ fn adjustment(job: usize, call: usize, request_id: String) -> pb::CalculateBudge
     }
 }
 
-async fn history(server: &TestServer, job: &str) -> Vec<pb::ExplorationBudgetRecord> {
-    server
-        .budget()
-        .get_exploration_budget_history(pb::GetExplorationBudgetHistoryRequest {
-            job_hash: Some(job.into()),
-            limit: 1000,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-}
-
 /// `CALLERS` callers spread over `servers`, each making `CALLS` adjustments
 /// of one of `JOBS` jobs, all at once.
 async fn adjust_concurrently(servers: &[&TestServer]) {
@@ -65,7 +51,7 @@ async fn adjust_concurrently(servers: &[&TestServer]) {
 async fn assert_chained_per_job(server: &TestServer) {
     let mut total = 0;
     for job in 0..JOBS {
-        let records = history(server, &format!("job-{job:02}")).await;
+        let records = server.budget_history(&format!("job-{job:02}")).await;
         total += records.len();
         let oldest_first: Vec<_> = records.iter().rev().collect();
         for pair in oldest_first.windows(2) {
@@ -165,7 +151,7 @@ async fn a_write_that_fails_in_a_group_fails_alone() {
     let mut stored = 0;
     for job in 0..=JOBS {
         let job = format!("job-{job:02}");
-        let records = history(&server, &job).await;
+        let records = server.budget_history(&job).await;
         let expected = written.get(&job).copied().unwrap_or(0) + usize::from(job == "job-00");
         assert_eq!(records.len(), expected, "{job}");
         stored += records.len();

@@ -120,20 +120,6 @@ fn trigger_request(job: &str, entropy: f64, threshold: f64) -> pb::TriggerEntrop
     }
 }
 
-async fn history(server: &TestServer, job: &str) -> Vec<pb::ExplorationBudgetRecord> {
-    server
-        .budget()
-        .get_exploration_budget_history(pb::GetExplorationBudgetHistoryRequest {
-            job_hash: Some(job.into()),
-            limit: 1000,
-            page_token: String::new(),
-        })
-        .await
-        .expect("history")
-        .into_inner()
-        .records
-}
-
 fn explanation(record: &pb::ExplorationBudgetRecord) -> &pb::BudgetExplanation {
     record
         .explanation
@@ -250,7 +236,7 @@ proptest! {
                 previous = Some(record);
             }
             // The reads return what the writes returned.
-            let mut read = history(&server, &job).await;
+            let mut read = server.budget_history(&job).await;
             read.reverse();
             prop_assert_eq!(read.len(), entropies.len());
             prop_assert_eq!(read.last(), previous.as_ref());
@@ -320,7 +306,7 @@ proptest! {
             let response = server.entropy().trigger_entropy_response(request).await
                 .expect("trigger").into_inner().record.expect("record");
             let why = response.explanation.as_ref().expect("a response explanation");
-            let records = history(&server, &job).await;
+            let records = server.budget_history(&job).await;
             let record = &records[0];
             prop_assert_eq!(why.budget_record_id.as_deref(), Some(record.id.as_str()));
             let e = explanation(record);
@@ -605,7 +591,7 @@ async fn checked_responses_explain_the_check_and_the_revisits() {
         .into_inner()
         .records;
     assert_eq!(listed, vec![second.clone(), response.clone()]);
-    let budget = history(&server, "checked").await;
+    let budget = server.budget_history("checked").await;
     let first_boost = budget.iter().find(|r| r.id == boost).expect("boost record");
     assert_eq!(
         explanation(first_boost).response_id.as_deref(),
@@ -665,7 +651,7 @@ async fn a_retry_replays_the_explanation_of_the_first_run() {
     let again = adjust(&server, "retry", 0.1, &params, "same-id").await;
     assert_eq!(first, again);
     assert_eq!(explanation(&again).request_id, "same-id");
-    assert_eq!(history(&server, "retry").await.len(), 1);
+    assert_eq!(server.budget_history("retry").await.len(), 1);
     server.stop().await;
 }
 
@@ -714,7 +700,7 @@ async fn seed_rows_without_explanations(server: &TestServer) {
 async fn rows_in_the_original_format_read_back_without_an_explanation() {
     let server = start().await;
     seed_rows_without_explanations(&server).await;
-    let old = history(&server, "old").await;
+    let old = server.budget_history("old").await;
     assert_eq!(old.len(), 2);
     assert!(old.iter().all(|r| r.explanation.is_none()), "{old:?}");
     let responses = server
@@ -739,7 +725,7 @@ async fn rows_in_the_original_format_read_back_without_an_explanation() {
     );
     assert_eq!(e.previous_budget, Some(0.25));
     assert_adjustment_reproduced(&next);
-    let listed = history(&server, "old").await;
+    let listed = server.budget_history("old").await;
     assert_eq!(listed[0].explanation.as_ref(), Some(e));
     assert_eq!(listed[1].explanation, None);
     server.stop().await;
@@ -872,7 +858,7 @@ async fn retention_deletes_explanations_with_their_records() {
         .total()
         > 0
     {}
-    let kept = history(&server, "kept").await;
+    let kept = server.budget_history("kept").await;
     assert_eq!(kept.len(), 1, "the job's latest budget stays");
     assert!(kept[0].explanation.is_some());
     assert_eq!(explanation_rows(&server, "ls_budget_explanation"), 1);

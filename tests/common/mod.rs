@@ -11,8 +11,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use learning_service::{
     pb::{
-        budget_service_client::BudgetServiceClient, entropy_service_client::EntropyServiceClient,
-        pattern_service_client::PatternServiceClient,
+        self, budget_service_client::BudgetServiceClient,
+        entropy_service_client::EntropyServiceClient, pattern_service_client::PatternServiceClient,
     },
     server::{self, ServerOptions},
     store::{Store, StoreOptions, sqlite::SqliteStore},
@@ -302,6 +302,20 @@ impl TestServer {
             .execute_batch("BEGIN IMMEDIATE")
             .expect("take the write lock");
         WriteBlocker::Sqlite(connection)
+    }
+
+    /// The job's budget records (up to 1,000), newest first.
+    pub async fn budget_history(&self, job: &str) -> Vec<pb::ExplorationBudgetRecord> {
+        self.budget()
+            .get_exploration_budget_history(pb::GetExplorationBudgetHistoryRequest {
+                job_hash: Some(job.into()),
+                limit: 1000,
+                page_token: String::new(),
+            })
+            .await
+            .expect("history")
+            .into_inner()
+            .records
     }
 
     /// Patterns with the given application counts, recorded through the
