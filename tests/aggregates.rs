@@ -511,35 +511,6 @@ for r in range(rounds):
 print("python sqlite", sqlite3.sqlite_version, "rounds", rounds)
 "#;
 
-/// Runs `script` with python3 and `args`; None where python3 is missing
-/// (a failure in CI).
-fn python(script: &str, args: &[&str]) -> Option<std::process::Child> {
-    match std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => Some(child),
-        Err(error) => {
-            prerequisite::missing(&format!("python3 ({error})"));
-            None
-        }
-    }
-}
-
-fn finished(child: std::process::Child) {
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 async fn record_application(server: &TestServer, pattern_id: &str, n: usize) {
     server
         .patterns()
@@ -566,11 +537,11 @@ async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
     assert_entropy_exact(&server).await;
 
     for batch in 0..6_usize {
-        let Some(writer) = python(ORIGINAL_WRITER, &[&db, &batch.to_string(), "40"]) else {
+        let Some(writer) = python::spawn(ORIGINAL_WRITER, &[&db, &batch.to_string(), "40"]) else {
             server.stop().await;
             return;
         };
-        finished(writer);
+        python::finished(writer);
         assert_entropy_exact(&server).await;
         for n in 0..5 {
             record_application(&server, &ids[(batch * 11 + n * 3) % ids.len()], n).await;
@@ -588,7 +559,7 @@ async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
         .unwrap();
     assert_entropy_exact(&server).await;
 
-    let Some(writer) = python(ORIGINAL_WRITER, &[&db, "99", "400"]) else {
+    let Some(writer) = python::spawn(ORIGINAL_WRITER, &[&db, "99", "400"]) else {
         server.stop().await;
         return;
     };
@@ -626,7 +597,7 @@ async fn entropy_stays_exact_while_the_original_store_and_the_service_write() {
     for n in 0..200 {
         record_application(&server, &ids[n % ids.len()], n).await;
     }
-    tokio::task::spawn_blocking(move || finished(writer))
+    tokio::task::spawn_blocking(move || python::finished(writer))
         .await
         .unwrap();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
