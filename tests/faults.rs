@@ -127,11 +127,19 @@ async fn a_moved_or_replaced_file_stops_writes_until_it_is_back() {
         refused.message().contains("removed or renamed"),
         "{refused:?}"
     );
-    let latest = budget
-        .get_exploration_budget(pb::GetExplorationBudgetRequest::default())
-        .await
-        .expect("reads go on from the open file");
-    assert!(latest.into_inner().budget.is_some());
+    // Side by side, so every read thread serves one, each on its connection.
+    let reads = (0..32).map(|_| {
+        let mut budget = server.budget();
+        async move {
+            budget
+                .get_exploration_budget(pb::GetExplorationBudgetRequest::default())
+                .await
+        }
+    });
+    for latest in futures_util::future::join_all(reads).await {
+        let latest = latest.expect("reads go on from the open file");
+        assert!(latest.into_inner().budget.is_some());
+    }
 
     std::fs::write(&server.db, b"").unwrap();
     wait_until_refused_with(&server, "replaced").await;

@@ -36,8 +36,8 @@ pub struct Readers {
     queued: Gauge,
 }
 
-/// What a read thread holds: its connection, once taken from the pool (taken
-/// again after a failure to get one), and its gauges.
+/// What a read thread holds: its connection, taken from the pool at start
+/// (and again after a failed read left it unusable), and its gauges.
 struct ReadThread {
     pool: Pool,
     connection: Option<Connection>,
@@ -71,9 +71,12 @@ impl Readers {
         let threads = (0..count.max(1))
             .map(|n| {
                 let jobs = jobs.clone();
+                // Opened now, not at the first read: reads must go on from
+                // the open file even if it is renamed before that read.
+                let connection = pool.get()?;
                 let mut thread = ReadThread {
                     pool: pool.clone(),
-                    connection: None,
+                    connection: Some(connection),
                     queued: queued.clone(),
                     in_use: in_use.clone(),
                 };
