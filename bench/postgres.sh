@@ -7,6 +7,10 @@
 #
 #   bench/postgres.sh [NAME]   # DURATION=10s CLIENTS=64 REPEAT=3 by default
 #
+# REPLICAS="1 2" (the default) chooses the runs; SERVE_FLAGS adds flags to
+# every replica (e.g. "--pg-write-lanes 2"); WRITES_ONLY=1 stops each run after
+# its CalculateBudgetAdjustment rounds and skips SQLite.
+#
 # It starts a private cluster (initdb into a temporary directory, on its own
 # port), tuned as a deployment would be (below), and removes it at the end.
 # The service, loadgen, pgbench and PostgreSQL share this machine's cores.
@@ -18,6 +22,9 @@ SECONDS_PER_PHASE=${DURATION%s}
 CLIENTS=${CLIENTS:-64}
 REPEAT=${REPEAT:-3}
 CONNECTIONS=${CONNECTIONS:-4}
+REPLICAS=${REPLICAS:-1 2}
+SERVE_FLAGS=${SERVE_FLAGS:-}
+WRITES_ONLY=${WRITES_ONLY:-}
 PORT=${PORT:-50081}
 PGPORT=${PGPORT:-55481}
 OUT=bench/results/$NAME.txt
@@ -45,7 +52,7 @@ trap cleanup EXIT
 
 echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD), binaries $BIN"
 echo "# machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $("$PGBIN/postgres" --version); duration per phase: $DURATION; $CLIENTS clients; $CONNECTIONS HTTP/2 connections"
+echo "# $("$PGBIN/postgres" --version); duration per phase: $DURATION; $CLIENTS clients; $CONNECTIONS HTTP/2 connections; serve flags: ${SERVE_FLAGS:-none}"
 
 # A private cluster, durable (fsync, synchronous_commit on: an acknowledged
 # write survives power loss, as the service's --durability full), sized for a
@@ -113,11 +120,18 @@ stop() {
   for pid in "${SERVER_PIDS[@]}"; do kill -TERM "$pid"; wait "$pid" || true; done
   SERVER_PIDS=()
 }
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
 load() { # label [loadgen flags...]
   local label=$1; shift
   echo
+  local before after
+  before=$(cpu_ticks)
   $BIN/loadgen --server "$SERVERS" --duration "$DURATION" --connections "$CONNECTIONS" \
     --concurrency "$CLIENTS" --no-ceiling --label "$label" "$@"
+  after=$(cpu_ticks)
+  # Busy share of all cores over the phase (warm-up included): near 100 %
+  # means the machine, not a lock, bounds the rate.
+  echo "$before $after" | awk '{ busy = $3 - $1; idle = $4 - $2; printf "  machine CPU busy %.0f %%\n", 100 * busy / (busy + idle) }'
 }
 pgbench_ceiling() { # label
   echo
@@ -130,14 +144,16 @@ pgbench_ceiling() { # label
   echo "PGBENCH label=$1 clients=$CLIENTS tps=$tps"
 }
 
-for replicas in 1 2; do
+for replicas in $REPLICAS; do
   echo; echo "## PostgreSQL, $replicas replica(s): writes against the pgbench ceiling, repeated $REPEAT times"
   fresh
-  start "$replicas" "$URL"
+  # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
+  start "$replicas" "$URL" $SERVE_FLAGS
   for round in $(seq "$REPEAT"); do
     pgbench_ceiling "pg-$replicas-round-$round"
     load "pg-$replicas-write-round-$round" --rpc CalculateBudgetAdjustment --jobs 100
   done
+  if [ -n "$WRITES_ONLY" ]; then stop; continue; fi
   load "pg-$replicas-write" --rpc UpdateExplorationBudget --jobs 100
   load "pg-$replicas-write" --rpc CalculateBudgetAdjustment --jobs 1
   echo; echo "## PostgreSQL, $replicas replica(s): reads (10,000 records of 100 jobs and more written above)"
@@ -149,12 +165,14 @@ for replicas in 1 2; do
   stop
 done
 
-echo; echo "## SQLite (--durability full), the same write and mix scenarios, for comparison"
-cp "$WORK/small100.db" "$WORK/run.db"
-start 1 "$WORK/run.db"
-load "sqlite-write" --rpc CalculateBudgetAdjustment --jobs 100
-load "sqlite-mix" --rpc mix --jobs 100
-stop
+if [ -z "$WRITES_ONLY" ]; then
+  echo; echo "## SQLite (--durability full), the same write and mix scenarios, for comparison"
+  cp "$WORK/small100.db" "$WORK/run.db"
+  start 1 "$WORK/run.db"
+  load "sqlite-write" --rpc CalculateBudgetAdjustment --jobs 100
+  load "sqlite-mix" --rpc mix --jobs 100
+  stop
+fi
 
 echo; echo "## Summary"
 grep -E '^(RESULT|PGBENCH)' "$OUT" | sed -E 's/^(RESULT|PGBENCH) //'

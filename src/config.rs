@@ -116,6 +116,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LEARNING_PG_POOL_SIZE", default_value_t = 16)]
     pub pg_pool_size: usize,
 
+    /// PostgreSQL: budget write groups committing at once per replica (at
+    /// most the pool size).
+    #[arg(long, env = "LEARNING_PG_WRITE_LANES", default_value_t = crate::store::postgres::LANES)]
+    pub pg_write_lanes: usize,
+
     /// PostgreSQL: how long a new connection may take (TCP, TLS, login).
     #[arg(long, env = "LEARNING_PG_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub pg_connect_timeout: Duration,
@@ -246,6 +251,7 @@ impl ServeConfig {
             checkpoints: self.checkpoint,
             postgres: PostgresOptions {
                 pool_size: self.pg_pool_size.max(1),
+                write_lanes: self.pg_write_lanes.max(1),
                 connect_timeout: self.pg_connect_timeout,
                 wait_timeout: self.pg_wait_timeout,
                 ca: self.pg_ca.clone(),

@@ -261,8 +261,9 @@ impl Store for PostgresStore {
     }
 
     fn close(&self, _grace: Duration) {
-        // Writes are never queued here: each call runs its own transaction
-        // and is answered after its COMMIT. Closing refuses new calls.
+        // A group that is committing finishes, and its callers hear back;
+        // budget writes still queued for a group are refused (their callers
+        // are told, nothing of theirs was written), as are new calls.
         self.stop();
     }
 }

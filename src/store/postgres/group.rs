@@ -53,8 +53,12 @@ use crate::{
     store::{Idempotent, StoreError, StoreResult, Wakeup, Write, WriteCounts, WriteOutcome},
 };
 
-/// Queues (and connections writing groups at once) per replica.
-pub const LANES: usize = 4;
+/// Queues (and connections writing groups at once) per replica, by default
+/// (`--pg-write-lanes`). Each lane's group runs its statements one after the
+/// other on one PostgreSQL backend; two lanes gave more adjustments/s than
+/// one, four or eight, with one replica and with two (BENCHMARKS.md, "Write
+/// lanes").
+pub const LANES: usize = 2;
 /// Most writes in one group: its COMMIT round trip carries four statements
 /// per write.
 pub const MAX_GROUP: usize = 128;

@@ -106,6 +106,7 @@ use std::{
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::watch;
 
+pub use group::LANES;
 pub use url::{PostgresUrl, SslMode};
 
 use crate::store::{StoreError, StoreResult, Wakeup};
@@ -116,6 +117,8 @@ use conn::Conn;
 pub struct PostgresOptions {
     /// Connections per replica.
     pub pool_size: usize,
+    /// Budget write groups committing at once per replica (see `group`).
+    pub write_lanes: usize,
     /// How long a new connection may take (TCP, TLS, authentication).
     pub connect_timeout: Duration,
     /// How long a call waits for a free connection before UNAVAILABLE.
@@ -128,6 +131,7 @@ impl Default for PostgresOptions {
     fn default() -> Self {
         Self {
             pool_size: 16,
+            write_lanes: group::LANES,
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(5),
             ca: None,
@@ -153,7 +157,7 @@ impl PostgresStore {
         let wakeup_sender = Arc::new(sender);
         let poller = poll::start(pool.clone(), wakeup_sender.clone());
         let side = Arc::new(group::WriteSide::new(pool.clone(), wakeup_sender));
-        let lanes = group::LANES.min(options.pool_size.max(1));
+        let lanes = options.write_lanes.clamp(1, options.pool_size.max(1));
         Ok(Self {
             pool,
             wakeups,
