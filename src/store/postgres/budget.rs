@@ -151,7 +151,7 @@ pub fn insert(tail: &Tail, job: &str, new: NewBudget) -> TxResult<BudgetRecord> 
         },
     );
     stats::count_budget(tail, &record, false);
-    tail.push(
+    tail.push_shared(
         INSERT_AT_NEXT_POSITION,
         vec![
             Box::new(record.id.clone()),

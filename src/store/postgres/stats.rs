@@ -105,7 +105,11 @@ pub fn count_budget(tail: &Tail, record: &BudgetRecord, every_job: bool) {
     params.extend(ADJUSTMENT_TYPES.iter().map(|t| {
         Box::new(i64::from(record.adjustment_type == *t)) as Box<dyn ToSql + Sync + Send>
     }));
-    tail.push(BUDGET_UPSERT.as_str(), params);
+    if every_job {
+        tail.push_shared(BUDGET_UPSERT.as_str(), params);
+    } else {
+        tail.push(BUDGET_UPSERT.as_str(), params);
+    }
 }
 
 /// A job's row before its first record (see `budget::lock_job`): no record,

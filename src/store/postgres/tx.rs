@@ -122,7 +122,11 @@ type Deferred = (&'static str, Vec<Box<dyn ToSql + Sync + Send>>);
 /// writes to rows that every writer shares (the stream counter, the all-jobs
 /// statistics), which are locked until COMMIT. Sent with the COMMIT, their
 /// locks are held for PostgreSQL's own work only, without waiting for this
-/// process between two round trips. They run in the order they were added.
+/// process between two round trips. The statements on rows of one writer
+/// ([`Tail::push`]) run first, then those on rows every writer shares
+/// ([`Tail::push_shared`]), each kind in the order added: in a group of many
+/// writes, the shared rows are then held for the shared statements and the
+/// COMMIT only, not for every write's other statements as well.
 ///
 /// A later statement of the same transaction does not see what the tail
 /// will insert, so the tail also answers for it: the budget record it will
@@ -131,13 +135,23 @@ type Deferred = (&'static str, Vec<Box<dyn ToSql + Sync + Send>>);
 #[derive(Default)]
 pub struct Tail {
     statements: std::sync::Mutex<Vec<Deferred>>,
+    shared: std::sync::Mutex<Vec<Deferred>>,
     budgets: std::sync::Mutex<HashMap<String, PreviousBudget>>,
 }
 
 impl Tail {
+    /// A statement on rows that only this write takes (its job's, its own).
     pub fn push(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) {
         if let Ok(mut statements) = self.statements.lock() {
             statements.push((sql, params));
+        }
+    }
+
+    /// A statement on rows that every writer takes (a stream counter, the
+    /// all-jobs statistics).
+    pub fn push_shared(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) {
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.push((sql, params));
         }
     }
 
@@ -154,10 +168,14 @@ impl Tail {
     }
 
     fn take(&self) -> Vec<Deferred> {
-        self.statements
-            .lock()
-            .map(|mut statements| std::mem::take(&mut *statements))
-            .unwrap_or_default()
+        let take = |list: &std::sync::Mutex<Vec<Deferred>>| {
+            list.lock()
+                .map(|mut statements| std::mem::take(&mut *statements))
+                .unwrap_or_default()
+        };
+        let mut statements = take(&self.statements);
+        statements.extend(take(&self.shared));
+        statements
     }
 }
 
@@ -257,4 +275,21 @@ async fn in_order<'a>(
         .flatten()
         .find(Result::is_err)
         .unwrap_or(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_sends_each_writes_own_rows_before_the_shared_ones() {
+        let tail = Tail::default();
+        tail.push("own 1", Vec::new());
+        tail.push_shared("shared 1", Vec::new());
+        tail.push("own 2", Vec::new());
+        tail.push_shared("shared 2", Vec::new());
+        let order: Vec<&str> = tail.take().into_iter().map(|(sql, _)| sql).collect();
+        assert_eq!(order, ["own 1", "own 2", "shared 1", "shared 2"]);
+        assert!(tail.take().is_empty(), "taken once");
+    }
 }
