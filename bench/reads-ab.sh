@@ -8,7 +8,9 @@
 #   bench/reads-ab.sh NAME BIN_A BIN_B     # BIN_* are directories with learning-service and loadgen
 #
 # ROUNDS (default 3), DURATION (seconds per phase, default 5), ROWS (1000),
-# TOOLS ("h2load loadgen"). Server and load tool share the machine's cores.
+# TOOLS ("h2load loadgen"), FLAGS_A and FLAGS_B (extra serve flags of each
+# build, e.g. "--http2-keepalive-interval 0s"). Server and load tool share the
+# machine's cores.
 set -euo pipefail
 NAME=$1 A=$2 B=$3
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5} ROWS=${ROWS:-1000} TOOLS=${TOOLS:-h2load loadgen}
@@ -21,7 +23,7 @@ mkdir -p bench/results
 OUT=bench/results/$NAME.txt
 exec > >(tee "$OUT") 2>&1
 echo "# $NAME: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD)"
-echo "# A=$A ($(cat "$A/.commit" 2>/dev/null || echo ?)) B=$B ($(cat "$B/.commit" 2>/dev/null || echo ?))"
+echo "# A=$A ($(cat "$A/.commit" 2>/dev/null || echo ?)) ${FLAGS_A:-} B=$B ($(cat "$B/.commit" 2>/dev/null || echo ?)) ${FLAGS_B:-}"
 echo "# machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $ROWS rows, one job; ${DURATION}s per phase"
 echo "# h2load -c 4 -m 16 -t 1, headers content-type: application/grpc, te: trailers; loadgen 4 connections, its default concurrency"
 
@@ -84,9 +86,11 @@ measure() { # build-label bin-dir tool rpc server-pid
 for round in $(seq "$ROUNDS"); do
   for side in A B; do
     bin=${!side}
+    flags_of=FLAGS_$side
     cp "$WORK/seed.db" "$WORK/run.db"
+    # shellcheck disable=SC2086 # the flags are a list
     "$bin/learning-service" serve --db "$WORK/run.db" --listen 127.0.0.1:$PORT --log-level warn \
-      2> "$WORK/server.log" &
+      ${!flags_of:-} 2> "$WORK/server.log" &
     pid=$!
     for _ in $(seq 100); do
       "$bin/loadgen" --server "http://127.0.0.1:$PORT" --rpc Check --no-ceiling --duration 10ms \
