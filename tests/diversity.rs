@@ -338,15 +338,7 @@ async fn perplexity_and_inverse_simpson_match_an_independent_computation() {
     );
 
     let entropy = server.entropy();
-    let recorded = entropy
-        .clone()
-        .record_pattern_entropy(pb::RecordPatternEntropyRequest {
-            metrics: Some(metrics.clone()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let recorded = server.record_snapshot(metrics.clone()).await;
     let history = entropy
         .clone()
         .get_pattern_entropy_history(pb::GetPatternEntropyHistoryRequest::default())
@@ -385,17 +377,7 @@ async fn perplexity_and_inverse_simpson_match_an_independent_computation() {
         inverse_simpson: None,
         ..metrics.clone()
     };
-    let stored = entropy
-        .clone()
-        .record_pattern_entropy(pb::RecordPatternEntropyRequest {
-            metrics: Some(bare),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .metrics
-        .unwrap();
+    let stored = server.record_snapshot(bare).await.metrics.unwrap();
     assert_eq!((stored.perplexity, stored.inverse_simpson), (None, None));
     server.stop().await;
 }

@@ -603,16 +603,7 @@ async fn checked_responses_explain_the_check_and_the_revisits() {
 #[tokio::test]
 async fn a_named_snapshot_is_kept_and_an_unknown_one_is_refused() {
     let server = start().await;
-    let snapshot = server
-        .entropy()
-        .record_pattern_entropy(pb::RecordPatternEntropyRequest {
-            metrics: Some(common::valid::metrics()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let snapshot = server.record_snapshot(common::valid::metrics()).await.id;
     let mut request = trigger_request("snap", 0.1, 0.3);
     request.trigger.as_mut().unwrap().snapshot_id = Some(snapshot.clone());
     let response = server

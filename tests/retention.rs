@@ -113,15 +113,7 @@ async fn seed(db: &Path) {
         .into_iter()
         .enumerate()
     {
-        let recorded = server
-            .entropy()
-            .record_pattern_entropy(pb::RecordPatternEntropyRequest {
-                metrics: Some(common::valid::metrics()),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let recorded = server.record_snapshot(common::valid::metrics()).await;
         rename(
             &server,
             "pattern_entropy_history",

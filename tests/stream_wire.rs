@@ -90,16 +90,7 @@ async fn a_streamed_record_is_what_prost_encodes_and_what_was_recorded() {
         threshold_exceeded: true,
         ..common::valid::metrics()
     };
-    let id = server
-        .entropy()
-        .record_pattern_entropy(pb::RecordPatternEntropyRequest {
-            metrics: Some(sent.clone()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let id = server.record_snapshot(sent.clone()).await.id;
 
     // The generated client decodes the shared bytes into the record as
     // recorded and as the history returns it.

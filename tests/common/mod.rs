@@ -304,6 +304,21 @@ impl TestServer {
         WriteBlocker::Sqlite(connection)
     }
 
+    /// Records `metrics` as a snapshot through the RPC; what the server answered.
+    pub async fn record_snapshot(
+        &self,
+        metrics: pb::PatternEntropyMetrics,
+    ) -> pb::RecordPatternEntropyResponse {
+        self.entropy()
+            .record_pattern_entropy(pb::RecordPatternEntropyRequest {
+                metrics: Some(metrics),
+                request_id: String::new(),
+            })
+            .await
+            .expect("record the snapshot")
+            .into_inner()
+    }
+
     /// The job's budget records (up to 1,000), newest first.
     pub async fn budget_history(&self, job: &str) -> Vec<pb::ExplorationBudgetRecord> {
         self.budget()
