@@ -1002,3 +1002,78 @@ async fn the_automatic_responder_is_named_in_its_explanations() {
     );
     server.stop().await;
 }
+
+const EARLIER_LAYOUT: &str = include_str!("fixtures/explanations_keyed_by_id.sql");
+
+/// The explanation table's columns, as SQLite lists them.
+fn columns(server: &TestServer, table: &str) -> Vec<String> {
+    server.texts(&format!("SELECT name FROM pragma_table_info('{table}')"))
+}
+
+async fn response_history(server: &TestServer, job: &str) -> Vec<pb::EntropyResponseRecord> {
+    server
+        .entropy()
+        .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
+            job_hash: Some(job.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+}
+
+/// A file whose explanations an earlier release wrote (keyed by record id)
+/// is rebuilt on open, keeping every explanation; what is written and
+/// deleted afterwards keeps them in step.
+#[tokio::test]
+async fn explanations_of_the_earlier_layout_are_kept_when_the_file_is_opened() {
+    if !backend::require_sqlite("explanations_of_the_earlier_layout_are_kept") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    let server = TestServer::start_on(db.clone()).await;
+    let params = AdjustmentParams::default();
+    for entropy in [0.1, 0.5, 0.2] {
+        adjust(&server, "layout", entropy, &params, "").await;
+    }
+    server
+        .entropy()
+        .trigger_entropy_response(trigger_request("layout", 0.1, 0.3))
+        .await
+        .unwrap();
+    let budgets = server.budget_history("layout").await;
+    let responses = response_history(&server, "layout").await;
+    assert_eq!((budgets.len(), responses.len()), (4, 1));
+    server.sql().execute_batch(EARLIER_LAYOUT).unwrap();
+    assert!(!columns(&server, "ls_budget_explanation").contains(&"record_rowid".to_owned()));
+    server.stop().await;
+
+    let server = TestServer::start_on(db).await;
+    for table in ["ls_budget_explanation", "ls_response_explanation"] {
+        assert_eq!(
+            columns(&server, table),
+            ["record_rowid", "record_id", "explanation"]
+        );
+    }
+    assert_eq!(server.budget_history("layout").await, budgets);
+    assert!(budgets.iter().all(|r| r.explanation.is_some()));
+    assert_eq!(response_history(&server, "layout").await, responses);
+    assert!(responses[0].explanation.is_some());
+
+    // The next record builds on the rebuilt latest one; a deleted record
+    // takes its explanation along (the trigger of the new layout).
+    let next = adjust(&server, "layout", 0.6, &params, "").await;
+    assert_eq!(
+        explanation(&next).previous_record_id.as_deref(),
+        Some(budgets[0].id.as_str())
+    );
+    assert_eq!(server.budget_history("layout").await[1..], budgets[..]);
+    let oldest = &budgets[budgets.len() - 1].id;
+    server.execute(&format!(
+        "DELETE FROM exploration_budget WHERE id = '{oldest}'"
+    ));
+    assert_eq!(explanation_rows(&server, "ls_budget_explanation"), 4);
+    server.stop().await;
+}

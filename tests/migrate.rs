@@ -29,6 +29,7 @@ use tonic::transport::Channel;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_learning-service");
 const ORIGINAL_SCHEMA: &str = include_str!("fixtures/original_schema.sql");
+const EARLIER_EXPLANATIONS: &str = include_str!("fixtures/explanations_keyed_by_id.sql");
 
 /// These tests need PostgreSQL: they run when the suite runs against it
 /// (where a missing URL fails them), and say so otherwise.
@@ -499,6 +500,36 @@ async fn a_migrated_store_answers_as_the_sqlite_one_and_a_second_run_copies_noth
         )),
         "{error}"
     );
+}
+
+/// A file whose explanations an earlier release wrote (keyed by record id,
+/// a layout the service rebuilds when it opens the file, which `migrate`
+/// does not) migrates with every explanation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_with_explanations_of_the_earlier_layout_migrates_with_them() {
+    if !require_postgres("migrate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("learning.db");
+    let sqlite = serve(db.to_str().unwrap()).await;
+    write_history(&sqlite.channel).await;
+    let expected = answers(&sqlite.channel, &JOBS).await;
+    sqlite.stop().await;
+    assert!(
+        expected.budget_history[3]
+            .iter()
+            .all(|r| r.explanation.is_some())
+    );
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(EARLIER_EXPLANATIONS)
+        .unwrap();
+    let url = postgres_url(dir.path()).await;
+    assert!(migrate(&db, &url, &[]).status.success());
+    let postgres = serve(&url).await;
+    assert_same(&expected, &answers(&postgres.channel, &JOBS).await);
+    postgres.stop().await;
 }
 
 /// A file as the original Python store writes it, with rows it can hold but

@@ -1,5 +1,7 @@
 //! `exploration_budget`: latest, history, statistics, and the writes.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{aggregates, cells, explanations, history_versions, new_id, page, time};
@@ -13,11 +15,14 @@ use crate::domain::{
 use crate::store::{Page, StoreResult, Version, Versioned, explanation_json};
 
 /// Every read of records: the original's columns and the explanation
-/// (NULL for rows without one), by the record id's primary key.
-pub(super) const SELECT: &str = "SELECT rowid, id, job_hash, recorded_at, budget_value, \
-     entropy_at_time, adjustment_type, adjustment_reason, x.explanation \
-     FROM exploration_budget LEFT JOIN ls_budget_explanation x \
-     ON x.record_id = exploration_budget.id";
+/// (NULL for rows without one).
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT rowid, id, job_hash, recorded_at, budget_value, entropy_at_time, \
+         adjustment_type, adjustment_reason, {} FROM {TABLE}",
+        explanations::column(explanations::BUDGET, TABLE)
+    )
+});
 
 pub(super) const TABLE: &str = "exploration_budget";
 
@@ -41,7 +46,7 @@ pub(super) fn latest(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<Option<BudgetRecord>> {
-    page::newest_row(connection, SELECT, job, from_row)
+    page::newest_row(connection, &SELECT, job, from_row)
 }
 
 /// The last written value of the job (or of all jobs) that is a number,
@@ -94,7 +99,8 @@ pub(super) fn insert(
             proposal.adjustment_type.as_str(),
             proposal.reason,
         ])?;
-    explanations::insert(connection, explanations::BUDGET, &id, &explanation)?;
+    let rowid = connection.last_insert_rowid();
+    explanations::insert(connection, explanations::BUDGET, rowid, &id, &explanation)?;
     Ok(BudgetRecord {
         id,
         job_hash: job.to_owned(),
@@ -142,7 +148,7 @@ pub(super) fn history(
     limit: usize,
     before: Option<i64>,
 ) -> StoreResult<Page<BudgetRecord>> {
-    page::newest_page(connection, SELECT, job, before, limit, from_row)
+    page::newest_page(connection, &SELECT, job, before, limit, from_row)
 }
 
 /// [`history`], unless the job's records are still at version `known`

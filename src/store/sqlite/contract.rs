@@ -167,7 +167,7 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<BudgetRecord>> {
-        self.read(move |c| streams::rows_after(c, budget::SELECT, after, limit, budget::from_row))
+        self.read(move |c| streams::rows_after(c, &budget::SELECT, after, limit, budget::from_row))
             .await
     }
 
@@ -176,9 +176,10 @@ impl Store for SqliteStore {
         after: Position,
         limit: usize,
     ) -> StoreResult<Streamed<ResponseRecord>> {
-        let select = responses::SELECT;
-        self.read(move |c| streams::rows_after(c, select, after, limit, responses::from_row))
-            .await
+        self.read(move |c| {
+            streams::rows_after(c, &responses::SELECT, after, limit, responses::from_row)
+        })
+        .await
     }
 
     async fn snapshots_after(

@@ -11,15 +11,16 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{cells, json, maintenance};
+use super::{cells, explanations, json, maintenance};
 use crate::store::copy::{CopyTable, Extra, Kind, SourceBatch, Value};
 
 pub struct Export {
     connection: Connection,
     /// Whether the file has `ls_snapshot_diversity` (the original's has not).
     snapshot_diversity: bool,
-    /// The explanation tables the file has (the original's has none).
-    explanations: Vec<&'static str>,
+    /// The explanation tables the file has (the original's has none),
+    /// each with the column that reads it in the file's layout.
+    explanations: Vec<(&'static str, String)>,
 }
 
 /// Rows per read of the scans that count [`Extra`]s.
@@ -50,9 +51,14 @@ impl Export {
         };
         let snapshot_diversity = has("ls_snapshot_diversity")?;
         let mut explanations = Vec::new();
-        for table in CopyTable::ALL.iter().filter_map(|t| t.explanations()) {
+        for (table, records) in CopyTable::ALL
+            .iter()
+            .filter_map(|t| Some((t.explanations()?, t.name())))
+        {
             if has(table)? {
-                explanations.push(table);
+                let column = explanations::column_in(&connection, table, records)
+                    .map_err(|error| format!("cannot read the SQLite file: {error}"))?;
+                explanations.push((table, column));
             }
         }
         Ok(Self {
@@ -80,13 +86,10 @@ impl Export {
 
     /// The explanation of each row of `table`, or NULL.
     fn explanation_source(&self, table: CopyTable) -> String {
-        match table.explanations() {
-            Some(explanations) if self.explanations.contains(&explanations) => format!(
-                "(SELECT x.explanation FROM {explanations} x WHERE x.record_id = {}.id)",
-                table.name()
-            ),
-            _ => "NULL".to_owned(),
-        }
+        table
+            .explanations()
+            .and_then(|name| self.explanations.iter().find(|(t, _)| *t == name))
+            .map_or_else(|| "NULL".to_owned(), |(_, column)| column.clone())
     }
 
     /// How many of `extra` the file's readable rows have, read as the copy

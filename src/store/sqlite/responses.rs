@@ -1,5 +1,7 @@
 //! `entropy_responses`: the check, the atomic trigger, latest, history, statistics.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -24,11 +26,14 @@ use crate::domain::{
 use crate::store::{Page, StoreResult, explanation_json};
 
 /// Every read of records: the original's columns and the explanation
-/// (NULL for rows without one), by the record id's primary key.
-pub(super) const SELECT: &str = "SELECT rowid, id, job_hash, recorded_at, entropy_at_trigger, \
-     threshold_used, actions_taken, budget_boosted, quarantine_revisits, patterns_revisited, \
-     x.explanation FROM entropy_responses LEFT JOIN ls_response_explanation x \
-     ON x.record_id = entropy_responses.id";
+/// (NULL for rows without one).
+pub(super) static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT rowid, id, job_hash, recorded_at, entropy_at_trigger, threshold_used, \
+         actions_taken, budget_boosted, quarantine_revisits, patterns_revisited, {} FROM {TABLE}",
+        explanations::column(explanations::RESPONSES, TABLE)
+    )
+});
 
 pub(super) const TABLE: &str = "entropy_responses";
 
@@ -57,7 +62,7 @@ pub(super) fn latest(
     connection: &Connection,
     job: Option<&str>,
 ) -> StoreResult<Option<ResponseRecord>> {
-    page::newest_row(connection, SELECT, job, from_row)
+    page::newest_row(connection, &SELECT, job, from_row)
 }
 
 /// When the job's (or any job's) last response was recorded, without the
@@ -193,9 +198,11 @@ pub(super) fn trigger(
             record.quarantine_revisits,
             json::write_list(&record.patterns_revisited),
         ])?;
+    let rowid = connection.last_insert_rowid();
     explanations::insert(
         connection,
         explanations::RESPONSES,
+        rowid,
         &record.id,
         &explanation,
     )?;
@@ -251,7 +258,7 @@ pub(super) fn history(
     limit: usize,
     before: Option<i64>,
 ) -> StoreResult<Page<ResponseRecord>> {
-    page::newest_page(c, SELECT, job, before, limit, from_row)
+    page::newest_page(c, &SELECT, job, before, limit, from_row)
 }
 
 /// Aggregates (kept by triggers, see `aggregates`) and the latest time,

@@ -176,7 +176,7 @@ pub fn ensure(connection: &mut Connection) -> StoreResult<()> {
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     transaction.execute_batch(ORIGINAL_SCHEMA)?;
     transaction.execute_batch(super::idempotency::SCHEMA)?;
-    transaction.execute_batch(super::explanations::SCHEMA)?;
+    super::explanations::ensure(&transaction)?;
     if stored_version(&transaction)?.is_none() {
         transaction.execute(
             "INSERT INTO schema_version (version) VALUES (?1)",
