@@ -52,6 +52,11 @@ fn schema(table: &str, records: &str) -> String {
 pub(super) fn ensure(connection: &Connection) -> StoreResult<()> {
     for (table, records) in TABLES {
         if keyed_by_id(connection, table)? {
+            // About 10 s per million records, once: say why the start waits.
+            tracing::info!(
+                table,
+                "rebuilding explanations of an earlier release, keyed by record rowid (once)"
+            );
             connection.execute_batch(&format!(
                 "DROP TRIGGER IF EXISTS {table}_delete;
                  ALTER TABLE {table} RENAME TO {table}_by_id;
