@@ -4,7 +4,9 @@ use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{aggregates, cells, explanations, history_versions, new_id, page, time};
+use super::{
+    aggregate_triggers, aggregates, cells, explanations, history_versions, new_id, page, time,
+};
 use crate::domain::{
     budget::{AdjustmentParams, Bounds, BudgetProposal},
     explanation::{
@@ -220,7 +222,7 @@ pub(super) fn statistics(
         };
         let mut statement = connection.prepare_cached(&format!(
             "SELECT MIN(budget_value), MAX(budget_value) FROM exploration_budget b WHERE {} {filter}",
-            aggregates::budget_readable("b")
+            aggregate_triggers::budget_readable("b")
         ))?;
         let map = |row: &Row| Ok((aggregates::number(row, 0), aggregates::number(row, 1)));
         let (min, max) = match job {

@@ -21,7 +21,8 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 
 use super::{
-    aggregates::{all_present, meta_value, trigger},
+    aggregate_triggers::trigger,
+    aggregates::{all_present, meta_value},
     patterns,
 };
 use crate::domain::{

@@ -18,7 +18,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::aggregates::{ALL_JOBS, all_present, stats_key, trigger};
+use super::aggregate_triggers::trigger;
+use super::aggregates::{ALL_JOBS, all_present, stats_key};
 use crate::store::StoreResult;
 
 const TABLE: &str = "ls_budget_versions";

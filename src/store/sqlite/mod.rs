@@ -8,6 +8,7 @@
 //! read-then-write rests on that thread holding SQLite's one write lock for
 //! the whole transaction.
 
+mod aggregate_triggers;
 mod aggregates;
 mod budget;
 mod cells;
