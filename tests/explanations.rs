@@ -580,16 +580,7 @@ async fn checked_responses_explain_the_check_and_the_revisits() {
         .response
         .unwrap();
     assert_eq!(last, second);
-    let listed = server
-        .entropy()
-        .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
-            job_hash: Some("checked".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records;
+    let listed = server.response_history("checked").await;
     assert_eq!(listed, vec![second.clone(), response.clone()]);
     let budget = server.budget_history("checked").await;
     let first_boost = budget.iter().find(|r| r.id == boost).expect("boost record");
@@ -694,16 +685,7 @@ async fn rows_in_the_original_format_read_back_without_an_explanation() {
     let old = server.budget_history("old").await;
     assert_eq!(old.len(), 2);
     assert!(old.iter().all(|r| r.explanation.is_none()), "{old:?}");
-    let responses = server
-        .entropy()
-        .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
-            job_hash: Some("old".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records;
+    let responses = server.response_history("old").await;
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].explanation, None);
 
@@ -1010,19 +992,6 @@ fn columns(server: &TestServer, table: &str) -> Vec<String> {
     server.texts(&format!("SELECT name FROM pragma_table_info('{table}')"))
 }
 
-async fn response_history(server: &TestServer, job: &str) -> Vec<pb::EntropyResponseRecord> {
-    server
-        .entropy()
-        .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
-            job_hash: Some(job.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-}
-
 /// A file whose explanations an earlier release wrote (keyed by record id)
 /// is rebuilt on open, keeping every explanation; what is written and
 /// deleted afterwards keeps them in step.
@@ -1044,7 +1013,7 @@ async fn explanations_of_the_earlier_layout_are_kept_when_the_file_is_opened() {
         .await
         .unwrap();
     let budgets = server.budget_history("layout").await;
-    let responses = response_history(&server, "layout").await;
+    let responses = server.response_history("layout").await;
     assert_eq!((budgets.len(), responses.len()), (4, 1));
     server.sql().execute_batch(EARLIER_LAYOUT).unwrap();
     assert!(!columns(&server, "ls_budget_explanation").contains(&"record_rowid".to_owned()));
@@ -1059,7 +1028,7 @@ async fn explanations_of_the_earlier_layout_are_kept_when_the_file_is_opened() {
     }
     assert_eq!(server.budget_history("layout").await, budgets);
     assert!(budgets.iter().all(|r| r.explanation.is_some()));
-    assert_eq!(response_history(&server, "layout").await, responses);
+    assert_eq!(server.response_history("layout").await, responses);
     assert!(responses[0].explanation.is_some());
 
     // The next record builds on the rebuilt latest one; a deleted record

@@ -333,6 +333,19 @@ impl TestServer {
             .records
     }
 
+    /// The job's entropy responses (the default page), newest first.
+    pub async fn response_history(&self, job: &str) -> Vec<pb::EntropyResponseRecord> {
+        self.entropy()
+            .get_entropy_response_history(pb::GetEntropyResponseHistoryRequest {
+                job_hash: Some(job.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("response history")
+            .into_inner()
+            .records
+    }
+
     /// Patterns with the given application counts, recorded through the
     /// RPCs (so on either backend). Returns the pattern ids.
     pub async fn seed_applications(&self, counts: &[i64]) -> Vec<String> {

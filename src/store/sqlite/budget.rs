@@ -101,8 +101,7 @@ pub(super) fn insert(
             proposal.adjustment_type.as_str(),
             proposal.reason,
         ])?;
-    let rowid = connection.last_insert_rowid();
-    explanations::insert(connection, explanations::BUDGET, rowid, &id, &explanation)?;
+    explanations::insert(connection, explanations::BUDGET, &id, &explanation)?;
     Ok(BudgetRecord {
         id,
         job_hash: job.to_owned(),

@@ -105,16 +105,17 @@ pub(super) fn column_in(
     })
 }
 
-/// Stores the explanation of the record just inserted (`record_rowid`,
-/// `record_id`) in `table` ([`BUDGET`] or [`RESPONSES`]). A row left under
-/// a reused rowid by a deletion without the trigger is replaced.
+/// Stores the explanation of the record this connection inserted last
+/// (`record_id`, at `last_insert_rowid`) in `table` ([`BUDGET`] or
+/// [`RESPONSES`]). A row left under a reused rowid by a deletion without the
+/// trigger is replaced.
 pub(super) fn insert(
     connection: &Connection,
     table: &str,
-    record_rowid: i64,
     record_id: &str,
     explanation: &impl Serialize,
 ) -> StoreResult<()> {
+    let record_rowid = connection.last_insert_rowid();
     let sql = format!(
         "INSERT OR REPLACE INTO {table} (record_rowid, record_id, explanation) VALUES (?1, ?2, ?3)"
     );

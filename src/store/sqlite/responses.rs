@@ -198,11 +198,9 @@ pub(super) fn trigger(
             record.quarantine_revisits,
             json::write_list(&record.patterns_revisited),
         ])?;
-    let rowid = connection.last_insert_rowid();
     explanations::insert(
         connection,
         explanations::RESPONSES,
-        rowid,
         &record.id,
         &explanation,
     )?;
